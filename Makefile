@@ -1,0 +1,43 @@
+# Two set-up commands work on a fresh machine: `make demo` and `make test`.
+# Both create .venv when missing and install what they need; nothing else is required.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: install test test-fast demo lint fmt bench soak deploy-check schema clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[embedded,dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider -m "not slow"
+
+demo: $(STAMP)
+	$(VENV)/bin/orchestrator demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check contracts handlers orchestrator tests bench
+	$(VENV)/bin/ruff format --check contracts handlers orchestrator tests bench
+	$(VENV)/bin/mypy
+
+fmt: $(STAMP)
+	$(VENV)/bin/ruff format contracts handlers orchestrator tests bench
+	$(VENV)/bin/ruff check --fix contracts handlers orchestrator tests bench
+
+schema: $(STAMP)
+	$(VENV)/bin/orchestrator schema export build/schemas
+
+clean:
+	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,151 @@
+"""Field types shared by the Vonage models: the normalisation rules live here, once.
+
+Vonage is inconsistent about a few wire types (money and durations arrive as strings or numbers,
+times in two formats, empty strings where a value is "not yet known"). Every model uses these
+annotated types so that the rest of the system sees one shape: money as a decimal string, durations
+as ``int``, times as timezone-aware ``datetime``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+__all__ = [
+    "ApiModel",
+    "AwareTime",
+    "DurationSeconds",
+    "HttpMethod",
+    "MoneyStr",
+    "NonEmptyStr",
+    "NumericStr",
+    "Url",
+    "UrlList",
+    "VonageModel",
+    "format_validation_error",
+]
+
+
+class VonageModel(BaseModel):
+    """Something Vonage sends us: unknown fields are kept, never dropped (Vonage adds fields)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class ApiModel(BaseModel):
+    """Something we send to Vonage: unknown fields are refused, because a typo there is a bug.
+
+    Aliases are accepted on input so that both the wire name (``from``, ``content-type``) and the
+    Python name validate.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The wire form: aliases, nothing that was not set, ready for ``orjson.dumps``."""
+        return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+NonEmptyStr = Annotated[str, Field(min_length=1)]
+HttpMethod = Literal["GET", "POST"]
+
+
+def _empty_to_none(value: Any) -> Any:
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+def _to_aware(value: datetime) -> datetime:
+    # Vonage's "YYYY-MM-DD HH:MM:SS" form carries no zone; the API works in UTC.
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+AwareTime = Annotated[datetime, BeforeValidator(_empty_to_none), AfterValidator(_to_aware)]
+"""Either ``2020-01-01 12:00:00`` or ``2020-01-01T12:00:00.000Z``; naive values are UTC."""
+
+
+def _money(value: Any) -> Any:
+    value = _empty_to_none(value)
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError("must be a decimal amount, not a boolean")
+    if isinstance(value, int | float | Decimal):
+        text = str(value) if not isinstance(value, float) else repr(value)
+    elif isinstance(value, str):
+        text = value.strip()
+    else:
+        raise ValueError("must be a decimal amount (string or number)")
+    try:
+        parsed = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"not a decimal amount: {text[:40]!r}") from None
+    if not parsed.is_finite():
+        raise ValueError("must be a finite decimal amount")
+    return text
+
+
+MoneyStr = Annotated[str, BeforeValidator(_money)]
+"""Money stays a string (``"0.00450000"``) so no float rounding ever touches a price."""
+
+
+def _duration(value: Any) -> Any:
+    value = _empty_to_none(value)
+    if isinstance(value, bool):
+        raise ValueError("must be a whole number of seconds")
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            number = Decimal(text)
+        except InvalidOperation:
+            raise ValueError(f"not a number of seconds: {text[:40]!r}") from None
+        if not number.is_finite() or number != number.to_integral_value():
+            raise ValueError("must be a whole number of seconds")
+        return int(number)
+    return value
+
+
+DurationSeconds = Annotated[int, BeforeValidator(_duration), Field(ge=0)]
+"""A duration in whole seconds; ``"2"``, ``2`` and ``2.0`` all become ``2``."""
+
+
+def _url(value: Any) -> Any:
+    if isinstance(value, str) and "://" not in value:
+        raise ValueError("must be an absolute URL (scheme://host/...)")
+    return value
+
+
+Url = Annotated[str, Field(min_length=1), BeforeValidator(_url)]
+"""An absolute URL kept as the exact string given (no normalisation, so round-trips are exact)."""
+
+UrlList = Annotated[list[Url], Field(min_length=1)]
+
+
+def _str_number(value: Any) -> Any:
+    # Used for identifiers that some SDKs send as numbers (vbc extensions, digits).
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+NumericStr = Annotated[str, BeforeValidator(_str_number)]
+
+
+def format_validation_error(errors: list[Any], prefix: str = "") -> str:
+    """One short human line per pydantic error: ``field.path: message``."""
+    parts: list[str] = []
+    for err in errors[:3]:
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "__root__")
+        msg = str(err.get("msg", "invalid"))
+        msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        where = f"{prefix}{loc}" if loc else prefix.rstrip(".") or "body"
+        parts.append(f"{where}: {msg}")
+    if len(errors) > 3:
+        parts.append(f"(+{len(errors) - 3} more)")
+    return "; ".join(parts)

@@ -1,0 +1,213 @@
+"""Our own Kafka envelopes: the wire contract between the roles and with other services.
+
+Every record on a product topic is one of these, serialised as JSON. Ids are deterministic wherever
+a record may be produced again (a retried webhook, a replayed input after a crash), so consumers
+deduplicate on ``id`` instead of trusting delivery counts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+
+def stable_id(prefix: str, *parts: str | bytes) -> str:
+    """A deterministic id: the same inputs always give the same id (for consumer dedup)."""
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part if isinstance(part, bytes) else part.encode())
+        h.update(b"\x1f")
+    return f"{prefix}-{h.hexdigest()[:32]}"
+
+
+class _Envelope(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=True)
+
+    id: str = Field(description="Deterministic where a record may be re-produced; dedup on it.")
+    schema_version: int = SCHEMA_VERSION
+    occurred_at: datetime = Field(description="When the fact happened (UTC).")
+    flow_key: str = Field(description="call_ref for calls we originate, else conversation_uuid.")
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json", exclude_none=True, by_alias=True))
+
+
+class WebhookKind(StrEnum):
+    """Which webhook endpoint received the payload."""
+
+    ANSWER = "answer"
+    EVENT = "event"
+    INPUT = "input"
+    NOTIFY = "notify"
+    FALLBACK = "fallback"
+    RECORDING = "recording"
+
+
+class EventEnvelope(_Envelope):
+    """A verified, validated Vonage webhook, as the ingress stored it on ``voice.events``."""
+
+    type: Literal["vonage.webhook"] = "vonage.webhook"
+    webhook: WebhookKind
+    call_ref: str | None = None
+    event_type: str = Field(description="Classifier result, e.g. 'started', 'input', 'record'.")
+    received_at: datetime
+    payload: dict[str, Any] = Field(description="The Vonage body, all fields kept.")
+
+    @staticmethod
+    def make_id(webhook: str, flow_key: str, raw_body: bytes) -> str:
+        # A Vonage retry carries the same body, so it maps to the same id.
+        return stable_id("evt", webhook, flow_key, raw_body)
+
+
+class CommandKind(StrEnum):
+    CREATE_CALL = "create_call"
+    TRANSFER = "transfer"
+    HANGUP = "hangup"
+    MUTE = "mute"
+    UNMUTE = "unmute"
+    EARMUFF = "earmuff"
+    UNEARMUFF = "unearmuff"
+    TALK_START = "talk_start"
+    TALK_STOP = "talk_stop"
+    STREAM_START = "stream_start"
+    STREAM_STOP = "stream_stop"
+    DTMF = "dtmf"
+    DTMF_SUBSCRIBE = "dtmf_subscribe"
+    DTMF_UNSUBSCRIBE = "dtmf_unsubscribe"
+    GET_CALL = "get_call"
+    LIST_CALLS = "list_calls"
+    APPLICATION_CREATE = "application_create"
+    APPLICATION_GET = "application_get"
+    APPLICATION_LIST = "application_list"
+    APPLICATION_UPDATE = "application_update"
+    APPLICATION_DELETE = "application_delete"
+
+
+#: Commands that create a call count against the CPS budget; all others against the RPS budget.
+CALL_CREATING_KINDS = frozenset({CommandKind.CREATE_CALL})
+
+
+class CommandEnvelope(_Envelope):
+    """A Voice/Application API operation to perform, consumed by the dispatcher."""
+
+    type: Literal["voice.command"] = "voice.command"
+    kind: CommandKind
+    call_ref: str | None = None
+    call_uuid: str | None = Field(None, description="Target leg for control commands.")
+    region_url: str | None = Field(None, description="Route control requests to the call's region.")
+    account: str = Field("default", description="Rate-limit scope (the Vonage account).")
+    body: dict[str, Any] = Field(default_factory=dict, description="The API request body.")
+    not_before: datetime | None = Field(None, description="Do not send before this time.")
+    origin: str | None = Field(None, description="Who asked (worker, campaign, control-api).")
+
+    @property
+    def command_id(self) -> str:
+        return self.id
+
+
+class CommandStatus(StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    #: Sent, but whether Vonage acted is unknown (timeout or dropped connection after sending).
+    UNKNOWN = "unknown"
+
+
+class CommandResult(_Envelope):
+    """What happened to a command; produced by the dispatcher onto ``voice.events``."""
+
+    type: Literal["dispatcher.result"] = "dispatcher.result"
+    command_id: str
+    kind: CommandKind
+    status: CommandStatus
+    call_ref: str | None = None
+    http_status: int | None = None
+    call_uuid: str | None = None
+    conversation_uuid: str | None = None
+    error: dict[str, Any] | None = Field(None, description="Vonage's error body, or our reason.")
+    response: dict[str, Any] | None = None
+    attempts: int = 1
+    latency_ms: float | None = None
+
+    @staticmethod
+    def make_id(command_id: str) -> str:
+        return stable_id("res", command_id)
+
+
+class OutcomeScope(StrEnum):
+    LEG = "leg"
+    CONVERSATION = "conversation"
+
+
+class Outcome(_Envelope):
+    """A final record (CDR-like) for one leg or one conversation, on ``voice.outcomes``."""
+
+    type: Literal["voice.outcome"] = "voice.outcome"
+    scope: OutcomeScope
+    call_ref: str | None = None
+    uuid: str | None = Field(None, description="Leg uuid (scope=leg).")
+    conversation_uuid: str | None = None
+    disposition: str = Field(description="answered, busy, unanswered, rejected, failed, ...")
+    detail: str | None = None
+    direction: str | None = None
+    to: str | None = None
+    from_: str | None = Field(None, alias="from")
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    duration_s: int | None = None
+    rate: str | None = None
+    price: str | None = None
+    network: str | None = None
+    amd: str | None = Field(None, description="human | machine, when detection ran.")
+    recording_urls: list[str] = Field(default_factory=list)
+    legs: list[str] = Field(default_factory=list, description="Leg uuids (scope=conversation).")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @staticmethod
+    def make_id(scope: str, flow_key: str, subject: str) -> str:
+        return stable_id("out", scope, flow_key, subject)
+
+
+class DeadLetter(BaseModel):
+    """A record that could not be processed, kept with its origin and the reason."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["dead.letter"] = "dead.letter"
+    schema_version: int = SCHEMA_VERSION
+    id: str
+    occurred_at: datetime
+    reason: str
+    error: str | None = None
+    source_topic: str
+    partition: int
+    offset: int
+    key_b64: str | None = None
+    value_b64: str | None = None
+    role: str | None = None
+
+    @staticmethod
+    def make_id(topic: str, partition: int, offset: int) -> str:
+        return stable_id("dlq", topic, str(partition), str(offset))
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json", exclude_none=True, by_alias=True))
+
+
+#: Anything the worker may find on ``voice.events``.
+VoiceEvent = Annotated[EventEnvelope | CommandResult, Field(discriminator="type")]
+
+ENVELOPES: tuple[type[BaseModel], ...] = (
+    EventEnvelope,
+    CommandEnvelope,
+    CommandResult,
+    Outcome,
+    DeadLetter,
+)

@@ -1,0 +1,151 @@
+"""Settings: one object, read from the environment and an optional YAML file.
+
+Names follow Vonage's own conventions (``VONAGE_APPLICATION_ID``, ``VONAGE_PRIVATE_KEY`` ...) so a
+user's existing environment works unchanged. A bad value stops start-up with a single line that names
+the setting (:class:`ConfigError`), because a stack trace from deep inside a role helps nobody.
+Secrets are ``SecretStr``: they print as ``**********`` in logs and reprs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+CONFIG_FILE_ENV = "ORCHESTRATOR_CONFIG"
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message is one line naming it."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="",
+        case_sensitive=False,
+        extra="ignore",
+        secrets_dir=os.environ.get("ORCHESTRATOR_SECRETS_DIR") or None,
+    )
+
+    # --- Vonage -------------------------------------------------------------------------------
+    vonage_application_id: str | None = None
+    vonage_private_key: SecretStr | None = Field(
+        None, description="PEM text, or a path to a PEM file."
+    )
+    vonage_api_key: str | None = None
+    vonage_api_secret: SecretStr | None = None
+    vonage_signature_secret: SecretStr | None = Field(
+        None, description="Comma-separated to accept several during rotation."
+    )
+    vonage_api_host: AnyHttpUrl = AnyHttpUrl("https://api.nexmo.com")
+    vonage_account: str = Field("default", description="Rate-limit scope name.")
+    vonage_cps: float = Field(3.0, gt=0, description="New calls per rolling second.")
+    vonage_rps: float = Field(15.0, gt=0, description="Other requests per rolling second.")
+
+    # --- Kafka --------------------------------------------------------------------------------
+    kafka_bootstrap_servers: str = "localhost:9092"
+    topic_prefix: str = ""
+    create_topics: bool = Field(False, description="Create missing topics at start-up.")
+    topic_partitions: int | None = Field(
+        None, ge=1, description="Override every topic's partition count (local use)."
+    )
+    topic_replication_factor: int | None = Field(None, ge=1)
+
+    # --- HTTP ---------------------------------------------------------------------------------
+    public_base_url: AnyHttpUrl = AnyHttpUrl("http://localhost:8080")
+    control_api_token: SecretStr | None = None
+    allow_unsigned_webhooks: bool = False
+
+    # --- Operations ---------------------------------------------------------------------------
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    instance_id: str | None = Field(
+        None, description="Static group membership id (e.g. the pod name)."
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = os.environ.get(CONFIG_FILE_ENV)
+        if path:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
+        sources.append(file_secret_settings)
+        return tuple(sources)
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _bootstrap(cls, v: str) -> str:
+        for part in v.split(","):
+            host, _, port = part.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"expected host:port[,host:port...], got {v!r}")
+        return v
+
+    # --- Derived ------------------------------------------------------------------------------
+
+    def private_key_pem(self) -> bytes:
+        """The application's private key as PEM bytes (from the text or the file it names)."""
+        if self.vonage_private_key is None:
+            raise ConfigError("VONAGE_PRIVATE_KEY: not set (PEM text or a path to a PEM file)")
+        raw = self.vonage_private_key.get_secret_value().strip()
+        if raw.startswith("-----BEGIN"):
+            return raw.replace("\\n", "\n").encode()
+        path = Path(raw).expanduser()
+        if not path.is_file():
+            raise ConfigError(
+                "VONAGE_PRIVATE_KEY: neither PEM text nor a readable file (path not shown)"
+            )
+        return path.read_bytes()
+
+    def signature_secrets(self) -> list[str]:
+        if self.vonage_signature_secret is None:
+            return []
+        return [
+            s.strip() for s in self.vonage_signature_secret.get_secret_value().split(",") if s.strip()
+        ]
+
+    @property
+    def api_base(self) -> str:
+        return str(self.vonage_api_host).rstrip("/")
+
+    @property
+    def public_base(self) -> str:
+        return str(self.public_base_url).rstrip("/")
+
+    def require(self, *names: str) -> None:
+        """Fail with one line naming the first missing setting a role needs."""
+        for name in names:
+            if getattr(self, name) in (None, ""):
+                raise ConfigError(f"{name.upper()}: required by this command but not set")
+
+
+def _describe(err: ValidationError) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"]) or "settings"
+    return f"{loc.upper()}: {first['msg']}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings; raise :class:`ConfigError` with one line naming the bad setting."""
+    path = os.environ.get(CONFIG_FILE_ENV)
+    if path and not Path(path).is_file():
+        raise ConfigError(f"{CONFIG_FILE_ENV}: file not found: {path}")
+    try:
+        return Settings(**overrides)
+    except ValidationError as err:
+        raise ConfigError(_describe(err)) from None

@@ -1,0 +1,1 @@
+"""Kafka plumbing shared by every role: local broker, topic admin, clients, serialisation."""

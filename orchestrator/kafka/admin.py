@@ -1,0 +1,84 @@
+"""Create or verify the product's topics: shared by ``orchestrator broker``, tests and start-up.
+
+Production start-up refuses to run when a required topic is missing (a typo in ``TOPIC_PREFIX``
+would otherwise silently create a parallel universe), unless ``CREATE_TOPICS`` says to create them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+
+import anyio
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+
+from contracts.topics import TopicSpec, topics
+from orchestrator.config import ConfigError, Settings
+
+
+class MissingTopicsError(ConfigError):
+    """Required topics are absent and creating them was not allowed."""
+
+
+def product_topics(settings: Settings) -> tuple[TopicSpec, ...]:
+    specs = topics(settings.topic_prefix, settings.topic_partitions)
+    if settings.topic_replication_factor is not None:
+        specs = tuple(replace(s, replication_factor=settings.topic_replication_factor) for s in specs)
+    return specs
+
+
+async def _existing(admin: AIOKafkaAdminClient) -> set[str]:
+    names = await admin.list_topics()
+    return set(names)
+
+
+async def ensure_topics(
+    settings: Settings,
+    *,
+    create: bool,
+    specs: Iterable[TopicSpec] | None = None,
+    timeout: float = 15.0,
+) -> list[str]:
+    """Make sure every topic exists; return the names created. Raise if missing and not ``create``."""
+    wanted = {s.name: s for s in (specs if specs is not None else product_topics(settings))}
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=int(timeout * 1000)
+    )
+    try:
+        with anyio.fail_after(timeout):
+            await admin.start()
+    except (TimeoutError, KafkaConnectionError) as err:
+        raise ConfigError(
+            f"KAFKA_BOOTSTRAP_SERVERS: cannot reach {settings.kafka_bootstrap_servers} ({err})"
+        ) from None
+    try:
+        missing = [s for name, s in wanted.items() if name not in await _existing(admin)]
+        if not missing:
+            return []
+        if not create:
+            names = ", ".join(sorted(s.name for s in missing))
+            raise MissingTopicsError(
+                f"topics missing: {names} (set CREATE_TOPICS=true or run 'orchestrator topics ensure')"
+            )
+        new = [
+            NewTopic(
+                name=s.name,
+                num_partitions=s.partitions,
+                replication_factor=s.replication_factor,
+                topic_configs=s.config,
+            )
+            for s in missing
+        ]
+        try:
+            await admin.create_topics(new)
+        except TopicAlreadyExistsError:
+            pass  # another replica won the race
+        # Wait until metadata shows them, so producers started right after do not race.
+        with anyio.fail_after(timeout):
+            while missing_now := [s.name for s in missing if s.name not in await _existing(admin)]:
+                del missing_now
+                await anyio.sleep(0.05)
+        return [s.name for s in missing]
+    finally:
+        await admin.close()

@@ -1,0 +1,48 @@
+"""aiokafka clients built from :class:`Settings` with the product's delivery settings.
+
+Producers use ``acks=all`` (a write is acknowledged only once durable on the in-sync replicas) and
+no idempotence or transactions, which the local broker does not have; with Apache Kafka in
+production idempotence is one switch (``enable_idempotence``), left to the deployment.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from orchestrator.config import Settings
+
+
+def make_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
+    opts: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap_servers,
+        "acks": "all",
+        "linger_ms": 2,
+        "max_batch_size": 256 * 1024,
+        "request_timeout_ms": 10_000,
+        "client_id": f"orchestrator-{settings.instance_id or 'p'}",
+    }
+    opts.update(overrides)
+    return AIOKafkaProducer(**opts)
+
+
+def make_consumer(
+    settings: Settings, *topics: str, group_id: str | None, **overrides: Any
+) -> AIOKafkaConsumer:
+    opts: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap_servers,
+        "group_id": group_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "max_poll_records": 2000,
+        "fetch_max_wait_ms": 100,
+        "session_timeout_ms": 10_000,
+        "heartbeat_interval_ms": 1_000,
+        "isolation_level": "read_uncommitted",
+    }
+    if settings.instance_id and group_id:
+        # Static membership: a restarted pod with the same id rejoins without a rebalance.
+        opts["group_instance_id"] = settings.instance_id
+    opts.update(overrides)
+    return AIOKafkaConsumer(*topics, **opts)
