@@ -112,6 +112,18 @@ class CommandEnvelope(_Envelope):
         return self.id
 
 
+def command_key(cmd: CommandEnvelope) -> bytes:
+    """The Kafka key of a command on ``voice.commands``.
+
+    Call-creating commands are keyed by account, so one partition (one dispatcher replica at a time)
+    owns the account's whole CPS budget: the total can never exceed it, and the owner can use all of
+    it. Everything else is keyed by flow key, which keeps one call's commands in order.
+    """
+    if cmd.kind in CALL_CREATING_KINDS:
+        return f"acct:{cmd.account}".encode()
+    return cmd.flow_key.encode()
+
+
 class CommandStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"

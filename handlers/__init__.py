@@ -1,0 +1,1 @@
+"""Pure state machines and flow rendering: no I/O, no clock, no orchestrator imports."""
