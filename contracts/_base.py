@@ -8,6 +8,7 @@ as ``int``, times as timezone-aware ``datetime``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
@@ -25,6 +26,9 @@ __all__ = [
     "Url",
     "UrlList",
     "VonageModel",
+    "bounded_int",
+    "bounded_number",
+    "error_text",
     "format_validation_error",
 ]
 
@@ -137,15 +141,95 @@ def _str_number(value: Any) -> Any:
 NumericStr = Annotated[str, BeforeValidator(_str_number)]
 
 
-def format_validation_error(errors: list[Any], prefix: str = "") -> str:
+def _no_bool_int(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not a boolean")
+    return value
+
+
+def bounded_int(ge: int | None = None, le: int | None = None) -> Any:
+    """An int in [ge, le]; numeric strings (``"45"``, seen in Vonage's own examples) are accepted."""
+    return Annotated[int, BeforeValidator(_no_bool_int), Field(ge=ge, le=le)]
+
+
+def _number_in(ge: float | None, gt: float | None, le: float | None) -> Any:
+    def check(value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("must be a number, not a boolean")
+        if isinstance(value, str):
+            try:
+                number = float(value.strip())
+            except ValueError:
+                raise ValueError("must be a number") from None
+            value = int(number) if number.is_integer() and "." not in value else number
+        if not isinstance(value, int | float):
+            raise ValueError("must be a number")
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError("must be a finite number")
+        if ge is not None and value < ge:
+            raise ValueError(f"must be >= {ge}")
+        if gt is not None and value <= gt:
+            raise ValueError(f"must be > {gt}")
+        if le is not None and value > le:
+            raise ValueError(f"must be <= {le}")
+        return value
+
+    return check
+
+
+def bounded_number(
+    ge: float | None = None, le: float | None = None, *, gt: float | None = None
+) -> Any:
+    """An int or float in range, kept as given (``1`` stays ``1``, ``0.5`` stays ``0.5``)."""
+    schema: dict[str, Any] = {}
+    if ge is not None:
+        schema["minimum"] = ge
+    if gt is not None:
+        schema["exclusiveMinimum"] = gt
+    if le is not None:
+        schema["maximum"] = le
+    return Annotated[
+        int | float,
+        BeforeValidator(_number_in(ge, gt, le)),
+        Field(json_schema_extra=schema or None),
+    ]
+
+
+def error_text(err: Mapping[str, Any]) -> str:
+    """Pydantic's message, shortened to the ``must be ...`` style used in our errors."""
+    kind = err.get("type", "")
+    ctx = err.get("ctx") or {}
+    if kind == "less_than_equal":
+        return f"must be <= {ctx.get('le')}"
+    if kind == "greater_than_equal":
+        return f"must be >= {ctx.get('ge')}"
+    if kind == "less_than":
+        return f"must be < {ctx.get('lt')}"
+    if kind == "greater_than":
+        return f"must be > {ctx.get('gt')}"
+    if kind in {"too_long", "string_too_long"}:
+        return f"must have at most {ctx.get('max_length')} {'characters' if 'string' in kind else 'item(s)'}"
+    if kind in {"too_short", "string_too_short"}:
+        return f"must have at least {ctx.get('min_length')} {'characters' if 'string' in kind else 'item(s)'}"
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected')}"
+    if kind == "string_pattern_mismatch":
+        return f"must match {ctx.get('pattern')}"
+    msg = str(err.get("msg", "invalid"))
+    return msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+
+
+def format_validation_error(errors: Sequence[Mapping[str, Any]], prefix: str = "") -> str:
     """One short human line per pydantic error: ``field.path: message``."""
     parts: list[str] = []
     for err in errors[:3]:
         loc = ".".join(str(p) for p in err.get("loc", ()) if p != "__root__")
-        msg = str(err.get("msg", "invalid"))
-        msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
         where = f"{prefix}{loc}" if loc else prefix.rstrip(".") or "body"
-        parts.append(f"{where}: {msg}")
+        parts.append(f"{where}: {error_text(err)}")
     if len(errors) > 3:
         parts.append(f"(+{len(errors) - 3} more)")
     return "; ".join(parts)
