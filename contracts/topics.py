@@ -48,9 +48,7 @@ VOICE_OUTCOMES = TopicSpec("voice.outcomes", EVENTS_PARTITIONS, "flow key", "Out
 VOICE_STATE = TopicSpec(
     "voice.state", EVENTS_PARTITIONS, "flow key", "state snapshot + source offset", compacted=True
 )
-VOICE_DLQ = TopicSpec(
-    "voice.dlq", 3, "original key", "DeadLetter", retention_ms=30 * DAY_MS
-)
+VOICE_DLQ = TopicSpec("voice.dlq", 3, "original key", "DeadLetter", retention_ms=30 * DAY_MS)
 DISPATCH_LEDGER = TopicSpec(
     "voice.dispatch-ledger",
     EVENTS_PARTITIONS,
