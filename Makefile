@@ -36,6 +36,16 @@ fmt: $(STAMP)
 	$(VENV)/bin/ruff format contracts handlers orchestrator tests bench
 	$(VENV)/bin/ruff check --fix contracts handlers orchestrator tests bench
 
+# Each benchmark starts its own broker/simulator; results land in bench/RESULTS.md and the README.
+BENCHES ?= ingress worker dispatcher campaign
+bench: $(STAMP)
+	@rm -f build/bench.jsonl; mkdir -p build
+	@for b in $(BENCHES); do \
+	  if [ -f bench/$$b.py ]; then echo "== bench $$b"; \
+	    BENCH_RESULTS=build/bench.jsonl $(PY) -m bench.$$b || exit 1; \
+	  else echo "== bench $$b: not present, skipped"; fi; done
+	$(PY) -m bench.report build/bench.jsonl "make bench"
+
 schema: $(STAMP)
 	$(VENV)/bin/orchestrator schema export build/schemas
 
