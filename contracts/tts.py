@@ -1,6 +1,7 @@
 """Text-to-speech languages and styles Vonage accepts in ``talk`` (NCCO) and ``PUT .../talk``.
 
-Source: Vonage's 2022 Text-to-Speech guide (DIGEST §8: 59 codes), unioned with the codes the other
+Source: Vonage's Text-to-Speech guide table (DIGEST §8: 59 codes, plus premium-only ``gu-IN`` from
+a later revision of the same page), unioned with the codes the other
 sources list (OAS 46 incl. ``no-NO``, NCCO schema 49, Node 66, Java 67). Unknown codes are rejected
 because Vonage rejects them at call time, which is far more expensive to find.
 
@@ -20,66 +21,79 @@ __all__ = [
 
 DEFAULT_LANGUAGE = "en-US"
 
-#: code -> (number of standard styles, number of premium variants), DIGEST §8 table.
-_GUIDE_COUNTS: dict[str, tuple[int, int]] = {
-    "af-ZA": (1, 0),
-    "ar": (8, 4),
-    "bg-BG": (1, 0),
-    "bn-IN": (2, 2),
-    "ca-ES": (3, 0),
-    "cmn-CN": (6, 4),
-    "cmn-TW": (4, 3),
-    "cs-CZ": (3, 1),
-    "cy-GB": (1, 0),
-    "da-DK": (6, 4),
-    "de-DE": (11, 6),
-    "el-GR": (3, 1),
-    "en-AU": (6, 4),
-    "en-GB": (9, 5),
-    "en-GB-WLS": (1, 0),
-    "en-IN": (7, 4),
-    "en-US": (24, 10),
-    "en-ZA": (1, 0),
-    "es-ES": (9, 3),
-    "es-MX": (1, 0),
-    "es-US": (6, 3),
-    "eu-ES": (1, 0),
-    "fi-FI": (2, 1),
-    "fil-PH": (4, 4),
-    "fr-CA": (5, 4),
-    "fr-FR": (10, 5),
-    "he-IL": (1, 0),
-    "hi-IN": (6, 4),
-    "hu-HU": (2, 1),
-    "id-ID": (5, 4),
-    "is-IS": (3, 0),
-    "it-IT": (7, 4),
-    "ja-JP": (6, 4),
-    "kn-IN": (2, 0),
-    "ko-KR": (6, 4),
-    "lv-LV": (1, 0),
-    "ml-IN": (2, 2),
-    "ms-MY": (4, 4),
-    "nb-NO": (8, 5),
-    "nl-BE": (2, 2),
-    "nl-NL": (7, 5),
-    "pa-IN": (4, 4),
-    "pl-PL": (9, 5),
-    "pt-BR": (6, 1),
-    "pt-PT": (8, 4),
-    "ro-RO": (3, 1),
-    "ru-RU": (7, 5),
-    "sk-SK": (2, 1),
-    "sr-RS": (1, 0),
-    "sv-SE": (4, 1),
-    "ta-IN": (2, 2),
-    "te-IN": (2, 0),
-    "th-TH": (2, 0),
-    "tr-TR": (8, 5),
-    "uk-UA": (1, 1),
-    "vi-VN": (4, 4),
-    "yue-CN": (1, 0),
-    "yue-HK": (4, 0),
+
+def _r(n: int) -> frozenset[int]:
+    return frozenset(range(n))
+
+
+def _s(*styles: int) -> frozenset[int]:
+    return frozenset(styles)
+
+
+_NONE: frozenset[int] = frozenset()
+
+#: code -> (standard styles, styles with a premium variant), from the 2022 guide table.
+#: Style numbers are not always contiguous (en-GB has no 8, nl-BE no 1, gu-IN is premium only).
+_GUIDE: dict[str, tuple[frozenset[int], frozenset[int]]] = {
+    "af-ZA": (_r(1), _NONE),
+    "ar": (_r(8), _s(1, 3, 4, 7)),
+    "bg-BG": (_r(1), _NONE),
+    "bn-IN": (_r(2), _r(2)),
+    "ca-ES": (_r(3), _NONE),
+    "cmn-CN": (_r(6), _s(1, 2, 4, 5)),
+    "cmn-TW": (_r(4), _s(1, 2, 3)),
+    "cs-CZ": (_r(3), _s(0)),
+    "cy-GB": (_r(1), _NONE),
+    "da-DK": (_r(6), _s(1, 3, 4, 5)),
+    "de-DE": (_r(11), _s(2, 4, 5, 6, 7, 8)),
+    "el-GR": (_r(3), _s(0)),
+    "en-AU": (_r(6), _s(1, 2, 4, 5)),
+    "en-GB": (_s(0, 1, 2, 3, 4, 5, 6, 7, 9), _s(2, 3, 5, 6, 7)),
+    "en-GB-WLS": (_r(1), _NONE),
+    "en-IN": (_r(7), _s(2, 3, 4, 5)),
+    "en-US": (_r(24), _s(5, 6, 10, 11, 12, 13, 14, 20, 21, 22)),
+    "en-ZA": (_r(1), _NONE),
+    "es-ES": (_r(9), _s(5, 6, 8)),
+    "es-MX": (_r(1), _NONE),
+    "es-US": (_r(6), _s(3, 4, 5)),
+    "eu-ES": (_r(1), _NONE),
+    "fi-FI": (_r(2), _s(0)),
+    "fil-PH": (_r(4), _r(4)),
+    "fr-CA": (_r(5), _s(1, 2, 3, 4)),
+    "fr-FR": (_r(10), _s(2, 3, 4, 6, 7)),
+    "gu-IN": (_NONE, _r(2)),
+    "he-IL": (_r(1), _NONE),
+    "hi-IN": (_r(6), _s(1, 3, 4, 5)),
+    "hu-HU": (_r(2), _s(0)),
+    "id-ID": (_r(5), _s(0, 2, 3, 4)),
+    "is-IS": (_r(3), _NONE),
+    "it-IT": (_r(7), _s(2, 3, 5, 6)),
+    "ja-JP": (_r(6), _s(1, 2, 4, 5)),
+    "kn-IN": (_r(2), _NONE),
+    "ko-KR": (_r(6), _s(1, 2, 4, 5)),
+    "lv-LV": (_r(1), _NONE),
+    "ml-IN": (_r(2), _r(2)),
+    "ms-MY": (_r(4), _r(4)),
+    "nb-NO": (_r(8), _s(1, 2, 3, 4, 5)),
+    "nl-BE": (_s(0, 2), _s(0, 2)),
+    "nl-NL": (_r(7), _s(1, 2, 3, 5, 6)),
+    "pa-IN": (_r(4), _r(4)),
+    "pl-PL": (_r(9), _s(2, 3, 4, 7, 8)),
+    "pt-BR": (_r(6), _s(1)),
+    "pt-PT": (_r(8), _s(1, 2, 6, 7)),
+    "ro-RO": (_r(3), _s(2)),
+    "ru-RU": (_r(7), _s(1, 2, 3, 5, 6)),
+    "sk-SK": (_r(2), _s(0)),
+    "sr-RS": (_r(1), _NONE),
+    "sv-SE": (_r(4), _s(1)),
+    "ta-IN": (_r(2), _r(2)),
+    "te-IN": (_r(2), _NONE),
+    "th-TH": (_r(2), _NONE),
+    "tr-TR": (_r(8), _s(1, 2, 3, 5, 6)),
+    "uk-UA": (_r(1), _s(0)),
+    "vi-VN": (_r(4), _r(4)),
+    "yue-CN": (_r(1), _NONE),
+    "yue-HK": (_r(4), _NONE),
 }
 
 #: Codes found only in other lists (OAS ``no-NO``; Java/Node extras). No style table for these.
@@ -97,12 +111,12 @@ _EXTRA_CODES: frozenset[str] = frozenset(
     }
 )
 
-#: code -> style numbers with a standard voice. Filled from the guide table where known.
-STANDARD_STYLES: dict[str, frozenset[int]] = {}
-#: code -> style numbers that also have a premium voice.
-PREMIUM_STYLES: dict[str, frozenset[int]] = {}
+#: code -> style numbers with a standard voice (codes with a known table only).
+STANDARD_STYLES: dict[str, frozenset[int]] = {code: std for code, (std, _) in _GUIDE.items()}
+#: code -> style numbers that have a premium voice (codes with a known table only).
+PREMIUM_STYLES: dict[str, frozenset[int]] = {code: prem for code, (_, prem) in _GUIDE.items()}
 
-LANGUAGES: frozenset[str] = frozenset(_GUIDE_COUNTS) | _EXTRA_CODES
+LANGUAGES: frozenset[str] = frozenset(_GUIDE) | _EXTRA_CODES
 
 
 def check_language_style(language: str | None, style: int | None, premium: bool | None) -> None:
@@ -110,12 +124,10 @@ def check_language_style(language: str | None, style: int | None, premium: bool 
     code = language or DEFAULT_LANGUAGE
     if code not in LANGUAGES:
         raise ValueError(f"unknown TTS language {code!r}")
-    if style is None and not premium:
-        return
     s = 0 if style is None else style
     if premium:
         known = PREMIUM_STYLES.get(code)
-        if code in _GUIDE_COUNTS and _GUIDE_COUNTS[code][1] == 0:
+        if known is not None and not known:
             raise ValueError(f"language {code!r} has no premium voice")
         if known is not None and s not in known:
             raise ValueError(
@@ -123,5 +135,7 @@ def check_language_style(language: str | None, style: int | None, premium: bool 
             )
         return
     known = STANDARD_STYLES.get(code)
+    if known is not None and not known:
+        raise ValueError(f"language {code!r} has only premium voices (set premium: true)")
     if known is not None and s not in known:
         raise ValueError(f"style {s} does not exist for {code!r} (styles: {sorted(known)})")
