@@ -38,7 +38,7 @@ from contracts._base import (
     bounded_number,
     error_text,
 )
-from contracts.tts import check_language_style
+from contracts.tts import TtsError, check_language_style
 
 __all__ = [
     "ACTION_MODELS",
@@ -308,9 +308,8 @@ class TalkAction(_Action):
         if self.language is not None or self.style is not None or self.premium:
             try:
                 check_language_style(self.language, self.style, self.premium)
-            except ValueError as exc:
-                field = "style" if "style" in str(exc) or "premium" in str(exc) else "language"
-                raise ValueError(f"{field}: {exc}") from None
+            except TtsError as exc:
+                raise ValueError(f"{exc.field}: {exc}") from None
         return self
 
 

@@ -16,6 +16,7 @@ __all__ = [
     "LANGUAGES",
     "PREMIUM_STYLES",
     "STANDARD_STYLES",
+    "TtsError",
     "check_language_style",
 ]
 
@@ -119,23 +120,32 @@ PREMIUM_STYLES: dict[str, frozenset[int]] = {code: prem for code, (_, prem) in _
 LANGUAGES: frozenset[str] = frozenset(_GUIDE) | _EXTRA_CODES
 
 
+class TtsError(ValueError):
+    """A language/style/premium combination Vonage does not offer; ``field`` names the culprit."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 def check_language_style(language: str | None, style: int | None, premium: bool | None) -> None:
     """Raise ``ValueError`` naming the problem if Vonage would not accept this combination."""
     code = language or DEFAULT_LANGUAGE
     if code not in LANGUAGES:
-        raise ValueError(f"unknown TTS language {code!r}")
+        raise TtsError("language", f"unknown TTS language {code!r}")
     s = 0 if style is None else style
     if premium:
         known = PREMIUM_STYLES.get(code)
         if known is not None and not known:
-            raise ValueError(f"language {code!r} has no premium voice")
+            raise TtsError("premium", f"language {code!r} has no premium voice")
         if known is not None and s not in known:
-            raise ValueError(
-                f"style {s} has no premium voice for {code!r} (premium styles: {sorted(known)})"
+            raise TtsError(
+                "style",
+                f"style {s} has no premium voice for {code!r} (premium styles: {sorted(known)})",
             )
         return
     known = STANDARD_STYLES.get(code)
     if known is not None and not known:
-        raise ValueError(f"language {code!r} has only premium voices (set premium: true)")
+        raise TtsError("language", f"language {code!r} has only premium voices (set premium: true)")
     if known is not None and s not in known:
-        raise ValueError(f"style {s} does not exist for {code!r} (styles: {sorted(known)})")
+        raise TtsError("style", f"style {s} does not exist for {code!r} (styles: {sorted(known)})")
