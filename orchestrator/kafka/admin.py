@@ -6,6 +6,7 @@ would otherwise silently create a parallel universe), unless ``CREATE_TOPICS`` s
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from dataclasses import replace
 
@@ -24,7 +25,9 @@ class MissingTopicsError(ConfigError):
 def product_topics(settings: Settings) -> tuple[TopicSpec, ...]:
     specs = topics(settings.topic_prefix, settings.topic_partitions)
     if settings.topic_replication_factor is not None:
-        specs = tuple(replace(s, replication_factor=settings.topic_replication_factor) for s in specs)
+        specs = tuple(
+            replace(s, replication_factor=settings.topic_replication_factor) for s in specs
+        )
     return specs
 
 
@@ -38,7 +41,7 @@ async def ensure_topics(
     *,
     create: bool,
     specs: Iterable[TopicSpec] | None = None,
-    timeout: float = 15.0,
+    timeout: float = 15.0,  # noqa: ASYNC109 - one deadline for connect + create + metadata wait
 ) -> list[str]:
     """Make sure every topic exists; return the names created. Raise if missing and not ``create``."""
     wanted = {s.name: s for s in (specs if specs is not None else product_topics(settings))}
@@ -70,10 +73,8 @@ async def ensure_topics(
             )
             for s in missing
         ]
-        try:
+        with contextlib.suppress(TopicAlreadyExistsError):  # another replica won the race
             await admin.create_topics(new)
-        except TopicAlreadyExistsError:
-            pass  # another replica won the race
         # Wait until metadata shows them, so producers started right after do not race.
         with anyio.fail_after(timeout):
             while missing_now := [s.name for s in missing if s.name not in await _existing(admin)]:

@@ -60,7 +60,7 @@ def test_private_key_from_text_or_path(tmp_path: Path, monkeypatch: pytest.Monke
     assert s.private_key_pem() == pem.encode()
     assert "BEGIN" not in repr(s) and "BEGIN" not in str(s.model_dump())
     monkeypatch.setenv("VONAGE_PRIVATE_KEY", str(tmp_path / "missing.pem"))
-    with pytest.raises(ConfigError, match="^VONAGE_PRIVATE_KEY"):
+    with pytest.raises(ConfigError, match=r"^VONAGE_PRIVATE_KEY"):
         load_settings().private_key_pem()
 
 
@@ -77,7 +77,7 @@ def test_config_file_and_env_precedence(tmp_path: Path, monkeypatch: pytest.Monk
     s = load_settings()
     assert s.vonage_cps == 5 and s.topic_prefix == "env."
     monkeypatch.setenv("ORCHESTRATOR_CONFIG", str(tmp_path / "nope.yaml"))
-    with pytest.raises(ConfigError, match="^ORCHESTRATOR_CONFIG"):
+    with pytest.raises(ConfigError, match=r"^ORCHESTRATOR_CONFIG"):
         load_settings()
 
 

@@ -1,0 +1,1 @@
+"""History checker: reads everything afterwards and reports anomalies in Jepsen's terms."""
