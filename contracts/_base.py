@@ -149,7 +149,7 @@ def _no_bool_int(value: Any) -> Any:
 
 def bounded_int(ge: int | None = None, le: int | None = None) -> Any:
     """An int in [ge, le]; numeric strings (``"45"``, seen in Vonage's own examples) are accepted."""
-    return Annotated[int, BeforeValidator(_no_bool_int), Field(ge=ge, le=le)]
+    return Annotated[int, Field(ge=ge, le=le), BeforeValidator(_no_bool_int)]
 
 
 def _number_in(ge: float | None, gt: float | None, le: float | None) -> Any:
