@@ -23,6 +23,9 @@ __all__ = [
     "MoneyStr",
     "NonEmptyStr",
     "NumericStr",
+    "OptDuration",
+    "OptMoney",
+    "OptTime",
     "Url",
     "UrlList",
     "VonageModel",
@@ -70,8 +73,11 @@ def _to_aware(value: datetime) -> datetime:
     return value
 
 
-AwareTime = Annotated[datetime, BeforeValidator(_empty_to_none), AfterValidator(_to_aware)]
+AwareTime = Annotated[datetime, AfterValidator(_to_aware)]
 """Either ``2020-01-01 12:00:00`` or ``2020-01-01T12:00:00.000Z``; naive values are UTC."""
+
+OptTime = Annotated[AwareTime | None, BeforeValidator(_empty_to_none)]
+"""An optional time; ``""`` (Vonage's "not yet known") becomes ``None``."""
 
 
 def _money(value: Any) -> Any:
@@ -98,6 +104,9 @@ def _money(value: Any) -> Any:
 MoneyStr = Annotated[str, BeforeValidator(_money)]
 """Money stays a string (``"0.00450000"``) so no float rounding ever touches a price."""
 
+OptMoney = Annotated[str | None, BeforeValidator(_money)]
+"""Optional money; numbers become decimal strings, ``""`` becomes ``None``."""
+
 
 def _duration(value: Any) -> Any:
     value = _empty_to_none(value)
@@ -115,8 +124,11 @@ def _duration(value: Any) -> Any:
     return value
 
 
-DurationSeconds = Annotated[int, BeforeValidator(_duration), Field(ge=0)]
+DurationSeconds = Annotated[int, Field(ge=0), BeforeValidator(_duration)]
 """A duration in whole seconds; ``"2"``, ``2`` and ``2.0`` all become ``2``."""
+
+OptDuration = Annotated[Annotated[int, Field(ge=0)] | None, BeforeValidator(_duration)]
+"""Optional duration in whole seconds; ``""`` becomes ``None``."""
 
 
 def _url(value: Any) -> Any:

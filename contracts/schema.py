@@ -55,7 +55,7 @@ def all_models() -> dict[str, type[BaseModel]]:
     groups: tuple[tuple[type[BaseModel], ...], ...] = (
         ENVELOPES,
         webhooks.WEBHOOK_MODELS,
-        (ncco.Ncco,),
+        (ncco.Ncco, ncco.PayPrompt),
         ncco.ACTION_MODELS,
         ncco.ENDPOINT_MODELS,
         _VOICE_API,

@@ -13,11 +13,11 @@ from pydantic import BeforeValidator, Field, RootModel, field_validator, model_v
 
 from contracts._base import (
     ApiModel,
-    AwareTime,
-    DurationSeconds,
     HttpMethod,
-    MoneyStr,
     NonEmptyStr,
+    OptDuration,
+    OptMoney,
+    OptTime,
     Url,
     UrlList,
     VonageModel,
@@ -168,11 +168,11 @@ class Call(VonageModel):
     from_: CallEndpoint | None = Field(None, alias="from")
     status: CallStatus | None = None
     direction: Literal["outbound", "inbound"] | None = None
-    rate: MoneyStr | None = None
-    price: MoneyStr | None = None
-    duration: DurationSeconds | None = None
-    start_time: AwareTime | None = None
-    end_time: AwareTime | None = None
+    rate: OptMoney = None
+    price: OptMoney = None
+    duration: OptDuration = None
+    start_time: OptTime = None
+    end_time: OptTime = None
     network: str | None = None
 
 
@@ -180,8 +180,8 @@ class ListCallsQuery(ApiModel):
     """Query of ``GET /v1/calls``; :meth:`to_params` gives the query string values."""
 
     status: CallStatus | None = None
-    date_start: AwareTime | None = None
-    date_end: AwareTime | None = None
+    date_start: OptTime = None
+    date_end: OptTime = None
     page_size: bounded_int(1, 100) | None = None  # type: ignore[valid-type]
     record_index: bounded_int(0, None) | None = None  # type: ignore[valid-type]
     order: Literal["asc", "desc"] | None = None

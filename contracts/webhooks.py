@@ -19,10 +19,10 @@ import orjson
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from contracts._base import (
-    AwareTime,
-    DurationSeconds,
-    MoneyStr,
     NonEmptyStr,
+    OptDuration,
+    OptMoney,
+    OptTime,
     VonageModel,
     format_validation_error,
 )
@@ -80,7 +80,7 @@ class Webhook(VonageModel):
     EVENT_TYPE: ClassVar[str] = ""
 
     conversation_uuid: str | None = None
-    timestamp: AwareTime | None = None
+    timestamp: OptTime = None
 
     @property
     def event_type(self) -> str:
@@ -166,8 +166,8 @@ class RingingEvent(CallStatusEvent):
 
 class AnsweredEvent(CallStatusEvent):
     status: Literal["answered"]
-    start_time: AwareTime | None = None
-    rate: MoneyStr | None = None
+    start_time: OptTime = None
+    rate: OptMoney = None
     network: str | None = None
 
 
@@ -201,11 +201,11 @@ class DisconnectedEvent(CallStatusEvent):
 
 class CompletedEvent(CallStatusEvent):
     status: Literal["completed"]
-    start_time: AwareTime | None = None
-    end_time: AwareTime | None = None
-    duration: DurationSeconds | None = None
-    rate: MoneyStr | None = None
-    price: MoneyStr | None = None
+    start_time: OptTime = None
+    end_time: OptTime = None
+    duration: OptDuration = None
+    rate: OptMoney = None
+    price: OptMoney = None
     network: str | None = None
     disconnected_by: str | None = None
 
@@ -303,8 +303,8 @@ class RecordEvent(Webhook):
     recording_url: NonEmptyStr
     recording_uuid: NonEmptyStr
     conversation_uuid: NonEmptyStr
-    start_time: AwareTime | None = None
-    end_time: AwareTime | None = None
+    start_time: OptTime = None
+    end_time: OptTime = None
     size: int | None = Field(None, ge=0, description="Bytes.")
     uuid: str | None = None
     status: Literal["record", "recording"] | None = None
