@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -50,6 +50,14 @@ class ApiModel(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    #: Fields always part of the wire form even when left at their default (discriminators such
+    #: as ``action``/``type``), so a model built in Python dumps to what Vonage needs.
+    ALWAYS_DUMP: ClassVar[tuple[str, ...]] = ()
+
+    def model_post_init(self, context: Any, /) -> None:
+        if self.ALWAYS_DUMP:
+            self.__pydantic_fields_set__.update(self.ALWAYS_DUMP)
 
     def to_json_dict(self) -> dict[str, Any]:
         """The wire form: aliases, nothing that was not set, ready for ``orjson.dumps``."""

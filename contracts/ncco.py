@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import orjson
 from pydantic import (
-    ConfigDict,
     Field,
     RootModel,
     ValidationError,
@@ -97,6 +96,7 @@ class OnAnswer(ApiModel):
 
 
 class PhoneEndpoint(ApiModel):
+    ALWAYS_DUMP: ClassVar[tuple[str, ...]] = ("type",)
     type: Literal["phone"] = "phone"
     number: Annotated[str, Field(pattern=PHONE_NUMBER_PATTERN)]
     dtmfAnswer: Annotated[str, Field(pattern=r"^[0-9*#p]+$")] | None = None
@@ -105,6 +105,7 @@ class PhoneEndpoint(ApiModel):
 
 
 class AppEndpoint(ApiModel):
+    ALWAYS_DUMP: ClassVar[tuple[str, ...]] = ("type",)
     type: Literal["app"] = "app"
     user: NonEmptyStr
 
@@ -127,6 +128,7 @@ def _headers_size(value: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 class WebsocketEndpoint(ApiModel):
+    ALWAYS_DUMP: ClassVar[tuple[str, ...]] = ("type",)
     type: Literal["websocket"] = "websocket"
     uri: Annotated[str, Field(pattern=r"^wss?://.+")]
     content_type: Literal["audio/l16;rate=8000", "audio/l16;rate=16000", "audio/l16;rate=24000"] = (
@@ -144,6 +146,7 @@ class WebsocketEndpoint(ApiModel):
 class SipEndpoint(ApiModel):
     """A SIP URI (``;transport=tls`` / ``;media=srtp`` allowed), or a Java-style trunk domain+user."""
 
+    ALWAYS_DUMP: ClassVar[tuple[str, ...]] = ("type",)
     type: Literal["sip"] = "sip"
     uri: Annotated[str, Field(min_length=1, max_length=50, pattern=r"^sips?:.+")] | None = None
     domain: NonEmptyStr | None = None
@@ -161,6 +164,7 @@ class SipEndpoint(ApiModel):
 
 
 class VbcEndpoint(ApiModel):
+    ALWAYS_DUMP: ClassVar[tuple[str, ...]] = ("type",)
     type: Literal["vbc"] = "vbc"
     extension: Annotated[NumericStr, Field(min_length=1)]
 
@@ -192,11 +196,8 @@ class AdvancedMachineDetection(ApiModel):
 
 
 class _Action(ApiModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    def model_post_init(self, context: Any, /) -> None:
-        # ``action`` is always part of the wire form, even when the model was built in Python.
-        self.__pydantic_fields_set__.add("action")
+    # ``action`` is always part of the wire form, even when the model was built in Python.
+    ALWAYS_DUMP: ClassVar[tuple[str, ...]] = ("action",)
 
 
 _Level = bounded_number(-1, 1)
@@ -530,14 +531,20 @@ def _ncco_message(exc: ValidationError, data: Any) -> str:
                 name = raw if isinstance(raw, str) else None
             head = f"action[{index}]" + (f" ({name})" if name else "")
             kind = err.get("type")
-            if kind == "union_tag_invalid":
-                tag = (err.get("ctx") or {}).get("tag")
-                parts.append(f"{head}.action: unknown action {tag!r}")
-                continue
-            if kind == "union_tag_not_found":
-                parts.append(f"{head}.action: is required")
-                continue
             field = _loc_text(loc)
+            if kind in {"union_tag_invalid", "union_tag_not_found"}:
+                ctx = err.get("ctx") or {}
+                key = "action" if not loc else str(ctx.get("discriminator", "type")).strip("'")
+                where = f"{head}{'.' + field if field else ''}.{key}"
+                if kind == "union_tag_not_found":
+                    parts.append(f"{where}: is required")
+                else:
+                    what = "action" if not loc else key
+                    parts.append(
+                        f"{where}: unknown {what} {ctx.get('tag')!r} "
+                        f"(expected {ctx.get('expected_tags')})"
+                    )
+                continue
             text = error_text(err)
             if _FIELD_PREFIX.match(text):
                 # model-level rule whose message starts with the field it is about

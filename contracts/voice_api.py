@@ -7,7 +7,7 @@ The request models dump to the wire form with :meth:`ApiModel.to_json_dict`.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BeforeValidator, Field, RootModel, field_validator, model_validator
 
@@ -91,11 +91,10 @@ CALL_STATUSES: tuple[str, ...] = CallStatus.__args__  # type: ignore[attr-define
 class FromEndpoint(ApiModel):
     """Caller id: one of the account's numbers (E.164 digits) or, since OAS 1.10, a SIP URI."""
 
+    ALWAYS_DUMP: ClassVar[tuple[str, ...]] = ("type",)
+
     type: Literal["phone"] = "phone"
     number: Annotated[str, Field(pattern=r"^(\d{7,15}|sips?:\S+)$")]
-
-    def model_post_init(self, context: Any, /) -> None:
-        self.__pydantic_fields_set__.add("type")
 
 
 class CreateCallRequest(ApiModel):
@@ -228,12 +227,11 @@ class ListCallsResponse(VonageModel):
 
 
 class TransferDestination(ApiModel):
+    ALWAYS_DUMP: ClassVar[tuple[str, ...]] = ("type",)
+
     type: Literal["ncco"] = "ncco"
     ncco: Ncco | None = None
     url: UrlList | None = None
-
-    def model_post_init(self, context: Any, /) -> None:
-        self.__pydantic_fields_set__.add("type")
 
     @model_validator(mode="after")
     def _ncco_xor_url(self) -> TransferDestination:
@@ -243,8 +241,7 @@ class TransferDestination(ApiModel):
 
 
 class _Update(ApiModel):
-    def model_post_init(self, context: Any, /) -> None:
-        self.__pydantic_fields_set__.add("action")
+    ALWAYS_DUMP: ClassVar[tuple[str, ...]] = ("action",)
 
 
 class TransferRequest(_Update):
