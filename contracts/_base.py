@@ -139,14 +139,9 @@ OptDuration = Annotated[Annotated[int, Field(ge=0)] | None, BeforeValidator(_dur
 """Optional duration in whole seconds; ``""`` becomes ``None``."""
 
 
-def _url(value: Any) -> Any:
-    if isinstance(value, str) and "://" not in value:
-        raise ValueError("must be an absolute URL (scheme://host/...)")
-    return value
-
-
-Url = Annotated[str, Field(min_length=1), BeforeValidator(_url)]
-"""An absolute URL kept as the exact string given (no normalisation, so round-trips are exact)."""
+Url = Annotated[str, Field(min_length=1, max_length=2048, pattern=r"^https?://[^\s/?#]+\S*$")]
+"""An absolute http(s) URL kept as the exact string given (no normalisation, so round-trips are
+exact). Webhook, audio and NCCO URLs are all fetched over HTTP by Vonage."""
 
 UrlList = Annotated[list[Url], Field(min_length=1)]
 
@@ -238,7 +233,10 @@ def error_text(err: Mapping[str, Any]) -> str:
     if kind == "literal_error":
         return f"must be one of {ctx.get('expected')}"
     if kind == "string_pattern_mismatch":
-        return f"must match {ctx.get('pattern')}"
+        pattern = str(ctx.get("pattern"))
+        if pattern.startswith("^https?://"):
+            return "must be an absolute http(s) URL"
+        return f"must match {pattern}"
     msg = str(err.get("msg", "invalid"))
     return msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
 

@@ -257,7 +257,9 @@ class ConversationAction(_Action):
 class ConnectAction(_Action):
     action: Literal["connect"] = "connect"
     endpoint: Annotated[list[ConnectEndpoint], Field(min_length=1, max_length=1)]
-    from_: NonEmptyStr | None = Field(None, alias="from")
+    from_: Annotated[str, Field(pattern=PHONE_NUMBER_PATTERN)] | None = Field(
+        None, alias="from", description="E.164 digits, one of your Vonage numbers."
+    )
     randomFromNumber: bool | None = None
     eventType: Literal["synchronous"] | None = None
     timeout: bounded_int(1, None) | None = None  # type: ignore[valid-type]
