@@ -16,6 +16,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 __all__ = [
+    "NO_BOOL",
     "ApiModel",
     "AwareTime",
     "DurationSeconds",
@@ -29,10 +30,10 @@ __all__ = [
     "Url",
     "UrlList",
     "VonageModel",
-    "bounded_int",
-    "bounded_number",
     "error_text",
     "format_validation_error",
+    "number_range",
+    "number_schema",
 ]
 
 
@@ -162,9 +163,10 @@ def _no_bool_int(value: Any) -> Any:
     return value
 
 
-def bounded_int(ge: int | None = None, le: int | None = None) -> Any:
-    """An int in [ge, le]; numeric strings (``"45"``, seen in Vonage's own examples) are accepted."""
-    return Annotated[int, Field(ge=ge, le=le), BeforeValidator(_no_bool_int)]
+NO_BOOL = BeforeValidator(_no_bool_int)
+"""Metadata for ``Annotated[int, Field(ge=..., le=...), NO_BOOL]``: refuses ``true`` where a number
+goes (pydantic's lax mode would read it as 1); numeric strings such as ``"45"``, which Vonage's own
+examples use, are still accepted."""
 
 
 def _number_in(ge: float | None, gt: float | None, le: float | None) -> Any:
@@ -192,10 +194,18 @@ def _number_in(ge: float | None, gt: float | None, le: float | None) -> Any:
     return check
 
 
-def bounded_number(
+def number_range(
+    ge: float | None = None, le: float | None = None, *, gt: float | None = None
+) -> BeforeValidator:
+    """Metadata for ``Annotated[int | float, number_range(...)]``: in range, kept as given
+    (``1`` stays ``1``, ``0.5`` stays ``0.5``), numeric strings parsed, booleans refused."""
+    return BeforeValidator(_number_in(ge, gt, le))
+
+
+def number_schema(
     ge: float | None = None, le: float | None = None, *, gt: float | None = None
 ) -> Any:
-    """An int or float in range, kept as given (``1`` stays ``1``, ``0.5`` stays ``0.5``)."""
+    """JSON Schema bounds to go with :func:`number_range`."""
     schema: dict[str, Any] = {}
     if ge is not None:
         schema["minimum"] = ge
@@ -203,11 +213,7 @@ def bounded_number(
         schema["exclusiveMinimum"] = gt
     if le is not None:
         schema["maximum"] = le
-    return Annotated[
-        int | float,
-        BeforeValidator(_number_in(ge, gt, le)),
-        Field(json_schema_extra=schema or None),
-    ]
+    return Field(json_schema_extra=schema or None)
 
 
 def error_text(err: Mapping[str, Any]) -> str:

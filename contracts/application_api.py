@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BeforeValidator, Field, model_validator
 
-from contracts._base import HttpMethod, NonEmptyStr, VonageModel, bounded_int
+from contracts._base import NO_BOOL, HttpMethod, NonEmptyStr, VonageModel
 
 __all__ = [
     "VOICE_REGIONS",
@@ -60,13 +60,13 @@ class VoiceWebhook(VonageModel):
 
     address: Address
     http_method: HttpMethod | None = None
-    connect_timeout: bounded_int(300, 1000) | None = Field(  # type: ignore[valid-type]
+    connect_timeout: Annotated[int, Field(ge=300, le=1000), NO_BOOL] | None = Field(
         None,
         validation_alias=AliasChoices("connect_timeout", "connection_timeout"),
         serialization_alias="connect_timeout",
         description="ms; Vonage makes one more attempt after a timeout.",
     )
-    socket_timeout: bounded_int(1000, 10000) | None = Field(  # type: ignore[valid-type]
+    socket_timeout: Annotated[int, Field(ge=1000, le=10000), NO_BOOL] | None = Field(
         None, description="ms; answer/fallback max 5000, event max 10000."
     )
 
@@ -88,10 +88,10 @@ class VoiceWebhooks(VonageModel):
 class VoiceCapability(VonageModel):
     webhooks: VoiceWebhooks | None = None
     signed_callbacks: bool | None = None
-    conversations_ttl: bounded_int(1, 9000) | None = Field(  # type: ignore[valid-type]
+    conversations_ttl: Annotated[int, Field(ge=1, le=9000), NO_BOOL] | None = Field(
         None, description="Hours a named conversation stays active."
     )
-    leg_persistence_time: bounded_int(1, 31) | None = Field(  # type: ignore[valid-type]
+    leg_persistence_time: Annotated[int, Field(ge=1, le=31), NO_BOOL] | None = Field(
         None, description="Days leg records are kept."
     )
     region: VoiceRegion | None = None
@@ -189,8 +189,8 @@ class Application(VonageModel):
 
 
 class ApplicationListQuery(VonageModel):
-    page_size: bounded_int(1, 100) | None = None  # type: ignore[valid-type]
-    page: bounded_int(1, None) | None = None  # type: ignore[valid-type]
+    page_size: Annotated[int, Field(ge=1, le=100), NO_BOOL] | None = None
+    page: Annotated[int, Field(ge=1), NO_BOOL] | None = None
 
     def to_params(self) -> dict[str, str]:
         return {k: str(v) for k, v in self.model_dump(exclude_none=True).items()}

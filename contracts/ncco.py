@@ -27,15 +27,16 @@ from pydantic import (
 )
 
 from contracts._base import (
+    NO_BOOL,
     ApiModel,
     HttpMethod,
     NonEmptyStr,
     NumericStr,
     Url,
     UrlList,
-    bounded_int,
-    bounded_number,
     error_text,
+    number_range,
+    number_schema,
 )
 from contracts.tts import TtsError, check_language_style
 
@@ -188,7 +189,7 @@ class AdvancedMachineDetection(ApiModel):
 
     behavior: Literal["continue", "hangup"] | None = None
     mode: Literal["default", "detect", "detect_beep"] | None = None
-    beep_timeout: bounded_int(30, 120) | None = None  # type: ignore[valid-type]
+    beep_timeout: Annotated[int, Field(ge=30, le=120), NO_BOOL] | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -200,8 +201,8 @@ class _Action(ApiModel):
     ALWAYS_DUMP: ClassVar[tuple[str, ...]] = ("action",)
 
 
-_Level = bounded_number(-1, 1)
-_Loop = bounded_int(0, None)
+_Level = Annotated[int | float, number_range(-1, 1), number_schema(-1, 1)]
+_Loop = Annotated[int, Field(ge=0), NO_BOOL]
 
 
 class TranscriptionSettings(ApiModel):
@@ -217,10 +218,10 @@ class RecordAction(_Action):
     action: Literal["record"] = "record"
     format: Literal["mp3", "wav", "ogg"] | None = None
     split: Literal["conversation"] | None = None
-    channels: bounded_int(1, 32) | None = None  # type: ignore[valid-type]
-    endOnSilence: bounded_int(3, 10) | None = None  # type: ignore[valid-type]
+    channels: Annotated[int, Field(ge=1, le=32), NO_BOOL] | None = None
+    endOnSilence: Annotated[int, Field(ge=3, le=10), NO_BOOL] | None = None
     endOnKey: Annotated[str, Field(pattern=r"^[0-9*#]$")] | None = None
-    timeOut: bounded_int(3, 7200) | None = None  # type: ignore[valid-type]
+    timeOut: Annotated[int, Field(ge=3, le=7200), NO_BOOL] | None = None
     beepStart: bool | None = None
     eventUrl: UrlList | None = None
     eventMethod: HttpMethod | None = None
@@ -262,8 +263,8 @@ class ConnectAction(_Action):
     )
     randomFromNumber: bool | None = None
     eventType: Literal["synchronous"] | None = None
-    timeout: bounded_int(1, None) | None = None  # type: ignore[valid-type]
-    limit: bounded_int(1, 7200) | None = None  # type: ignore[valid-type]
+    timeout: Annotated[int, Field(ge=1), NO_BOOL] | None = None
+    limit: Annotated[int, Field(ge=1, le=7200), NO_BOOL] | None = None
     machineDetection: Literal["continue", "hangup"] | None = None
     advancedMachineDetection: AdvancedMachineDetection | None = None
     eventUrl: UrlList | None = None
@@ -291,7 +292,7 @@ class TalkAction(_Action):
     loop: _Loop | None = None
     level: _Level | None = None
     language: NonEmptyStr | None = None
-    style: bounded_int(0, None) | None = None  # type: ignore[valid-type]
+    style: Annotated[int, Field(ge=0), NO_BOOL] | None = None
     premium: bool | None = None
     voiceName: NonEmptyStr | None = Field(None, description="Deprecated; use language+style.")
 
@@ -325,20 +326,22 @@ class StreamAction(_Action):
 
 
 class DtmfSettings(ApiModel):
-    timeOut: bounded_int(0, 10) | None = None  # type: ignore[valid-type]
-    maxDigits: bounded_int(1, 20) | None = None  # type: ignore[valid-type]
+    timeOut: Annotated[int, Field(ge=0, le=10), NO_BOOL] | None = None
+    maxDigits: Annotated[int, Field(ge=1, le=20), NO_BOOL] | None = None
     submitOnHash: bool | None = None
 
 
 class SpeechSettings(ApiModel):
     uuid: Annotated[list[NonEmptyStr], Field(min_length=1, max_length=1)] | None = None
-    endOnSilence: bounded_number(0.4, 10) | None = None  # type: ignore[valid-type]
+    endOnSilence: Annotated[int | float, number_range(0.4, 10), number_schema(0.4, 10)] | None = (
+        None
+    )
     language: NonEmptyStr | None = None
     context: list[str] | None = None
-    startTimeout: bounded_int(1, 60) | None = None  # type: ignore[valid-type]
-    maxDuration: bounded_int(1, 60) | None = None  # type: ignore[valid-type]
+    startTimeout: Annotated[int, Field(ge=1, le=60), NO_BOOL] | None = None
+    maxDuration: Annotated[int, Field(ge=1, le=60), NO_BOOL] | None = None
     saveAudio: bool | None = None
-    sensitivity: bounded_int(0, 100) | None = None  # type: ignore[valid-type]
+    sensitivity: Annotated[int, Field(ge=0, le=100), NO_BOOL] | None = None
 
 
 class InputAction(_Action):
@@ -358,8 +361,8 @@ class InputAction(_Action):
     eventMethod: HttpMethod | None = None
     mode: Literal["synchronous", "asynchronous"] | None = None
     # legacy top-level DTMF settings (NCCO schema / old docs)
-    timeOut: bounded_int(0, 10) | None = None  # type: ignore[valid-type]
-    maxDigits: bounded_int(1, 20) | None = None  # type: ignore[valid-type]
+    timeOut: Annotated[int, Field(ge=0, le=10), NO_BOOL] | None = None
+    maxDigits: Annotated[int, Field(ge=1, le=20), NO_BOOL] | None = None
     submitOnHash: bool | None = None
 
     @model_validator(mode="after")
@@ -385,7 +388,7 @@ class NotifyAction(_Action):
 
 class WaitAction(_Action):
     action: Literal["wait"] = "wait"
-    timeout: bounded_number(0.1, 7200) | None = None  # type: ignore[valid-type]
+    timeout: Annotated[int | float, number_range(0.1, 7200), number_schema(0.1, 7200)] | None = None
 
 
 class PayPrompt(ApiModel):
@@ -396,12 +399,12 @@ class PayPrompt(ApiModel):
 
 class PayVoice(ApiModel):
     language: NonEmptyStr | None = None
-    style: bounded_int(0, None) | None = None  # type: ignore[valid-type]
+    style: Annotated[int, Field(ge=0), NO_BOOL] | None = None
 
 
 class PayAction(_Action):
     action: Literal["pay"] = "pay"
-    amount: bounded_number(gt=0)  # type: ignore[valid-type]
+    amount: Annotated[int | float, number_range(gt=0), number_schema(gt=0)]
     currency: Annotated[str, Field(pattern=r"^[A-Za-z]{3}$")] | None = None
     eventUrl: UrlList | None = None
     prompts: list[PayPrompt] | None = None
@@ -525,7 +528,7 @@ def _ncco_message(exc: ValidationError, data: Any) -> str:
     for err in errors[:3]:
         loc = list(err.get("loc", ()))
         if loc and isinstance(loc[0], int):
-            index = loc.pop(0)
+            index = int(loc.pop(0))
             name = loc.pop(0) if loc and loc[0] in _ACTION_NAMES else None
             if name is None and isinstance(data, list) and index < len(data):
                 item = data[index]

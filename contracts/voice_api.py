@@ -12,6 +12,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BeforeValidator, Field, RootModel, field_validator, model_validator
 
 from contracts._base import (
+    NO_BOOL,
     ApiModel,
     HttpMethod,
     NonEmptyStr,
@@ -21,7 +22,6 @@ from contracts._base import (
     Url,
     UrlList,
     VonageModel,
-    bounded_int,
 )
 from contracts.ncco import (
     AdvancedMachineDetection,
@@ -110,8 +110,8 @@ class CreateCallRequest(ApiModel):
     event_method: HttpMethod | None = None
     machine_detection: Literal["continue", "hangup"] | None = None
     advanced_machine_detection: AdvancedMachineDetection | None = None
-    length_timer: bounded_int(1, 86400) | None = None  # type: ignore[valid-type]
-    ringing_timer: bounded_int(1, 120) | None = None  # type: ignore[valid-type]
+    length_timer: Annotated[int, Field(ge=1, le=86400), NO_BOOL] | None = None
+    ringing_timer: Annotated[int, Field(ge=1, le=120), NO_BOOL] | None = None
 
     @model_validator(mode="after")
     def _exclusive(self) -> CreateCallRequest:
@@ -181,8 +181,8 @@ class ListCallsQuery(ApiModel):
     status: CallStatus | None = None
     date_start: OptTime = None
     date_end: OptTime = None
-    page_size: bounded_int(1, 100) | None = None  # type: ignore[valid-type]
-    record_index: bounded_int(0, None) | None = None  # type: ignore[valid-type]
+    page_size: Annotated[int, Field(ge=1, le=100), NO_BOOL] | None = None
+    record_index: Annotated[int, Field(ge=0), NO_BOOL] | None = None
     order: Literal["asc", "desc"] | None = None
     conversation_uuid: NonEmptyStr | None = None
 
@@ -315,10 +315,10 @@ class StartTalkRequest(ApiModel):
 
     text: NonEmptyStr
     language: NonEmptyStr | None = None
-    style: bounded_int(0, None) | None = None  # type: ignore[valid-type]
+    style: Annotated[int, Field(ge=0), NO_BOOL] | None = None
     premium: bool | None = None
     voice_name: NonEmptyStr | None = Field(None, description="Deprecated.")
-    loop: bounded_int(0, None) | None = None  # type: ignore[valid-type]
+    loop: Annotated[int, Field(ge=0), NO_BOOL] | None = None
     level: LevelStr | None = None
 
     @field_validator("text")
@@ -343,7 +343,7 @@ class StartStreamRequest(ApiModel):
     """``PUT /v1/calls/{uuid}/stream``."""
 
     stream_url: Annotated[list[Url], Field(min_length=1)]
-    loop: bounded_int(0, None) | None = None  # type: ignore[valid-type]
+    loop: Annotated[int, Field(ge=0), NO_BOOL] | None = None
     level: LevelStr | None = None
 
 
