@@ -61,7 +61,7 @@ def parse(text: str) -> list[Instruction]:
         if not buf:
             start = n
         if line.endswith("\\"):
-            buf += line[:-1] + " "
+            buf += line[:-1].rstrip() + " "
             continue
         buf += line
         keyword, _, args = buf.partition(" ")

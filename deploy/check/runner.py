@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from .kubectl import Kubectl, RenderError, ensure_kubectl, kustomize
 from .policy import PEM_RE, SettingsNames, check_render
 from .schemas import validate_objects
 from .topics import check_topics
+from .yamlio import load_all as _load_all
 
 DEPLOY_DIR = Path(__file__).resolve().parents[1]
 TEXT_SUFFIXES = {".yaml", ".yml", ".json", ".env", ".md", ".txt", "", ".dockerignore"}
@@ -49,7 +51,7 @@ def scan_files(deploy_dir: Path, report: Report) -> None:
             report.add("secrets", where, "contains a PEM private key; never commit keys")
         if path.suffix in (".yaml", ".yml") and re.search(r"^kind:\s*Secret\s*$", text, re.M):
             try:
-                docs = [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
+                docs = [d for d in _load_all(text) if isinstance(d, dict)]
             except yaml.YAMLError:
                 continue
             for d in docs:
@@ -92,14 +94,22 @@ def run_checks(
 
     settings = SettingsNames.load()
     schema_dir = deploy_dir / "schemas"
-    for directory in render_dirs(deploy_dir):
-        where = str(directory.relative_to(deploy_dir / "k8s"))
+    dirs = render_dirs(deploy_dir)
+
+    def render(directory: Path) -> str | RenderError:
         try:
-            text = kustomize(kubectl, directory)
+            return kustomize(kubectl, directory)
         except RenderError as err:
-            report.add("render", where, f"`kubectl kustomize` failed: {err}")
+            return err
+
+    with ThreadPoolExecutor(max_workers=2) as pool:  # kubectl processes; the machine has 2 cores
+        renders = list(pool.map(render, dirs))
+    for directory, text in zip(dirs, renders, strict=True):
+        where = str(directory.relative_to(deploy_dir / "k8s"))
+        if isinstance(text, RenderError):
+            report.add("render", where, f"`kubectl kustomize` failed: {text}")
             continue
-        objects: list[dict[str, Any]] = [d for d in yaml.safe_load_all(text) if d]
+        objects: list[dict[str, Any]] = [d for d in _load_all(text) if d]
         if where == "base":
             continue  # rendered only to prove it builds; overlays check its objects
         report.objects_checked += len(objects)

@@ -14,6 +14,7 @@ import yaml
 from deploy import gen_topics
 
 from .findings import Report
+from .yamlio import load_all as _load_all
 
 
 def _by_topic(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -33,7 +34,7 @@ def check_topics(topics_file: Path, report: Report) -> None:
         return
     text = topics_file.read_text()
     try:
-        committed = [d for d in yaml.safe_load_all(text) if d]
+        committed = [d for d in _load_all(text) if d]
     except yaml.YAMLError as err:
         report.add("topics-drift", where, f"not valid YAML ({err}); {fix}")
         return
@@ -41,7 +42,7 @@ def check_topics(topics_file: Path, report: Report) -> None:
     labels = next(iter(have.values()), {}).get("metadata", {}).get("labels", {})
     cluster = labels.get("strimzi.io/cluster", gen_topics.DEFAULT_CLUSTER)
     expected_text = gen_topics.render(cluster=cluster)
-    want = _by_topic([d for d in yaml.safe_load_all(expected_text) if d])
+    want = _by_topic([d for d in _load_all(expected_text) if d])
 
     before = len(report.findings)
     for name in sorted(set(want) - set(have)):
