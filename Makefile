@@ -49,5 +49,10 @@ bench: $(STAMP)
 schema: $(STAMP)
 	$(VENV)/bin/orchestrator schema export build/schemas
 
+# Offline Kubernetes checks (renders, strict schemas, manifest rules, topic drift, Dockerfile lint).
+# Installs kubectl itself when missing; `make test` runs the same checks via tests/deploy.
+deploy-check: $(STAMP)
+	$(PY) -m deploy.check
+
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache
