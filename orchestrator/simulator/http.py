@@ -1,0 +1,36 @@
+"""Small request/response types shared by the API handlers (kept apart from the ASGI plumbing)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from orchestrator.simulator.applications import SimApplication
+    from orchestrator.simulator.engine import SimEngine
+    from orchestrator.simulator.ledger import RequestRecord
+
+__all__ = ["Ctx", "Resp"]
+
+
+@dataclass(slots=True)
+class Resp:
+    status: int
+    body: Any = None  # JSON-ready value, raw bytes, or None for an empty body
+    content_type: str = "application/json"
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Ctx:
+    engine: SimEngine
+    method: str
+    path: str
+    params: dict[str, str]
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: Any
+    raw_body: bytes
+    rec: RequestRecord
+    mono: float  # monotonic instant the request was admitted (the ledger's ``t``)
+    app: SimApplication | None = None
