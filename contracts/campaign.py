@@ -1,0 +1,537 @@
+"""Campaign contracts: the campaign file, a contact, control messages and the final per-contact result.
+
+The campaign file is YAML written by people, so every error names the line and the field
+(``demo.yaml:12: pacing.max_concurrent: must be >= 1``) instead of a pydantic dump. The records on
+``campaign.control``, ``campaign.state`` and ``campaign.results`` are defined here so other services
+can code against their JSON Schemas.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime, time
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import orjson
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from contracts._base import AwareTime, error_text
+from contracts.envelopes import stable_id
+
+__all__ = [
+    "CAMPAIGN_NAME_PATTERN",
+    "CallerIds",
+    "CallingHours",
+    "CampaignControl",
+    "CampaignFileError",
+    "CampaignProgress",
+    "CampaignSpec",
+    "CampaignStatus",
+    "Contact",
+    "ContactResult",
+    "ContactsSource",
+    "ControlAction",
+    "Disposition",
+    "FlowSpec",
+    "MachineDetection",
+    "Pacing",
+    "RetryPolicy",
+    "RetryRule",
+    "load_campaign_file",
+    "parse_campaign_yaml",
+    "parse_duration",
+]
+
+#: Campaign names appear in call_refs and URL paths, so they are kept URL-path-safe and short.
+CAMPAIGN_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$"
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from ``90``, ``"90s"``, ``"5m"``, ``"2h"``, ``"1d"`` or ``"250ms"``."""
+    if isinstance(value, bool):
+        raise ValueError("must be a duration like 30s, 5m or 2h")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (m := _DURATION_RE.match(value)):
+        seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    else:
+        raise ValueError("must be a duration like 30s, 5m or 2h")
+    if seconds < 0:
+        raise ValueError("must not be negative")
+    return seconds
+
+
+Seconds = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# --- The campaign file -----------------------------------------------------------------------
+
+
+class ContactsSource(_Model):
+    """Where contacts come from: exactly one of a CSV file, a JSONL file or a Kafka topic."""
+
+    csv: str | None = None
+    jsonl: str | None = None
+    topic: str | None = None
+    default_region: str = Field(
+        "US", description="Region for numbers written without +country code (ISO 3166 alpha-2)."
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ContactsSource:
+        given = [k for k in ("csv", "jsonl", "topic") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError("give exactly one of csv, jsonl or topic")
+        return self
+
+    @property
+    def kind(self) -> Literal["csv", "jsonl", "topic"]:
+        if self.csv:
+            return "csv"
+        return "jsonl" if self.jsonl else "topic"
+
+    @property
+    def location(self) -> str:
+        return self.csv or self.jsonl or self.topic or ""
+
+
+class CallerIds(_Model):
+    """Caller ids: a list of our numbers (used round-robin per contact), or Vonage's random pick."""
+
+    numbers: list[str] = Field(default_factory=list)
+    random_from_number: bool = False
+
+    @model_validator(mode="after")
+    def _one(self) -> CallerIds:
+        if bool(self.numbers) == self.random_from_number:
+            raise ValueError("give either numbers or random_from_number: true (not both)")
+        for n in self.numbers:
+            if not re.fullmatch(r"\+?\d{7,15}", n):
+                raise ValueError(f"caller id {n!r} is not a phone number (7-15 digits)")
+        return self
+
+
+class FlowSpec(_Model):
+    """What the callee hears: an NCCO template, a named declarative flow, or an answer URL.
+
+    Strings in an NCCO template may use ``{{name}}``, ``{{number}}`` and ``{{var}}`` for any
+    contact variable (the same syntax as declarative flows). Actions that send webhooks (input,
+    notify, record, connect) get our per-call ``eventUrl``, so every webhook of the call carries
+    its call_ref in the path. A named flow is rendered by the ingress from the answer webhook.
+    """
+
+    ncco: list[dict[str, Any]] | None = None
+    name: str | None = Field(None, description="A declarative flow known to the ingress.")
+    variables: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="Defaults for template/flow variables."
+    )
+    answer_url: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> FlowSpec:
+        given = [k for k in ("ncco", "name", "answer_url") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of ncco, name or answer_url")
+        if self.ncco is not None and not self.ncco:
+            raise ValueError("ncco must have at least one action")
+        for i, action in enumerate(self.ncco or []):
+            if "action" not in action:
+                raise ValueError(f"ncco[{i}] has no 'action'")
+        if self.answer_url is not None and "://" not in self.answer_url:
+            raise ValueError("answer_url must be an absolute URL")
+        return self
+
+
+class Pacing(_Model):
+    cps_share: float = Field(1.0, gt=0, le=1, description="Share of the account CPS to use.")
+    max_concurrent: int = Field(10, ge=1, le=100_000, description="Calls in flight at most.")
+
+
+class MachineDetection(_Model):
+    mode: Literal["off", "standard", "advanced"] = "off"
+    on_machine: Literal["hangup", "leave_message"] = "hangup"
+    message: str | None = Field(None, description="Spoken after the beep (leave_message).")
+    beep_timeout: int = Field(45, ge=45, le=120)
+
+    @model_validator(mode="after")
+    def _message(self) -> MachineDetection:
+        if self.on_machine == "leave_message" and not self.message:
+            raise ValueError("on_machine: leave_message needs a message")
+        return self
+
+
+class RetryRule(_Model):
+    delay: Seconds = Field(300.0, description="Wait after the failed attempt (30s, 5m, 2h).")
+    max_attempts: int = Field(1, ge=1, le=20, description="Attempts in total, the first included.")
+
+
+def _no_retry() -> RetryRule:
+    return RetryRule(delay=0.0, max_attempts=1)
+
+
+class RetryPolicy(_Model):
+    """Per disposition class; a contact's attempts are counted across all classes."""
+
+    busy: RetryRule = Field(default_factory=lambda: RetryRule(delay=600.0, max_attempts=3))
+    unanswered: RetryRule = Field(default_factory=lambda: RetryRule(delay=1800.0, max_attempts=3))
+    timeout: RetryRule = Field(default_factory=lambda: RetryRule(delay=1800.0, max_attempts=3))
+    failed: RetryRule = Field(default_factory=_no_retry)
+    machine: RetryRule = Field(default_factory=_no_retry)
+
+    def rule(self, retry_class: str) -> RetryRule | None:
+        return getattr(self, retry_class, None) if retry_class in _RETRY_CLASSES else None
+
+
+_RETRY_CLASSES = frozenset({"busy", "unanswered", "timeout", "failed", "machine"})
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _clock(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        # YAML 1.1 reads an unquoted 09:00 as sexagesimal 540; undo that.
+        return time(value // 60, value % 60) if 0 <= value < 24 * 60 else value
+    if isinstance(value, str) and value.strip() in {"24:00", "24:00:00"}:
+        return time(23, 59, 59, 999999)
+    return value
+
+
+class CallingHours(_Model):
+    """When calls may be placed, in the recipient's local time.
+
+    The zone is the contact's ``timezone``, else the zones of the number's country/area (via
+    phonenumbers). A number that maps to several zones may only be called when the window is
+    open in every one of them: the conservative reading of calling-hours rules.
+    """
+
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
+        default_factory=lambda: list(_DAYS)
+    )
+    start: Annotated[time, BeforeValidator(_clock)] = time(9, 0)
+    end: Annotated[time, BeforeValidator(_clock)] = time(20, 0)
+    fallback_timezone: str | None = Field(
+        None, description="Used when neither the contact nor the number gives a zone."
+    )
+
+    @field_validator("days")
+    @classmethod
+    def _days(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("must name at least one day")
+        return v
+
+    @field_validator("fallback_timezone")
+    @classmethod
+    def _tz(cls, v: str | None) -> str | None:
+        if v is not None:
+            _check_zone(v)
+        return v
+
+    @model_validator(mode="after")
+    def _order(self) -> CallingHours:
+        if self.end <= self.start:
+            raise ValueError(
+                "end must be after start (windows crossing midnight are not supported)"
+            )
+        return self
+
+    @property
+    def weekdays(self) -> frozenset[int]:
+        return frozenset(_DAYS.index(d) for d in self.days)
+
+
+def _check_zone(name: str) -> None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}") from None
+
+
+class CampaignSpec(_Model):
+    """A campaign file, validated."""
+
+    name: str = Field(pattern=CAMPAIGN_NAME_PATTERN)
+    account: str | None = Field(None, description="Vonage account (rate-limit scope).")
+    contacts: ContactsSource
+    from_: CallerIds = Field(alias="from")
+    flow: FlowSpec
+    pacing: Pacing = Field(default_factory=Pacing)
+    machine_detection: MachineDetection = Field(default_factory=MachineDetection)
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    calling_hours: CallingHours | None = Field(
+        default_factory=CallingHours, description="null disables the check (not advised)."
+    )
+    dnc: list[str] = Field(default_factory=list, description="Do-not-call list files.")
+    start_at: AwareTime | None = None
+    stop_at: AwareTime | None = None
+    ringing_timer: int = Field(45, ge=1, le=120)
+    length_timer: int | None = Field(None, ge=1, le=86400)
+    attempt_timeout: Seconds = Field(
+        1800.0,
+        description="An attempt with no outcome by then is final as failed/no_outcome (never redialed).",
+    )
+
+    @model_validator(mode="after")
+    def _window(self) -> CampaignSpec:
+        if self.start_at and self.stop_at and self.stop_at <= self.start_at:
+            raise ValueError("stop_at must be after start_at")
+        return self
+
+    def resolve_paths(self, base: Path) -> CampaignSpec:
+        """Make file paths absolute relative to the campaign file's directory."""
+
+        def fix(p: str | None) -> str | None:
+            if p is None:
+                return None
+            path = Path(p).expanduser()
+            return str(path if path.is_absolute() else (base / path).resolve())
+
+        contacts = self.contacts.model_copy(
+            update={"csv": fix(self.contacts.csv), "jsonl": fix(self.contacts.jsonl)}
+        )
+        return self.model_copy(
+            update={"contacts": contacts, "dnc": [fix(p) or p for p in self.dnc]}
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class CampaignFileError(ValueError):
+    """A campaign file that cannot be used; the message names the file, line and field."""
+
+
+class _LineLoader(yaml.SafeLoader):
+    """A safe loader that remembers the line of every mapping key and sequence item."""
+
+
+def _construct_with_lines(node: yaml.Node, path: tuple[Any, ...], lines: dict[Any, int]) -> Any:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = _LINE_LOADER_PROTO.construct_object(key_node, deep=True)
+            lines[(*path, key)] = key_node.start_mark.line + 1
+            out[key] = _construct_with_lines(value_node, (*path, key), lines)
+            # The key's own line is the useful one for "field X: ..." messages.
+            lines[(*path, key)] = key_node.start_mark.line + 1
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct_with_lines(n, (*path, i), lines) for i, n in enumerate(node.value)]
+    return _LINE_LOADER_PROTO.construct_object(node, deep=True)
+
+
+_LINE_LOADER_PROTO = _LineLoader("")
+
+
+def _line_of(loc: tuple[Any, ...], lines: Mapping[Any, int]) -> int | None:
+    loc = tuple("from" if p == "from_" else p for p in loc)
+    for n in range(len(loc), -1, -1):
+        if loc[:n] in lines:
+            return lines[loc[:n]]
+    return None
+
+
+def parse_campaign_yaml(text: str, source: str = "<campaign>") -> CampaignSpec:
+    """Validate campaign YAML; raise :class:`CampaignFileError` naming line and field."""
+    try:
+        node = yaml.compose(text, Loader=_LineLoader)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        problem = getattr(err, "problem", None) or str(err)
+        raise CampaignFileError(f"{where}: not valid YAML: {problem}") from None
+    if node is None:
+        raise CampaignFileError(f"{source}: the file is empty")
+    lines: dict[Any, int] = {}
+    data = _construct_with_lines(node, (), lines)
+    if not isinstance(data, dict):
+        raise CampaignFileError(f"{source}:1: a campaign file is a mapping (name:, contacts:, ...)")
+    try:
+        return CampaignSpec.model_validate(data)
+    except ValidationError as err:
+        msgs = []
+        for e in err.errors():
+            loc = tuple(p for p in e["loc"] if p != "__root__")
+            line = _line_of(loc, lines)
+            field = ".".join(str(p) for p in loc).replace("from_", "from") or "(top level)"
+            kind = e.get("type", "")
+            if kind == "extra_forbidden":
+                text_ = "unknown field"
+            else:
+                text_ = error_text(e)
+            msgs.append(f"{source}:{line or '?'}: {field}: {text_}")
+        raise CampaignFileError("\n".join(msgs)) from None
+
+
+def load_campaign_file(path: str | Path) -> CampaignSpec:
+    """Read, validate and resolve file paths relative to the campaign file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as err:
+        raise CampaignFileError(f"{p}: cannot read: {err.strerror}") from None
+    return parse_campaign_yaml(text, str(p)).resolve_paths(p.resolve().parent)
+
+
+# --- Contacts and results --------------------------------------------------------------------
+
+
+class Contact(_Model):
+    """One row of the contact list, with its number normalised to E.164 (``+`` and digits).
+
+    ``index`` is the row's position in the source (0-based); it is the reader's cursor, so a
+    restarted controller continues at the right row.
+    """
+
+    index: int = Field(ge=0)
+    contact_id: str
+    number: str = Field(description="E.164, or the raw text when it could not be parsed.")
+    valid: bool = True
+    name: str | None = None
+    timezone: str | None = None
+    variables: dict[str, str] = Field(default_factory=dict)
+
+
+class Disposition(StrEnum):
+    """The final disposition of a contact (one per contact)."""
+
+    ANSWERED = "answered"  # a human (or no AMD) answered
+    MACHINE = "machine"
+    BUSY = "busy"
+    UNANSWERED = "unanswered"
+    TIMEOUT = "timeout"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    DNC = "dnc"
+    INVALID_NUMBER = "invalid_number"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"  # the campaign's stop_at came before the contact could be (re)dialed
+
+
+class ContactResult(_Model):
+    """Exactly one per contact, on ``campaign.results`` (key ``{campaign}/{contact_id}``)."""
+
+    type: Literal["campaign.result"] = "campaign.result"
+    schema_version: int = 1
+    id: str
+    campaign: str
+    contact_id: str
+    index: int
+    number: str
+    name: str | None = None
+    disposition: Disposition
+    detail: str | None = None
+    attempts: int = Field(ge=0)
+    call_refs: list[str] = Field(default_factory=list)
+    call_uuids: list[str] = Field(default_factory=list)
+    first_attempt_at: datetime | None = None
+    last_attempt_at: datetime | None = None
+    finished_at: datetime
+    amd: str | None = None
+    duration_s: int | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=True)
+
+    @staticmethod
+    def make_id(campaign: str, contact_id: str) -> str:
+        return stable_id("cres", campaign, contact_id)
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json", exclude_none=True))
+
+
+class ControlAction(StrEnum):
+    START = "start"
+    PAUSE = "pause"
+    RESUME = "resume"
+    CANCEL = "cancel"
+
+
+class CampaignControl(_Model):
+    """An operator's request, on ``campaign.control`` (key = campaign name)."""
+
+    type: Literal["campaign.control"] = "campaign.control"
+    schema_version: int = 1
+    id: str
+    occurred_at: datetime
+    campaign: str = Field(pattern=CAMPAIGN_NAME_PATTERN)
+    action: ControlAction
+    spec: CampaignSpec | None = Field(None, description="The validated file (start only).")
+    requested_by: str | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=True)
+
+    @model_validator(mode="after")
+    def _spec(self) -> CampaignControl:
+        if self.action == ControlAction.START and self.spec is None:
+            raise ValueError("start needs the campaign spec")
+        if self.spec is not None and self.spec.name != self.campaign:
+            raise ValueError("spec.name differs from campaign")
+        return self
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json", exclude_none=True, by_alias=True))
+
+
+class CampaignStatus(StrEnum):
+    SCHEDULED = "scheduled"  # started, before start_at
+    RUNNING = "running"
+    PAUSED = "paused"
+    CANCELLING = "cancelling"  # cancelled; waiting for calls in flight
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class CampaignProgress(_Model):
+    """Progress counters, on ``campaign.state`` under the key ``progress/{campaign}``."""
+
+    type: Literal["campaign.progress"] = "campaign.progress"
+    campaign: str
+    status: CampaignStatus
+    at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    contacts_read: int = 0
+    contacts_total: int | None = None
+    dialed: int = 0
+    in_flight: int = 0
+    retries_pending: int = 0
+    waiting_for_hours: int = 0
+    finished: int = 0
+    dispositions: dict[str, int] = Field(default_factory=dict)
+    dials_per_min: float = 0.0
+    max_concurrent: int = 0
+    cps_limit: float = 0.0
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=True)
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json", exclude_none=True))
+
+    @property
+    def eta_s(self) -> float | None:
+        """Seconds to finish at the current dial rate, when the list size is known."""
+        if self.contacts_total is None or self.dials_per_min <= 0:
+            return None
+        remaining = max(0, self.contacts_total - self.finished)
+        return remaining / self.dials_per_min * 60.0

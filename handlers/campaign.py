@@ -1,0 +1,709 @@
+"""Campaign and dial-attempt state machines: pure, deterministic, restorable.
+
+A contact moves ``fresh -> (waiting for hours | in flight) -> (waiting for retry -> in flight)* ->
+final``. Each attempt moves ``requested -> dialing | dial_unknown -> ringing -> answered -> final``
+by rank, so events in any order or repeated change nothing once a higher rank is reached, and an
+attempt becomes final exactly once. A contact is removed from every structure when it becomes
+final, so no later event can produce a second result for it: exactly one final result per contact.
+
+The machine never reads a clock or a file: the controller passes ``now``, feeds contacts it read
+lazily (:meth:`CampaignMachine.wants` says how many) and turns the outputs into Kafka records.
+Memory holds calls in flight, contacts waiting for a retry or for calling hours (bounded by
+``waiting_cap``) and a small read-ahead buffer; never the contact list.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Container, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from contracts.campaign import (
+    CampaignProgress,
+    CampaignSpec,
+    CampaignStatus,
+    Contact,
+    ContactResult,
+    Disposition,
+)
+from contracts.envelopes import stable_id
+from handlers.calling_hours import is_open, next_open, zones_for
+from handlers.pacing import DialRate, Pacer
+
+__all__ = [
+    "Attempt",
+    "AttemptStatus",
+    "CampaignMachine",
+    "ContactTrack",
+    "DialRequest",
+    "DialResult",
+    "FinalResult",
+    "LegOutcome",
+    "LegProgress",
+    "classify",
+    "make_call_ref",
+    "run_id",
+]
+
+
+class AttemptStatus(StrEnum):
+    REQUESTED = "requested"  # command emitted
+    DIALING = "dialing"  # Vonage accepted the create-call request
+    DIAL_UNKNOWN = "dial_unknown"  # sent, but whether Vonage created the call is unknown
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    FINAL = "final"
+
+
+_RANK = {
+    AttemptStatus.REQUESTED: 0,
+    AttemptStatus.DIAL_UNKNOWN: 1,
+    AttemptStatus.DIALING: 2,
+    AttemptStatus.RINGING: 3,
+    AttemptStatus.ANSWERED: 4,
+    AttemptStatus.FINAL: 9,
+}
+
+
+# --- Events in -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DialResult:
+    """The dispatcher's result for the create-call command of ``call_ref``."""
+
+    call_ref: str
+    status: str  # succeeded | failed | unknown
+    at: datetime
+    uuid: str | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LegProgress:
+    """A non-final leg status (ringing, answered, human, machine)."""
+
+    call_ref: str
+    status: str
+    at: datetime
+    uuid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LegOutcome:
+    """The final outcome of the call's leg (from ``voice.outcomes``)."""
+
+    call_ref: str
+    disposition: str
+    at: datetime
+    uuid: str | None = None
+    amd: str | None = None
+    detail: str | None = None
+    duration_s: int | None = None
+
+
+AttemptEvent = DialResult | LegProgress | LegOutcome
+
+
+# --- Outputs ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DialRequest:
+    """Place a call: emit a create-call command for this contact and call_ref."""
+
+    contact: Contact
+    call_ref: str
+    attempt: int
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FinalResult:
+    result: ContactResult
+
+
+Output = DialRequest | FinalResult
+
+
+# --- Dispositions ----------------------------------------------------------------------------
+
+
+def classify(
+    disposition: str, amd: str | None = None, detail: str | None = None
+) -> tuple[Disposition, str | None]:
+    """(final disposition, retry class or None) for a leg outcome."""
+    d = disposition.lower()
+    if d in {"answered", "completed", "human"}:
+        if (amd or "").lower() == "machine":
+            return Disposition.MACHINE, "machine"
+        return Disposition.ANSWERED, None
+    if d == "machine":
+        return Disposition.MACHINE, "machine"
+    if d == "busy":
+        return Disposition.BUSY, "busy"
+    if d in {"unanswered", "cancelled"}:
+        return Disposition.UNANSWERED, "unanswered"
+    if d == "timeout":
+        return Disposition.TIMEOUT, "timeout"
+    if d == "rejected":
+        return Disposition.REJECTED, "failed"
+    return Disposition.FAILED, "failed"
+
+
+def run_id(start_id: str) -> str:
+    """A short id for one start of a campaign, so a rerun never reuses a call_ref."""
+    return stable_id("run", start_id)[4:12]
+
+
+def make_call_ref(campaign: str, run: str, index: int, attempt: int) -> str:
+    """URL-path-safe, deterministic from (campaign, run, contact row, attempt number)."""
+    return f"{campaign}.{run}.{index}.{attempt}"
+
+
+# --- Per attempt and per contact ------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Attempt:
+    call_ref: str
+    number: int
+    requested_at: datetime
+    status: AttemptStatus = AttemptStatus.REQUESTED
+    uuid: str | None = None
+    amd: str | None = None
+    disposition: str | None = None
+    detail: str | None = None
+    ended_at: datetime | None = None
+    duration_s: int | None = None
+
+    @property
+    def final(self) -> bool:
+        return self.status == AttemptStatus.FINAL
+
+    def apply(self, ev: AttemptEvent) -> bool:
+        """Merge one event; True when this event made the attempt final (exactly once)."""
+        if self.final or ev.call_ref != self.call_ref:
+            return False
+        if isinstance(ev, LegOutcome):
+            if self.uuid and ev.uuid and ev.uuid != self.uuid:
+                return False  # another leg of the same call (e.g. a connect); not ours
+            self.uuid = self.uuid or ev.uuid
+            self.amd = ev.amd or self.amd
+            self.disposition = ev.disposition
+            self.detail = ev.detail
+            self.duration_s = ev.duration_s
+            self.ended_at = ev.at
+            self.status = AttemptStatus.FINAL
+            return True
+        if isinstance(ev, DialResult):
+            if ev.status == "failed":
+                self.disposition = "failed"
+                self.detail = ev.detail or "create_call_failed"
+                self.ended_at = ev.at
+                self.status = AttemptStatus.FINAL
+                return True
+            self.uuid = self.uuid or ev.uuid
+            new = AttemptStatus.DIALING if ev.status == "succeeded" else AttemptStatus.DIAL_UNKNOWN
+            if _RANK[new] > _RANK[self.status]:
+                self.status = new
+            return False
+        # LegProgress
+        if ev.status in {"human", "machine"}:
+            self.amd = ev.status
+            new = AttemptStatus.ANSWERED
+        else:
+            new = AttemptStatus.ANSWERED if ev.status == "answered" else AttemptStatus.RINGING
+        self.uuid = self.uuid or ev.uuid
+        if _RANK[new] > _RANK[self.status]:
+            self.status = new
+        return False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "call_ref": self.call_ref,
+            "number": self.number,
+            "requested_at": self.requested_at.isoformat(),
+            "status": str(self.status),
+            "uuid": self.uuid,
+            "amd": self.amd,
+            "disposition": self.disposition,
+            "detail": self.detail,
+            "ended_at": self.ended_at.isoformat() if self.ended_at else None,
+            "duration_s": self.duration_s,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Attempt:
+        return cls(
+            call_ref=d["call_ref"],
+            number=d["number"],
+            requested_at=datetime.fromisoformat(d["requested_at"]),
+            status=AttemptStatus(d["status"]),
+            uuid=d.get("uuid"),
+            amd=d.get("amd"),
+            disposition=d.get("disposition"),
+            detail=d.get("detail"),
+            ended_at=datetime.fromisoformat(d["ended_at"]) if d.get("ended_at") else None,
+            duration_s=d.get("duration_s"),
+        )
+
+
+@dataclass(slots=True)
+class ContactTrack:
+    """A contact that is not final yet, with its attempts so far."""
+
+    contact: Contact
+    attempts: list[Attempt] = field(default_factory=list)
+    due_at: datetime | None = None
+    waiting: str | None = None  # "retry" | "hours" while in the waiting heap
+
+    @property
+    def current(self) -> Attempt | None:
+        return self.attempts[-1] if self.attempts else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "contact": self.contact.model_dump(mode="json"),
+            "attempts": [a.to_json() for a in self.attempts],
+            "due_at": self.due_at.isoformat() if self.due_at else None,
+            "waiting": self.waiting,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> ContactTrack:
+        return cls(
+            contact=Contact.model_validate(d["contact"]),
+            attempts=[Attempt.from_json(a) for a in d["attempts"]],
+            due_at=datetime.fromisoformat(d["due_at"]) if d.get("due_at") else None,
+            waiting=d.get("waiting"),
+        )
+
+
+def _epoch(t: datetime) -> float:
+    return t.timestamp()
+
+
+# --- The campaign ----------------------------------------------------------------------------
+
+
+class CampaignMachine:
+    """One campaign's scheduling state. Mutated only through its methods; no I/O, no clock.
+
+    After each call the controller persists the contacts named in :meth:`drain_changes` and
+    the snapshot from :meth:`meta_json`; :meth:`restore` rebuilds an identical machine.
+    """
+
+    def __init__(
+        self,
+        spec: CampaignSpec,
+        *,
+        run: str,
+        cps_limit: float,
+        dnc: Container[str] = frozenset(),
+        waiting_cap: int | None = None,
+    ) -> None:
+        self.spec = spec
+        self.run = run
+        self.dnc = dnc
+        self.cps_limit = cps_limit
+        self.waiting_cap = waiting_cap or max(1000, 10 * spec.pacing.max_concurrent)
+        self.status = CampaignStatus.SCHEDULED
+        self.cursor = 0  # contacts taken from the source (the next row to read)
+        self.eof = False
+        self.contacts_total: int | None = None
+        self.started_at: datetime | None = None
+        self.finished_at: datetime | None = None
+        self.dialed = 0
+        self.dispositions: dict[str, int] = {}
+        self.finished = 0
+        self.pacer = Pacer(cps_limit)
+        self.rate = DialRate()
+        self.fresh: deque[ContactTrack] = deque()
+        self.in_flight: dict[str, ContactTrack] = {}
+        self.waiting: dict[str, ContactTrack] = {}
+        self._heap: list[tuple[datetime, int, str]] = []
+        self._changed: set[str] = set()
+        self._removed: set[str] = set()
+        self._past_stop = False  # stop_at reached: nothing more is dialed
+        self._active: dict[str, ContactTrack] = {}  # every non-final contact, by id
+
+    # -- configuration helpers --
+
+    @property
+    def max_concurrent(self) -> int:
+        return self.spec.pacing.max_concurrent
+
+    @property
+    def read_ahead(self) -> int:
+        return max(self.max_concurrent, min(int(self.cps_limit * 2) + 1, 1000), 16)
+
+    @property
+    def active(self) -> bool:
+        return self.status not in {CampaignStatus.COMPLETED, CampaignStatus.CANCELLED}
+
+    @property
+    def draining(self) -> bool:
+        """Cancelled: every contact still unread gets a final result without a dial."""
+        return self.status in {CampaignStatus.CANCELLING, CampaignStatus.CANCELLED}
+
+    def wants(self) -> int:
+        """How many more contacts the controller should read now (0 = none)."""
+        if self.eof or (not self.active and not self.draining):
+            return 0
+        if self.draining or self._past_stop:
+            return 1000  # finalise the rest without dialing
+        if self.status == CampaignStatus.PAUSED or len(self.waiting) >= self.waiting_cap:
+            return 0
+        return max(0, self.read_ahead - len(self.fresh))
+
+    # -- inputs --
+
+    def add_contacts(self, contacts: Iterable[Contact], eof: bool, now: datetime) -> list[Output]:
+        """Contacts read from the source in order (row ``cursor`` onwards)."""
+        out: list[Output] = []
+        for c in contacts:
+            if c.index < self.cursor:
+                continue  # already taken (a re-read after restore)
+            self.cursor = c.index + 1
+            track = ContactTrack(c)
+            if self.draining:
+                out.append(self._finalize(track, Disposition.CANCELLED, now, "campaign cancelled"))
+            elif self._past_stop:
+                out.append(self._finalize(track, Disposition.EXPIRED, now, "campaign stop_at"))
+            elif not c.valid:
+                out.append(self._finalize(track, Disposition.INVALID_NUMBER, now, c.number))
+            elif c.number in self.dnc:
+                out.append(self._finalize(track, Disposition.DNC, now, None))
+            else:
+                self.fresh.append(track)
+                self._active[c.contact_id] = track
+                self._changed.add(c.contact_id)
+        if eof and not self.eof:
+            self.eof = True
+            self.contacts_total = self.cursor
+        out += self._maybe_done(now)
+        return out
+
+    def start(self, now: datetime) -> None:
+        if self.status == CampaignStatus.SCHEDULED and self.started_at is None:
+            self.started_at = now
+
+    def pause(self, now: datetime) -> None:
+        if self.status in {CampaignStatus.RUNNING, CampaignStatus.SCHEDULED}:
+            self.status = CampaignStatus.PAUSED
+
+    def resume(self, now: datetime) -> None:
+        if self.status == CampaignStatus.PAUSED:
+            self.status = CampaignStatus.SCHEDULED  # tick() moves it to RUNNING when due
+
+    def cancel(self, now: datetime) -> list[Output]:
+        if not self.active or self.draining:
+            return []
+        self.status = CampaignStatus.CANCELLING
+        out: list[Output] = []
+        while self.fresh:
+            out.append(self._finalize(self.fresh.popleft(), Disposition.CANCELLED, now, None))
+        for cid in list(self.waiting):
+            track = self.waiting.pop(cid)
+            out.append(self._finalize_after_attempts(track, Disposition.CANCELLED, now))
+        self._heap.clear()
+        out += self._maybe_done(now)
+        return out
+
+    def on_event(self, ev: AttemptEvent, now: datetime) -> list[Output]:
+        """A dispatcher result, leg progress or leg outcome for one of our call_refs."""
+        track = self.in_flight.get(ev.call_ref)
+        if track is None or track.current is None:
+            return []  # not in flight: duplicate, late, or another campaign's call
+        attempt = track.current
+        if not attempt.apply(ev):
+            self._changed.add(track.contact.contact_id)
+            return []
+        del self.in_flight[ev.call_ref]
+        return self._after_attempt(track, attempt, now) + self._maybe_done(now)
+
+    # -- time --
+
+    def tick(self, now: datetime) -> list[Output]:
+        """Advance to ``now``: start, expire, time out attempts, dial what is due."""
+        out: list[Output] = []
+        if self.status == CampaignStatus.SCHEDULED and (
+            self.spec.start_at is None or now >= self.spec.start_at
+        ):
+            self.status = CampaignStatus.RUNNING
+            self.started_at = self.started_at or now
+        out += self._timeouts(now)
+        if self.spec.stop_at is not None and now >= self.spec.stop_at and self.active:
+            out += self._expire(now)
+        if self.status == CampaignStatus.RUNNING:
+            out += self._dial_due(now)
+        out += self._maybe_done(now)
+        return out
+
+    def next_wakeup(self, now: datetime) -> datetime | None:
+        """When :meth:`tick` could next do something (the controller may sleep until then)."""
+        times: list[datetime] = []
+        if self._heap:
+            times.append(self._heap[0][0])
+        if self.fresh and (pace := self.pacer.next_at()) is not None:
+            times.append(datetime.fromtimestamp(pace, UTC))
+        return min(times) if times else None
+
+    # -- internals --
+
+    def _timeouts(self, now: datetime) -> list[Output]:
+        out: list[Output] = []
+        limit = timedelta(seconds=self.spec.attempt_timeout)
+        for ref, track in list(self.in_flight.items()):
+            a = track.current
+            if a is not None and now - a.requested_at >= limit:
+                # No outcome: the call may exist, so it is never redialed (never dial twice).
+                a.status = AttemptStatus.FINAL
+                a.disposition, a.detail, a.ended_at = "failed", "no_outcome", now
+                del self.in_flight[ref]
+                out.append(self._finalize(track, Disposition.FAILED, now, "no_outcome"))
+        return out
+
+    def _expire(self, now: datetime) -> list[Output]:
+        self._past_stop = True
+        out: list[Output] = []
+        while self.fresh:
+            out.append(self._finalize(self.fresh.popleft(), Disposition.EXPIRED, now, "stop_at"))
+        for cid in list(self.waiting):
+            track = self.waiting.pop(cid)
+            out.append(self._finalize_after_attempts(track, Disposition.EXPIRED, now))
+        self._heap.clear()
+        return out
+
+    def _pop_due(self, now: datetime) -> ContactTrack | None:
+        while self._heap and self._heap[0][0] <= now:
+            due, _, cid = heapq.heappop(self._heap)
+            track = self.waiting.get(cid)
+            if track is None or track.due_at != due:
+                continue  # stale heap entry
+            del self.waiting[cid]
+            track.waiting = None
+            return track
+        return None
+
+    def _dial_due(self, now: datetime) -> list[Output]:
+        out: list[Output] = []
+        t = _epoch(now)
+        hours = self.spec.calling_hours
+        while len(self.in_flight) < self.max_concurrent and self.pacer.ready(t):
+            track = self._pop_due(now)
+            if track is None:
+                if not self.fresh:
+                    break
+                track = self.fresh.popleft()
+            c = track.contact
+            zones = (
+                zones_for(c.number, c.timezone, hours.fallback_timezone) if hours else ()
+            )
+            if not is_open(hours, zones, now):
+                due = next_open(hours, zones, now)
+                if due is None or (self.spec.stop_at is not None and due >= self.spec.stop_at):
+                    out.append(
+                        self._finalize_after_attempts(track, Disposition.EXPIRED, now, "no_hours")
+                    )
+                else:
+                    self._wait(track, due, "hours")
+                continue
+            n = len(track.attempts) + 1
+            ref = make_call_ref(self.spec.name, self.run, c.index, n)
+            track.attempts.append(Attempt(call_ref=ref, number=n, requested_at=now))
+            track.due_at = None
+            self.in_flight[ref] = track
+            self._changed.add(c.contact_id)
+            self.pacer.take(t)
+            self.rate.add(t)
+            self.dialed += 1
+            out.append(DialRequest(contact=c, call_ref=ref, attempt=n, at=now))
+        return out
+
+    def _wait(self, track: ContactTrack, due: datetime, why: str) -> None:
+        track.due_at = due
+        track.waiting = why
+        self.waiting[track.contact.contact_id] = track
+        heapq.heappush(self._heap, (due, track.contact.index, track.contact.contact_id))
+        self._changed.add(track.contact.contact_id)
+
+    def _after_attempt(self, track: ContactTrack, a: Attempt, now: datetime) -> list[Output]:
+        disp, retry_class = classify(a.disposition or "failed", a.amd, a.detail)
+        rule = self.spec.retry.rule(retry_class) if retry_class else None
+        if (
+            rule is not None
+            and len(track.attempts) < rule.max_attempts
+            and self.status
+            in {CampaignStatus.RUNNING, CampaignStatus.PAUSED, CampaignStatus.SCHEDULED}
+            and not self._past_stop
+        ):
+            due = max(now, a.ended_at or now) + timedelta(seconds=rule.delay)
+            if self.spec.stop_at is None or due < self.spec.stop_at:
+                self._wait(track, due, "retry")
+                return []
+        return [self._finalize(track, disp, now, a.detail)]
+
+    def _finalize_after_attempts(
+        self, track: ContactTrack, fallback: Disposition, now: datetime, detail: str | None = None
+    ) -> FinalResult:
+        """Final for a contact taken out of waiting: its last real disposition if it had one."""
+        last = track.attempts[-1] if track.attempts else None
+        if last is not None and last.disposition is not None and fallback != Disposition.CANCELLED:
+            disp, _ = classify(last.disposition, last.amd, last.detail)
+            return self._finalize(track, disp, now, last.detail)
+        return self._finalize(track, fallback, now, detail)
+
+    def _finalize(
+        self, track: ContactTrack, disp: Disposition, now: datetime, detail: str | None
+    ) -> FinalResult:
+        c = track.contact
+        attempts = track.attempts
+        last = attempts[-1] if attempts else None
+        result = ContactResult(
+            id=ContactResult.make_id(self.spec.name, c.contact_id),
+            campaign=self.spec.name,
+            contact_id=c.contact_id,
+            index=c.index,
+            number=c.number,
+            name=c.name,
+            disposition=disp,
+            detail=detail,
+            attempts=len(attempts),
+            call_refs=[a.call_ref for a in attempts],
+            call_uuids=[a.uuid for a in attempts if a.uuid],
+            first_attempt_at=attempts[0].requested_at if attempts else None,
+            last_attempt_at=last.requested_at if last else None,
+            finished_at=now,
+            amd=last.amd if last else None,
+            duration_s=last.duration_s if last else None,
+        )
+        self.finished += 1
+        self.dispositions[str(disp)] = self.dispositions.get(str(disp), 0) + 1
+        self._changed.discard(c.contact_id)
+        if self._active.pop(c.contact_id, None) is not None:
+            self._removed.add(c.contact_id)
+        return FinalResult(result)
+
+    def _maybe_done(self, now: datetime) -> list[Output]:
+        if (
+            self.eof
+            and not self.fresh
+            and not self.waiting
+            and not self.in_flight
+            and self.active
+            and self.status != CampaignStatus.PAUSED
+            and (self.started_at is not None or self.draining)
+        ):
+            self.status = CampaignStatus.CANCELLED if self.draining else CampaignStatus.COMPLETED
+            self.finished_at = now
+        return []
+
+    # -- persistence --
+
+    def drain_changes(self) -> tuple[list[ContactTrack], list[str]]:
+        """Contacts to write (changed, still active) and to tombstone (final) since last call."""
+        changed = []
+        for cid in self._changed:
+            track = self._find(cid)
+            if track is not None:
+                changed.append(track)
+        removed = sorted(self._removed)
+        self._changed.clear()
+        self._removed.clear()
+        return changed, removed
+
+    def _find(self, cid: str) -> ContactTrack | None:
+        return self._active.get(cid)
+
+    def tracks(self) -> list[ContactTrack]:
+        return [*self.fresh, *self.in_flight.values(), *self.waiting.values()]
+
+    def meta_json(self) -> dict[str, Any]:
+        return {
+            "run": self.run,
+            "status": str(self.status),
+            "cursor": self.cursor,
+            "eof": self.eof,
+            "contacts_total": self.contacts_total,
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "dialed": self.dialed,
+            "finished": self.finished,
+            "dispositions": dict(self.dispositions),
+            "pacer_log": self.pacer.to_json(),
+            "past_stop": self._past_stop,
+        }
+
+    @classmethod
+    def restore(
+        cls,
+        spec: CampaignSpec,
+        meta: dict[str, Any],
+        tracks: Iterable[ContactTrack],
+        *,
+        cps_limit: float,
+        dnc: Container[str] = frozenset(),
+    ) -> CampaignMachine:
+        m = cls(spec, run=meta["run"], cps_limit=cps_limit, dnc=dnc)
+        m.status = CampaignStatus(meta["status"])
+        m.cursor = meta["cursor"]
+        m.eof = meta["eof"]
+        m.contacts_total = meta.get("contacts_total")
+        m.started_at = (
+            datetime.fromisoformat(meta["started_at"]) if meta.get("started_at") else None
+        )
+        m.finished_at = (
+            datetime.fromisoformat(meta["finished_at"]) if meta.get("finished_at") else None
+        )
+        m.dialed = meta["dialed"]
+        m.finished = meta["finished"]
+        m.dispositions = dict(meta["dispositions"])
+        m.pacer.log.extend(meta.get("pacer_log") or [])
+        m._past_stop = bool(meta.get("past_stop"))
+        fresh: list[ContactTrack] = []
+        for t in tracks:
+            cur = t.current
+            if cur is not None and not cur.final:
+                m.in_flight[cur.call_ref] = t
+            elif t.waiting and t.due_at is not None:
+                m.waiting[t.contact.contact_id] = t
+                heapq.heappush(m._heap, (t.due_at, t.contact.index, t.contact.contact_id))
+            else:
+                fresh.append(t)
+            m._active[t.contact.contact_id] = t
+        m.fresh.extend(sorted(fresh, key=lambda t: t.contact.index))
+        return m
+
+    # -- reporting --
+
+    def progress(self, now: datetime) -> CampaignProgress:
+        waiting_hours = sum(1 for t in self.waiting.values() if t.waiting == "hours")
+        return CampaignProgress(
+            campaign=self.spec.name,
+            status=self.status,
+            at=now,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            contacts_read=self.cursor,
+            contacts_total=self.contacts_total,
+            dialed=self.dialed,
+            in_flight=len(self.in_flight),
+            retries_pending=len(self.waiting) - waiting_hours,
+            waiting_for_hours=waiting_hours,
+            finished=self.finished,
+            dispositions=dict(self.dispositions),
+            dials_per_min=round(
+                self.rate.per_minute(
+                    _epoch(now), _epoch(self.started_at) if self.started_at else None
+                ),
+                2,
+            ),
+            max_concurrent=self.max_concurrent,
+            cps_limit=self.cps_limit,
+        )

@@ -1,0 +1,118 @@
+"""The create-call command for one dial attempt: pure rendering from the campaign and contact.
+
+Every URL Vonage gets for the call carries the attempt's ``call_ref`` in its path (design item 1),
+so each webhook finds its flow without a lookup. The command id is deterministic from the
+call_ref, so a command re-emitted after a controller restart is the same command, which the
+dispatcher's ledger never sends twice.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from contracts.campaign import CampaignSpec, Contact
+from contracts.envelopes import CommandEnvelope, CommandKind, stable_id
+
+__all__ = ["build_create_call", "create_call_body", "render_template", "template_values"]
+
+_TEMPLATE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+#: NCCO actions whose webhooks must come back to us on the call's path, and the path kind.
+_EVENT_ACTIONS = {"input": "input", "notify": "notify", "record": "recording", "connect": "event"}
+
+
+def template_values(spec: CampaignSpec, contact: Contact) -> dict[str, str]:
+    values = {k: str(v) for k, v in spec.flow.variables.items()}
+    values.update(contact.variables)
+    values["number"] = contact.number
+    values["name"] = contact.name or values.get("name", "")
+    values["contact_id"] = contact.contact_id
+    return values
+
+
+def render_template(value: Any, values: dict[str, str]) -> Any:
+    """Replace ``{{var}}`` in every string of a JSON-like value; unknown names render empty."""
+    if isinstance(value, str):
+        return _TEMPLATE.sub(lambda m: values.get(m.group(1), ""), value)
+    if isinstance(value, list):
+        return [render_template(v, values) for v in value]
+    if isinstance(value, dict):
+        return {k: render_template(v, values) for k, v in value.items()}
+    return value
+
+
+def _hook(base: str, kind: str, call_ref: str) -> str:
+    return f"{base}/webhooks/{kind}/{quote(call_ref, safe='')}"
+
+
+def _caller_id(spec: CampaignSpec, contact: Contact) -> dict[str, Any]:
+    ids = spec.from_
+    if ids.random_from_number:
+        return {"random_from_number": True}
+    number = ids.numbers[contact.index % len(ids.numbers)].lstrip("+")
+    return {"from": {"type": "phone", "number": number}}
+
+
+def create_call_body(
+    spec: CampaignSpec, contact: Contact, call_ref: str, public_base: str
+) -> dict[str, Any]:
+    """The ``POST /v1/calls`` body (wire names) for this attempt."""
+    body: dict[str, Any] = {
+        "to": [{"type": "phone", "number": contact.number.lstrip("+")}],
+        **_caller_id(spec, contact),
+        "event_url": [_hook(public_base, "event", call_ref)],
+        "event_method": "POST",
+        "ringing_timer": spec.ringing_timer,
+    }
+    if spec.length_timer is not None:
+        body["length_timer"] = spec.length_timer
+    flow = spec.flow
+    if flow.ncco is not None:
+        values = template_values(spec, contact)
+        ncco = render_template(flow.ncco, values)
+        for action in ncco:
+            kind = _EVENT_ACTIONS.get(action.get("action", ""))
+            if kind and "eventUrl" not in action:
+                action["eventUrl"] = [_hook(public_base, kind, call_ref)]
+        body["ncco"] = ncco
+    elif flow.name is not None:
+        query = {"flow": flow.name, **template_values(spec, contact)}
+        body["answer_url"] = [f"{_hook(public_base, 'answer', call_ref)}?{urlencode(query)}"]
+        body["answer_method"] = "GET"
+    else:
+        assert flow.answer_url is not None
+        body["answer_url"] = [flow.answer_url]
+    amd = spec.machine_detection
+    if amd.mode == "standard":
+        body["machine_detection"] = "hangup" if amd.on_machine == "hangup" else "continue"
+    elif amd.mode == "advanced":
+        body["advanced_machine_detection"] = {
+            "behavior": "hangup" if amd.on_machine == "hangup" else "continue",
+            "mode": "detect_beep" if amd.on_machine == "leave_message" else "detect",
+            "beep_timeout": amd.beep_timeout,
+        }
+    return body
+
+
+def build_create_call(
+    spec: CampaignSpec,
+    contact: Contact,
+    call_ref: str,
+    *,
+    public_base: str,
+    account: str,
+    at: datetime,
+) -> CommandEnvelope:
+    """The ``create_call`` command for one attempt (id deterministic from the call_ref)."""
+    return CommandEnvelope(
+        id=stable_id("cmd", "create_call", call_ref),
+        occurred_at=at,
+        flow_key=call_ref,
+        kind=CommandKind.CREATE_CALL,
+        call_ref=call_ref,
+        account=account,
+        body=create_call_body(spec, contact, call_ref, public_base),
+        origin=f"campaign:{spec.name}",
+    )

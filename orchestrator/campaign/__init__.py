@@ -1,0 +1,1 @@
+"""Campaign dialing: the controller role, its contact/DNC readers and the ``campaign`` CLI."""
