@@ -1,0 +1,628 @@
+"""The voice flow machine: one call flow (one flow key) = its legs, conversations and dial attempts.
+
+Two pure functions, no I/O and no clock (time comes from the events, or as an argument):
+
+``transition(flow, event) -> (flow, emits)``
+    Applies one record from ``voice.events``: an ``EventEnvelope`` (a Vonage webhook) or a
+    ``CommandResult`` (the dispatcher's result), as a pydantic object or its JSON dict (the worker
+    passes dicts: it avoids validating twice on the hot path). It updates the leg, conversation
+    and attempt machines (``handlers.leg``, ``handlers.conversation``), all joins, so any order
+    and any duplicates give the same flow. It emits **commands** only, never outcomes.
+
+``settle(flow, idle_s, config) -> Settled``
+    Emits the **outcomes** of whatever is final and not yet reported: one per leg, one per
+    conversation, one per failed dial attempt; each exactly once (the flow remembers what it
+    emitted) and with a deterministic id (``Outcome.make_id``), so a replay after a crash
+    re-produces the same id. The worker calls it when the flow has been quiet for a short
+    *settle window* (default 1 s): a final leg's late facts (an AMD result or a recording that
+    Vonage delivered after ``completed``), and the legs of a conversation that arrive late, are
+    then part of the outcome, so its content does not depend on arrival order either.
+    ``idle_s`` (how long the flow has been quiet, measured by the caller) also drives the two
+    time-outs: a leg with ``completed`` but no reason is reported as ``completed`` after
+    ``completed_grace_s``; a flow with no end in sight is closed as ``unknown`` after
+    ``abandon_after_s`` (longer than Vonage's maximum call length, 24 h).
+
+**Policy (data-driven, per flow).** The create-call ``CommandResult`` may carry *hints*, read from
+``result["hints"]`` or, until the envelope has that field, ``result["response"]["hints"]``:
+
+====================  ==========================================================================
+hint                  effect
+====================  ==========================================================================
+``on_machine``        ``continue`` (default: nothing), ``hangup`` (send a ``hangup`` command for a
+                      leg whose AMD result is ``machine``), ``message`` (send ``talk_start`` with
+                      ``machine_message``: voicemail drop)
+``wait_for_beep``     with ``message``: wait for AMD ``sub_state`` ``beep_start``/``beep_timeout``
+``machine_message``   text for ``message``; ``language`` and ``style`` are passed to Vonage
+``account``           rate-limit scope for the commands (default ``default``)
+``role``              ``moderator`` / ``attendee``: the created leg's role in a named conversation
+``conversation_name`` the conference the created leg is transferred into (reported as ``detail``)
+====================  ==========================================================================
+
+Commands are emitted once per (leg, reason), with ids from ``stable_id`` so a re-emission after a
+crash is deduplicated downstream. With standard AMD, Vonage can hang up by itself
+(``machine_detection: hangup``); the ``hangup`` hint is for flows that need to act themselves.
+
+Bad input raises :class:`InvalidEvent` (and nothing else); the worker dead-letters it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from contracts.envelopes import Outcome, stable_id
+from handlers import conversation as convm
+from handlers import leg as legm
+from handlers._voice_common import (
+    EPOCH,
+    InvalidEvent,
+    canon_ts,
+    capped_put,
+    opt_str,
+    req_str,
+)
+
+__all__ = [
+    "COMMANDS_TOPIC",
+    "OUTCOMES_TOPIC",
+    "Emit",
+    "FlowState",
+    "InvalidEvent",
+    "SettleConfig",
+    "Settled",
+    "describe",
+    "new_flow",
+    "settle",
+    "transition",
+]
+
+FlowState = dict[str, Any]
+
+#: Logical topic names (``contracts.topics`` spec names); the worker adds the prefix.
+OUTCOMES_TOPIC = "voice.outcomes"
+COMMANDS_TOPIC = "voice.commands"
+
+
+class Emit(NamedTuple):
+    """One output record: a logical topic, its Kafka key and the JSON value.
+
+    ``value`` is the JSON form of ``contracts.envelopes.Outcome`` (topic ``voice.outcomes``) or
+    ``CommandEnvelope`` (``voice.commands``); it validates against those models.
+    """
+
+    topic: str
+    key: str
+    value: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SettleConfig:
+    #: A leg with ``completed`` and no reason (no answered, no failure status) is reported as
+    #: ``completed`` after the flow has been quiet this long: the reason may still be in flight.
+    completed_grace_s: float = 30.0
+    #: A flow quiet this long is closed: open legs and unresolved attempts become ``unknown``.
+    abandon_after_s: float = 25 * 3600.0
+
+
+class Settled(NamedTuple):
+    flow: FlowState
+    emits: list[Emit]
+    #: Everything known has been reported: the flow may be evicted after the retention period.
+    finished: bool
+    #: Call ``settle`` again after this many more quiet seconds (None: nothing pending).
+    next_check_s: float | None
+
+
+_ERR_CAP = 20
+_MISC_CAP = 50
+_CTL_CAP = 50
+_ON_MACHINE = ("continue", "hangup", "message")
+_RESULT_RANK = {"unknown": 0, "failed": 1, "succeeded": 2}
+_AMD = ("human", "machine")
+_MISC_TYPES = frozenset({"notify", "fallback", "payment", "success", "failure"})
+
+
+def new_flow(flow_key: str, call_ref: str | None = None) -> FlowState:
+    return {
+        "v": 1,
+        "key": flow_key,
+        "ref": call_ref,
+        "legs": {},  # uuid -> leg state (handlers.leg)
+        "convs": {},  # conversation uuid -> conversation state (handlers.conversation)
+        "att": {},  # create_call command id -> dial attempt
+        "pol": {},  # effective hints (see module docstring)
+        "cmds": {},  # ids of commands emitted
+        "errs": {},  # Vonage error events, by event id
+        "misc": {},  # notify / fallback / payment events, by event id
+        "ctl": {},  # results of other commands, by command id
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# transition
+
+
+def transition(flow: FlowState | None, event: Any) -> tuple[FlowState, list[Emit]]:
+    """Apply one ``voice.events`` record; return the new flow and the commands to send."""
+    if not isinstance(event, dict):
+        if isinstance(event, Mapping):
+            event = dict(event)
+        else:
+            dump = getattr(event, "model_dump", None)
+            if dump is None:
+                raise InvalidEvent(f"event: expected an envelope, got {type(event).__name__}")
+            event = dump(mode="json", by_alias=True, exclude_none=True)
+    key = req_str(event, "flow_key", "envelope")
+    ref = event.get("call_ref")
+    if ref is not None and not isinstance(ref, str):
+        raise InvalidEvent("envelope: call_ref must be a string")
+    if flow is None:
+        flow = new_flow(key, ref)
+    elif flow.get("key") != key:
+        raise InvalidEvent("envelope: flow_key does not match the flow")
+    elif ref is not None and flow.get("ref") != ref:
+        cur = flow.get("ref")
+        flow = {**flow, "ref": ref if cur is None else min(cur, ref)}
+    etype = event.get("type")
+    if etype == "vonage.webhook":
+        return _webhook(flow, event)
+    if etype == "dispatcher.result":
+        return _result(flow, event)
+    raise InvalidEvent(f"type: unknown envelope type {str(etype)[:40]!r}")
+
+
+def _put_leg(flow: FlowState, leg: legm.LegState) -> FlowState:
+    return {**flow, "legs": {**flow["legs"], leg["uuid"]: leg}}
+
+
+def _leg(flow: FlowState, uuid: str) -> legm.LegState:
+    leg = flow["legs"].get(uuid)
+    return leg if leg is not None else legm.new_leg(uuid)
+
+
+def _webhook(flow: FlowState, event: dict[str, Any]) -> tuple[FlowState, list[Emit]]:
+    payload = event.get("payload")
+    if not isinstance(payload, dict):
+        raise InvalidEvent("payload: must be a JSON object")
+    et = req_str(event, "event_type", "envelope")
+    ts = canon_ts(payload.get("timestamp")) or canon_ts(event.get("occurred_at")) or EPOCH
+
+    if et in legm.CALL_STATUSES:
+        uuid = req_str(payload, "uuid", f"{et} event")
+        leg = legm.apply_status(_leg(flow, uuid), et, payload, ts)
+        return _put_leg(flow, leg), []
+
+    if et in _AMD:
+        amd_leg = opt_str(payload, "call_uuid") or opt_str(payload, "uuid")
+        if amd_leg is None:
+            raise InvalidEvent(f"{et} event: call_uuid (or uuid) is required")
+        sub = opt_str(payload, "sub_state")
+        leg = legm.apply_amd(_leg(flow, amd_leg), et, sub, payload, ts)
+        flow = _put_leg(flow, leg)
+        return _policy_commands(flow, [amd_leg])
+
+    if et == "input":
+        uuid = req_str(payload, "uuid", "input event")
+        evt_id = req_str(event, "id", "envelope")
+        return _put_leg(flow, legm.apply_input(_leg(flow, uuid), evt_id, payload, ts)), []
+
+    if et in ("record", "recording"):
+        rec_uuid = req_str(payload, "recording_uuid", "record event")
+        url = req_str(payload, "recording_url", "record event")
+        conv_uuid = req_str(payload, "conversation_uuid", "record event")
+        size = payload.get("size")
+        conv = convm.apply_record(
+            _conv(flow, conv_uuid),
+            rec_uuid,
+            url,
+            start=canon_ts(payload.get("start_time")),
+            end=canon_ts(payload.get("end_time")),
+            size=size if isinstance(size, int) and not isinstance(size, bool) else None,
+            leg_uuid=opt_str(payload, "uuid"),
+        )
+        return {**flow, "convs": {**flow["convs"], conv_uuid: conv}}, []
+
+    if et == "transcribed":
+        rec_uuid = req_str(payload, "recording_uuid", "transcription event")
+        url = req_str(payload, "transcription_url", "transcription event")
+        conv_uuid = req_str(payload, "conversation_uuid", "transcription event")
+        conv = convm.apply_transcription(_conv(flow, conv_uuid), rec_uuid, url)
+        return {**flow, "convs": {**flow["convs"], conv_uuid: conv}}, []
+
+    if et == "transfer":
+        uuid = req_str(payload, "uuid", "transfer event")
+        conv_from = req_str(payload, "conversation_uuid_from", "transfer event")
+        conv_to = req_str(payload, "conversation_uuid_to", "transfer event")
+        leg = legm.apply_transfer(_leg(flow, uuid), conv_from, conv_to, ts)
+        return _put_leg(flow, leg), []
+
+    if et == "answer":
+        uuid = req_str(payload, "uuid", "answer webhook")
+        req_str(payload, "conversation_uuid", "answer webhook")
+        return _put_leg(flow, legm.apply_answer(_leg(flow, uuid), payload, ts)), []
+
+    if et == "error":
+        evt_id = req_str(event, "id", "envelope")
+        reason = payload.get("reason")
+        entry: dict[str, Any] = {"at": ts, "reason": str(reason)[:500] if reason else None}
+        err_leg = opt_str(payload, "uuid")
+        if err_leg is not None:
+            entry["uuid"] = err_leg
+        return {**flow, "errs": capped_put(flow["errs"], evt_id, entry, _ERR_CAP)}, []
+
+    if et in _MISC_TYPES:
+        evt_id = req_str(event, "id", "envelope")
+        misc: dict[str, Any] = {"at": ts, "type": et}
+        misc_leg = opt_str(payload, "uuid") or opt_str(payload, "call_uuid")
+        if misc_leg is not None:
+            misc["uuid"] = misc_leg
+        status = payload.get("status")
+        if isinstance(status, str):
+            misc["status"] = status[:40]
+        return {**flow, "misc": capped_put(flow["misc"], evt_id, misc, _MISC_CAP)}, []
+
+    raise InvalidEvent(f"event_type: unknown {et[:40]!r}")
+
+
+def _conv(flow: FlowState, uuid: str) -> convm.ConvState:
+    conv = flow["convs"].get(uuid)
+    return conv if conv is not None else convm.new_conversation(uuid)
+
+
+def _hints(event: dict[str, Any]) -> dict[str, Any]:
+    hints = event.get("hints")
+    if hints is None:
+        response = event.get("response")
+        hints = response.get("hints") if isinstance(response, dict) else None
+    if hints is None:
+        return {}
+    if not isinstance(hints, dict):
+        raise InvalidEvent("hints: must be a JSON object")
+    out: dict[str, Any] = {}
+    on_machine = hints.get("on_machine")
+    if on_machine is not None:
+        if on_machine not in _ON_MACHINE:
+            raise InvalidEvent(f"hints.on_machine: must be one of {', '.join(_ON_MACHINE)}")
+        out["on_machine"] = on_machine
+    for name in ("machine_message", "language", "account", "role", "conversation_name"):
+        value = hints.get(name)
+        if value is not None:
+            if not isinstance(value, str) or not value:
+                raise InvalidEvent(f"hints.{name}: must be a non-empty string")
+            out[name] = value
+    if isinstance(hints.get("style"), int) and not isinstance(hints["style"], bool):
+        out["style"] = hints["style"]
+    if isinstance(hints.get("wait_for_beep"), bool):
+        out["wait_for_beep"] = hints["wait_for_beep"]
+    return out
+
+
+def _result(flow: FlowState, event: dict[str, Any]) -> tuple[FlowState, list[Emit]]:
+    cmd_id = req_str(event, "command_id", "result")
+    kind = req_str(event, "kind", "result")
+    status = req_str(event, "status", "result")
+    if status not in _RESULT_RANK:
+        raise InvalidEvent(f"result: unknown status {status[:40]!r}")
+    ts = canon_ts(event.get("occurred_at")) or EPOCH
+    response = event.get("response")
+    response = response if isinstance(response, dict) else {}
+
+    if kind != "create_call":
+        cur = flow["ctl"].get(cmd_id)
+        if cur is not None and _RESULT_RANK[cur["st"]] >= _RESULT_RANK[status]:
+            return flow, []
+        entry: dict[str, Any] = {"kind": kind, "st": status, "at": ts}
+        http = event.get("http_status")
+        if isinstance(http, int) and not isinstance(http, bool):
+            entry["http"] = http
+        ctl = dict(flow["ctl"])
+        ctl.pop(cmd_id, None)
+        return {**flow, "ctl": capped_put(ctl, cmd_id, entry, _CTL_CAP)}, []
+
+    hints = _hints(event)
+    uuid = opt_str(event, "call_uuid") or opt_str(response, "uuid")
+    conv_uuid = opt_str(event, "conversation_uuid") or opt_str(response, "conversation_uuid")
+    att = dict(flow["att"].get(cmd_id) or {"st": status, "at": ts, "out": 0})
+    if _RESULT_RANK[status] > _RESULT_RANK[att["st"]]:
+        att["st"] = status
+    att["at"] = min(att["at"], ts)
+    if uuid is not None:
+        att["uuid"] = uuid if att.get("uuid") is None else max(att["uuid"], uuid)
+    error = event.get("error")
+    if status == "failed" and isinstance(error, dict):
+        reason = _error_reason(error, event.get("http_status"))
+        if att.get("err") is None or reason > att["err"]:
+            att["err"] = reason
+    if hints:
+        merged = dict(att.get("hints") or {})
+        for name, value in hints.items():
+            if name not in merged or str(value) > str(merged[name]):
+                merged[name] = value
+        att["hints"] = merged
+    flow = {**flow, "att": {**flow["att"], cmd_id: att}}
+    if hints:
+        flow["pol"] = _effective_policy(flow["att"])
+    touched: list[str] = []
+    if uuid is not None:
+        leg = legm.apply_created(_leg(flow, uuid), cmd_id, conv_uuid)
+        for name in ("role", "conversation_name"):
+            value = hints.get(name)
+            if value is not None and (leg.get(name) is None or value > leg[name]):
+                leg = {**leg, name: value}
+        flow = _put_leg(flow, leg)
+        touched.append(uuid)
+    if hints:
+        touched = sorted(flow["legs"])
+    return _policy_commands(flow, touched)
+
+
+def _error_reason(error: dict[str, Any], http_status: Any) -> str:
+    for name in ("reason", "title", "detail", "type"):
+        value = error.get(name)
+        if isinstance(value, str) and value:
+            return value[:200]
+    return f"http {http_status}" if http_status is not None else "failed"
+
+
+def _effective_policy(attempts: dict[str, Any]) -> dict[str, Any]:
+    for cmd_id in sorted(attempts):
+        hints = attempts[cmd_id].get("hints")
+        if hints:
+            return dict(hints)
+    return {}
+
+
+def _policy_commands(flow: FlowState, uuids: list[str]) -> tuple[FlowState, list[Emit]]:
+    """Commands the flow's policy asks for, for legs whose AMD result is ``machine``."""
+    pol = flow["pol"]
+    action = pol.get("on_machine", "continue")
+    if action == "continue" or not uuids:
+        return flow, []
+    emits: list[Emit] = []
+    cmds = flow["cmds"]
+    for uuid in uuids:
+        leg = flow["legs"].get(uuid)
+        if leg is None or "machine" not in leg["amd"]:
+            continue
+        beeped = bool({"beep_start", "beep_timeout"} & leg["sub"].keys())
+        if action == "message" and pol.get("wait_for_beep") and not beeped:
+            continue
+        kind = "hangup" if action == "hangup" else "talk_start"
+        cmd_id = stable_id("cmd", flow["key"], uuid, "on_machine", kind)
+        if cmd_id in cmds:
+            continue
+        if kind == "hangup":
+            body: dict[str, Any] = {"action": "hangup"}
+        else:
+            body = {"text": pol.get("machine_message") or "Sorry we missed you."}
+            if "language" in pol:
+                body["language"] = pol["language"]
+            if "style" in pol:
+                body["style"] = pol["style"]
+        cmd: dict[str, Any] = {
+            "id": cmd_id,
+            "schema_version": 1,
+            "type": "voice.command",
+            "occurred_at": leg["amd"]["machine"],
+            "flow_key": flow["key"],
+            "kind": kind,
+            "call_uuid": uuid,
+            "account": pol.get("account", "default"),
+            "body": body,
+            "origin": "worker",
+        }
+        if flow.get("ref") is not None:
+            cmd["call_ref"] = flow["ref"]
+        region = legm.field(leg, "region_url")
+        if region is not None:
+            cmd["region_url"] = region
+        cmds = {**cmds, cmd_id: 1}
+        emits.append(Emit(COMMANDS_TOPIC, flow["key"], cmd))
+    if emits:
+        flow = {**flow, "cmds": cmds}
+    return flow, emits
+
+
+# --------------------------------------------------------------------------------------------
+# settle
+
+
+def settle(flow: FlowState, idle_s: float, config: SettleConfig | None = None) -> Settled:
+    """Emit the outcomes of everything final and not yet reported (see the module docstring)."""
+    cfg = config or SettleConfig()
+    key = flow["key"]
+    ref = flow.get("ref")
+    grace = idle_s >= cfg.completed_grace_s
+    abandon = idle_s >= cfg.abandon_after_s
+    legs: dict[str, legm.LegState] = flow["legs"]
+    convs: dict[str, convm.ConvState] = flow["convs"]
+    emits: list[Emit] = []
+    new_legs: dict[str, legm.LegState] | None = None
+    dispositions: dict[str, str] = {}
+    waiting_grace = False
+
+    for uuid in sorted(legs):
+        leg = legs[uuid]
+        if leg["out"]:
+            dispositions[uuid] = leg["disp"]
+            continue
+        disp = legm.disposition(leg)
+        if disp is None and "completed" in leg["st"]:
+            if grace or abandon:
+                disp = legm.disposition(leg, force=True)
+            else:
+                waiting_grace = True
+        if disp is None and abandon:
+            disp = legm.disposition(leg, force=True)
+        if disp is None:
+            continue
+        detail = "no final status received" if disp == "unknown" else None
+        urls: list[str] = []
+        for conv_uuid in sorted(leg["conv"]):
+            urls.extend(convm.recording_urls(convs.get(conv_uuid), leg_uuid=uuid))
+        rec = legm.outcome(
+            leg,
+            outcome_id=Outcome.make_id("leg", key, uuid),
+            flow_key=key,
+            call_ref=ref,
+            disposition=disp,
+            recording_urls=sorted(set(urls)),
+            detail=detail,
+        )
+        emits.append(Emit(OUTCOMES_TOPIC, key, rec))
+        if new_legs is None:
+            new_legs = dict(legs)
+        new_legs[uuid] = {**leg, "out": 1, "disp": disp}
+        dispositions[uuid] = disp
+    if new_legs is not None:
+        legs = new_legs
+
+    attempts: dict[str, Any] = flow["att"]
+    new_att: dict[str, Any] | None = None
+    for cmd_id in sorted(attempts):
+        att = attempts[cmd_id]
+        if att["out"]:
+            continue
+        if att["st"] == "succeeded":
+            disp = None  # the leg reports it
+        elif att["st"] == "failed" and att.get("uuid") is None:
+            disp = "failed"
+        elif abandon:
+            disp = "unknown" if att.get("uuid") is None else None
+        else:
+            continue
+        if disp is not None:
+            rec = {
+                "id": Outcome.make_id("leg", key, cmd_id),
+                "schema_version": 1,
+                "type": "voice.outcome",
+                "occurred_at": att["at"],
+                "flow_key": key,
+                "scope": "leg",
+                "disposition": disp,
+                "detail": att.get("err")
+                or ("create_call result never resolved" if disp == "unknown" else "failed"),
+                "recording_urls": [],
+                "legs": [],
+            }
+            if ref is not None:
+                rec["call_ref"] = ref
+            emits.append(Emit(OUTCOMES_TOPIC, key, rec))
+        if new_att is None:
+            new_att = dict(attempts)
+        new_att[cmd_id] = {**att, "out": 1}
+    if new_att is not None:
+        attempts = new_att
+
+    conv_ids: set[str] = set(convs)
+    for leg in legs.values():
+        conv_ids.update(leg["conv"])
+    new_convs: dict[str, convm.ConvState] | None = None
+    pending_conv = False
+    primary_uuids = {a["uuid"] for a in attempts.values() if a.get("uuid")}
+    for conv_uuid in sorted(conv_ids):
+        conv = convs.get(conv_uuid)
+        if conv is not None and conv["out"]:
+            continue
+        member_legs = convm.members(conv_uuid, legs)
+        if not member_legs:
+            continue
+        if not convm.is_ended(member_legs):
+            pending_conv = True
+            continue
+        conv = _conference_facts(
+            conv if conv is not None else convm.new_conversation(conv_uuid), member_legs
+        )
+        primary = _primary(member_legs, primary_uuids)
+        rec = convm.outcome(
+            conv,
+            conv_uuid,
+            member_legs,
+            outcome_id=Outcome.make_id("conversation", key, conv_uuid),
+            flow_key=key,
+            call_ref=ref,
+            primary=primary,
+            dispositions=dispositions,
+        )
+        emits.append(Emit(OUTCOMES_TOPIC, key, rec))
+        if new_convs is None:
+            new_convs = dict(convs)
+        new_convs[conv_uuid] = {**conv, "out": 1}
+    if new_convs is not None:
+        convs = new_convs
+
+    if emits:
+        flow = {**flow, "legs": legs, "att": attempts, "convs": convs}
+    open_legs = any(not leg["out"] for leg in legs.values())
+    open_att = any(not att["out"] for att in attempts.values())
+    finished = not (open_legs or open_att or pending_conv)
+    if finished:
+        next_check: float | None = None
+    elif waiting_grace:
+        next_check = max(cfg.completed_grace_s - idle_s, 0.0)
+    else:
+        next_check = max(cfg.abandon_after_s - idle_s, 0.0)
+    return Settled(flow, emits, finished, next_check)
+
+
+def _primary(member_legs: list[legm.LegState], created: set[str]) -> legm.LegState:
+    """The leg a conversation is reported from: the one we created, else the first to start."""
+    ours = [leg for leg in member_legs if leg["uuid"] in created]
+    pool = ours or member_legs
+    return min(pool, key=lambda leg: (legm.first_ts(leg), leg["uuid"]))
+
+
+def _conference_facts(conv: convm.ConvState, member_legs: list[legm.LegState]) -> convm.ConvState:
+    """Name and roles of a named conversation, from the hints of the legs transferred into it."""
+    uuid = conv["uuid"]
+    roles: dict[str, str] = {}
+    for leg in member_legs:
+        if not any(k.endswith(f">{uuid}") for k in leg["xfer"]):
+            continue
+        name = leg.get("conversation_name")
+        if name is not None:
+            conv = convm.apply_name(conv, name)
+        if leg.get("role") is not None:
+            roles[leg["uuid"]] = leg["role"]
+    if roles:
+        conv = {**conv, "roles": roles}
+    return conv
+
+
+# --------------------------------------------------------------------------------------------
+# views
+
+
+def describe(flow: FlowState) -> dict[str, Any]:
+    """A compact, stable view of a flow for the control API (``GET /v1/calls/{flow_key}``)."""
+    legs = {}
+    for uuid in sorted(flow["legs"]):
+        leg = flow["legs"][uuid]
+        legs[uuid] = {
+            "status": legm.status(leg),
+            "statuses": sorted(leg["st"]),
+            "disposition": leg.get("disp") or legm.disposition(leg),
+            "amd": legm.amd_result(leg),
+            "conversations": sorted(leg["conv"]),
+            "inputs": [leg["inp"][k] for k in sorted(leg["inp"])],
+            "reported": bool(leg["out"]),
+        }
+    return {
+        "flow_key": flow["key"],
+        "call_ref": flow.get("ref"),
+        "legs": legs,
+        "conversations": {
+            cuuid: {
+                "recordings": convm.recording_urls(conv),
+                "name": conv.get("name"),
+                "roles": conv.get("roles", {}),
+                "reported": bool(conv["out"]),
+            }
+            for cuuid, conv in sorted(flow["convs"].items())
+        },
+        "attempts": {
+            cid: {"status": a["st"], "uuid": a.get("uuid")} for cid, a in flow["att"].items()
+        },
+        "errors": [flow["errs"][k] for k in sorted(flow["errs"])],
+    }
