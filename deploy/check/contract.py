@@ -17,6 +17,10 @@ GRACE_MARGIN_SECONDS = 5
 # The image's numeric user (deploy/Dockerfile); pods must run as this uid.
 IMAGE_UID = 10001
 
+# Environment variables read outside Settings: the YAML config file, the secrets dir, the
+# ingress' declarative flows directory (``orchestrator ingress --flows``).
+EXTRA_ENV = frozenset({"ORCHESTRATOR_CONFIG", "ORCHESTRATOR_SECRETS_DIR", "ORCHESTRATOR_FLOWS"})
+
 PART_OF = "voice-orchestrator"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 PART_OF_LABEL = "app.kubernetes.io/part-of"

@@ -14,6 +14,7 @@ from typing import Any
 from .contract import (
     COMPONENT_LABEL,
     DRAIN_SECONDS,
+    EXTRA_ENV,
     GRACE_MARGIN_SECONDS,
     IMAGE_UID,
     ROLE_BY_COMPONENT,
@@ -50,7 +51,7 @@ class SettingsNames:
         from orchestrator.config import CONFIG_FILE_ENV, Settings
 
         fields = Settings.model_fields
-        env = {name.upper() for name in fields} | {CONFIG_FILE_ENV, "ORCHESTRATOR_SECRETS_DIR"}
+        env = {name.upper() for name in fields} | EXTRA_ENV | {CONFIG_FILE_ENV}
         secret = {n for n, f in fields.items() if "SecretStr" in repr(f.annotation)}
         return cls(frozenset(env), frozenset(secret))
 
