@@ -28,13 +28,13 @@ demo: $(STAMP)
 	$(VENV)/bin/orchestrator demo
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check contracts handlers orchestrator tests bench
-	$(VENV)/bin/ruff format --check contracts handlers orchestrator tests bench
+	$(VENV)/bin/ruff check contracts handlers orchestrator tests bench deploy
+	$(VENV)/bin/ruff format --check contracts handlers orchestrator tests bench deploy
 	$(VENV)/bin/mypy
 
 fmt: $(STAMP)
-	$(VENV)/bin/ruff format contracts handlers orchestrator tests bench
-	$(VENV)/bin/ruff check --fix contracts handlers orchestrator tests bench
+	$(VENV)/bin/ruff format contracts handlers orchestrator tests bench deploy
+	$(VENV)/bin/ruff check --fix contracts handlers orchestrator tests bench deploy
 
 # Each benchmark starts its own broker/simulator; results land in bench/RESULTS.md and the README.
 BENCHES ?= ingress worker dispatcher campaign
