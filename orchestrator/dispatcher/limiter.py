@@ -17,7 +17,8 @@ stays above 99 %; against a distant API the cap bounds the cost (``jitter_cap`` 
 The ceiling follows AIMD: a 429 (another client on the account, or a lower limit than configured)
 cuts it multiplicatively, at most once per window; it then recovers additively to the configured
 rate. Admissions per window are ``floor(ceiling)``: fractional ceilings round down, which can only
-under-use the budget. The budget can also be *paused* (``Retry-After``) and *saturated* (assume the
+under-use the budget; below one per window the window is stretched instead (a replica's share of
+a small budget, e.g. 10/s over 12 replicas, is one request per 1.2 s). The budget can also be *paused* (``Retry-After``) and *saturated* (assume the
 last window was full: at start-up and when this replica takes over an account's budget from
 another one that may have sent requests a moment ago).
 
@@ -119,7 +120,8 @@ class SlidingLog:
         self.throttled += 1
         if self._cut_at is None or now - self._cut_at >= self.window:
             current = self.ceiling(now)
-            self._ceiling_at_cut = max(self.aimd.floor, current * self.aimd.decrease)
+            floor = min(self.aimd.floor, self.rate)
+            self._ceiling_at_cut = max(floor, current * self.aimd.decrease)
             self._ceiling = self._ceiling_at_cut
             self._cut_at = now
         if retry_after is not None and retry_after > 0:
@@ -153,9 +155,18 @@ class SlidingLog:
 
     # --- admission ------------------------------------------------------------------------
 
+    def _window(self, now: float) -> float:
+        """Below one admission per window, stretch the window instead (1 per ``window/ceiling``)."""
+        c = self.ceiling(now)
+        return self.window if c >= 1.0 else self.window / c
+
     def _prune(self, now: float) -> None:
-        w, g, c = self.window, self.guard, self.jitter_cap
+        w, g, c = self._window(now), self.guard, self.jitter_cap
         self._slots = deque(s for s in self._slots if s.release(w, g, c) > now)
+
+    def recent(self, now: float) -> int:
+        """Real sends started in the last window (the current rate, for metrics)."""
+        return sum(1 for s in self._slots if not s.phantom and s.start > now - self.window)
 
     def active(self, now: float) -> int:
         self._prune(now)
@@ -178,10 +189,24 @@ class SlidingLog:
             slot = Slot(now)
             self._slots.append(slot)
             return slot
-        w, g, c = self.window, self.guard, self.jitter_cap
+        w, g, c = self._window(now), self.guard, self.jitter_cap
         releases = sorted(s.release(w, g, c) for s in self._slots)
         # The (len - limit + 1)-th earliest release brings the count below the limit.
         return releases[len(self._slots) - limit]
+
+    def restart(self, slot: Slot, now: float) -> bool:
+        """Move the slot's start to the moment the request really goes out.
+
+        Work between admission and sending (the dial ledger write) must not eat into the jitter
+        margin. Moving the start later is safe while the slot is still counted; once it may have
+        been released (pruned) it is not, and the caller must acquire again.
+        """
+        if slot.done is not None or slot not in self._slots:
+            return False
+        if slot.release(self._window(now), self.guard, self.jitter_cap) <= now:
+            return False
+        slot.start = max(slot.start, now)
+        return True
 
     def complete(self, slot: Slot, now: float) -> None:
         if slot.done is None:
@@ -201,6 +226,10 @@ class Permit:
     def __init__(self, limiter: RateLimiter, slot: Slot) -> None:
         self._limiter = limiter
         self._slot = slot
+
+    def sending(self) -> bool:
+        """Call right before the request goes out; ``False`` means acquire again (see restart)."""
+        return self._limiter.log.restart(self._slot, self._limiter.now())
 
     def done(self) -> None:
         self._limiter._complete(self._slot)

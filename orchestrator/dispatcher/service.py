@@ -1,0 +1,508 @@
+"""The dispatcher role: consume ``voice.commands``, execute, produce results, commit safely.
+
+Scheduling. Records are grouped by *ordering key* = (partition, flow key) and each key has one
+task working through its own FIFO queue, so one call's commands run in Kafka order while
+different calls run concurrently: a call that is backing off for 30 s, or whose dial is being
+resolved, delays nothing but itself. Create-call commands share one Kafka key per account (design
+item 3) but each has its own flow key, so they never wait for each other here; the CPS limiter is
+what orders them.
+
+Offsets. Per partition, the offsets accepted and not yet finished are tracked; the committed
+offset is the lowest unfinished one (or one past the highest seen), so a commit never passes
+work that is not done. Before each commit the producer is flushed: every result and dead letter
+of a finished command is durable before its offset is. A crash therefore redelivers at most the
+uncommitted tail, which is safe: creates go through the dial ledger, other requests are
+idempotent updates on the call (hangup twice is still hung up), and results carry deterministic
+ids that consumers deduplicate.
+
+Revoke and SIGTERM. The partitions' work is told to stop at its next safe point (while waiting for
+a slot, a backoff or a resolution bound; never while a request is in flight); what finished is
+committed; the rest is redelivered to the next owner. SIGTERM does the same for every partition,
+then leaves the group, within ``drain_timeout`` seconds.
+
+Why not the generic keyed runtime (``orchestrator/runtime``)? It did not exist when this was
+written, and the dispatcher's needs differ from the worker's: no state store to restore, a
+second ordering key inside one Kafka key (creates), cooperative aborts at safe points instead of
+finishing every handler, and a per-partition side store (the dial ledger) restored on assignment.
+The Kafka plumbing itself is the shared one (``orchestrator.kafka.clients``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import random
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError, KafkaError
+from pydantic import ValidationError
+
+from contracts.envelopes import (
+    CommandEnvelope,
+    CommandResult,
+    DeadLetter,
+)
+from contracts.topics import DISPATCH_LEDGER, VOICE_COMMANDS, VOICE_DLQ, VOICE_EVENTS, topic_name
+from orchestrator.config import ConfigError, Settings
+from orchestrator.dispatcher.auth import JwtMinter, basic_auth_header
+from orchestrator.dispatcher.budgets import Budgets
+from orchestrator.dispatcher.client import RegionRouting, VonageClient
+from orchestrator.dispatcher.executor import (
+    Draining,
+    Executor,
+    ResolvePolicy,
+    Work,
+    interruptible,
+)
+from orchestrator.dispatcher.health import HealthServer, health_app
+from orchestrator.dispatcher.ledger import DialLedger
+from orchestrator.dispatcher.metrics import DispatcherMetrics
+from orchestrator.kafka.clients import make_consumer, make_producer
+from orchestrator.logs import get_logger
+
+log = get_logger("orchestrator.dispatcher")
+
+GROUP_ID = "voice-dispatcher"
+#: Remember this many final results, to answer a duplicate command without a second request.
+_RESULT_MEMORY = 20_000
+
+
+@dataclass
+class _Partition:
+    number: int
+    abort: asyncio.Event = field(default_factory=asyncio.Event)
+    inflight: set[int] = field(default_factory=set)
+    next_offset: int | None = None
+    committed: int | None = None
+
+    def committable(self) -> int | None:
+        if self.inflight:
+            return min(self.inflight)
+        return self.next_offset
+
+
+@dataclass
+class DispatcherOptions:
+    cps: float | None = None
+    rps: float | None = None
+    health_host: str = "0.0.0.0"
+    health_port: int | None = 9101
+    drain_timeout: float = 20.0
+    revoke_timeout: float = 10.0
+    commit_interval: float = 0.5
+    max_inflight: int = 20_000
+    region_routing: RegionRouting = "direct"
+    resolve: ResolvePolicy = field(default_factory=ResolvePolicy)
+    seed: int | None = None
+
+
+def build_client(settings: Settings, routing: RegionRouting = "direct") -> VonageClient:
+    """The Vonage client from settings; fails with one line when no credential is configured."""
+    jwt: JwtMinter | None = None
+    if settings.vonage_application_id and settings.vonage_private_key is not None:
+        jwt = JwtMinter(settings.vonage_application_id, settings.private_key_pem())
+    basic = None
+    if settings.vonage_api_key and settings.vonage_api_secret is not None:
+        basic = basic_auth_header(
+            settings.vonage_api_key, settings.vonage_api_secret.get_secret_value()
+        )
+    if jwt is None and basic is None:
+        raise ConfigError(
+            "VONAGE_APPLICATION_ID: the dispatcher needs VONAGE_APPLICATION_ID and "
+            "VONAGE_PRIVATE_KEY (Voice API) or VONAGE_API_KEY and VONAGE_API_SECRET (Application API)"
+        )
+    return VonageClient(settings.api_base, jwt=jwt, basic=basic, region_routing=routing)
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, service: DispatcherService) -> None:
+        self._service = service
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        await self._service._on_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        await self._service._on_assigned(assigned)
+
+
+class DispatcherService:
+    def __init__(
+        self,
+        settings: Settings,
+        options: DispatcherOptions | None = None,
+        *,
+        client: VonageClient | None = None,
+        metrics: DispatcherMetrics | None = None,
+    ) -> None:
+        self.settings = settings
+        self.opts = options or DispatcherOptions()
+        prefix = settings.topic_prefix
+        self.commands_topic = topic_name(VOICE_COMMANDS, prefix)
+        self.events_topic = topic_name(VOICE_EVENTS, prefix)
+        self.dlq_topic = topic_name(VOICE_DLQ, prefix)
+        self.ledger_topic = topic_name(DISPATCH_LEDGER, prefix)
+        self.metrics = metrics or DispatcherMetrics()
+        self.client = client or build_client(settings, self.opts.region_routing)
+        self.budgets = Budgets(
+            self.opts.cps if self.opts.cps is not None else settings.vonage_cps,
+            self.opts.rps if self.opts.rps is not None else settings.vonage_rps,
+        )
+        self._parts: dict[int, _Partition] = {}
+        self._queues: dict[tuple[int, str], deque[Work]] = {}
+        self._tasks: dict[tuple[int, str], asyncio.Task[None]] = {}
+        self._inflight = 0
+        self._finals: OrderedDict[str, CommandResult] = OrderedDict()
+        self._commit_lock = asyncio.Lock()
+        self._producer: AIOKafkaProducer | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._ledger: DialLedger | None = None
+        self._executor: Executor | None = None
+        self._health: HealthServer | None = None
+        self._stop = asyncio.Event()
+        self._ready = False
+        self._fatal: BaseException | None = None
+        self._paused = False
+        self.health_port: int | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask the service to drain and exit (SIGTERM handler)."""
+        self._stop.set()
+
+    async def run(self) -> None:
+        """Run until :meth:`stop`; re-raises a fatal error after a clean shutdown."""
+        producer = make_producer(self.settings)
+        await producer.start()
+        self._producer = producer
+        try:
+            ledger_parts = await producer.partitions_for(self.ledger_topic)
+            if not ledger_parts:
+                raise ConfigError(f"topics missing: {self.ledger_topic}")
+            self._ledger = DialLedger(producer, self.ledger_topic, len(ledger_parts))
+            self._executor = Executor(
+                self.client,
+                self.budgets,
+                self._ledger,
+                self,
+                self.metrics,
+                resolve=self.opts.resolve,
+                rng=random.Random(self.opts.seed),
+            )
+            if self.opts.health_port is not None:
+                self._health = HealthServer(
+                    health_app(
+                        self.metrics.registry,
+                        lambda: self._ready,
+                        self._alive,
+                        lambda: {"partitions": sorted(self._parts)},
+                    ),
+                    self.opts.health_host,
+                    self.opts.health_port,
+                )
+                await self._health.start()
+                self.health_port = self._health.port
+            consumer = make_consumer(self.settings, group_id=GROUP_ID)
+            consumer.subscribe([self.commands_topic], listener=_Listener(self))
+            await consumer.start()
+            self._consumer = consumer
+            log.info(
+                "dispatcher started",
+                commands=self.commands_topic,
+                cps=self.budgets.cps,
+                rps=self.budgets.rps,
+                api=self.client.api_base,
+                health_port=self.health_port,
+            )
+            background = [
+                asyncio.create_task(self._commit_loop()),
+                asyncio.create_task(self._gauge_loop()),
+            ]
+            try:
+                await self._fetch_loop(consumer)
+            finally:
+                self._ready = False
+                await self._shutdown(consumer)
+                for t in background:
+                    t.cancel()
+                await asyncio.gather(*background, return_exceptions=True)
+        finally:
+            with contextlib.suppress(Exception):
+                await producer.stop()
+            await self.client.aclose()
+            await self.budgets.aclose()
+            if self._health is not None:
+                await self._health.stop()
+        if self._fatal is not None:
+            raise self._fatal
+
+    def _alive(self) -> bool:
+        return self._fatal is None
+
+    async def _fetch_loop(self, consumer: AIOKafkaConsumer) -> None:
+        while not self._stop.is_set():
+            self._backpressure(consumer)
+            try:
+                batch = await consumer.getmany(timeout_ms=200, max_records=1000)
+            except KafkaError as err:
+                log.warning("fetch failed", error=str(err))
+                await asyncio.sleep(0.5)
+                continue
+            self._ready = True
+            for tp, records in batch.items():
+                part = self._parts.get(tp.partition)
+                if part is None or tp.topic != self.commands_topic:
+                    continue
+                for rec in records:
+                    await self._accept(part, rec)
+
+    def _backpressure(self, consumer: AIOKafkaConsumer) -> None:
+        limit = self.opts.max_inflight
+        if not self._paused and self._inflight >= limit:
+            consumer.pause(*consumer.assignment())
+            self._paused = True
+        elif self._paused and self._inflight < limit // 2:
+            consumer.resume(*consumer.assignment())
+            self._paused = False
+
+    async def _shutdown(self, consumer: AIOKafkaConsumer) -> None:
+        log.info("dispatcher draining", inflight=self._inflight)
+        for part in self._parts.values():
+            part.abort.set()
+        await self._wait_tasks(list(self._tasks.values()), self.opts.drain_timeout)
+        await self._commit()
+        with contextlib.suppress(Exception):
+            await consumer.stop()  # leaves the group (unless static membership keeps the slot)
+        log.info("dispatcher stopped")
+
+    # --- accepting records ------------------------------------------------------------------
+
+    async def _accept(self, part: _Partition, rec: Any) -> None:
+        part.inflight.add(rec.offset)
+        part.next_offset = rec.offset + 1
+        self._inflight += 1
+        value: bytes = rec.value or b""
+        try:
+            cmd = CommandEnvelope.model_validate_json(value)
+        except ValidationError as err:
+            assert self._executor is not None
+            letter = DeadLetter(
+                id=DeadLetter.make_id(self.commands_topic, part.number, rec.offset),
+                occurred_at=_now(),
+                reason="undecodable_command",
+                error=str(err)[:2000],
+                source_topic=self.commands_topic,
+                partition=part.number,
+                offset=rec.offset,
+                key_b64=_b64(rec.key),
+                value_b64=_b64(value),
+                role="dispatcher",
+            )
+            self.metrics.dead_letters.labels("undecodable_command").inc()
+            await self.dead_letter(letter)
+            self._finish(part.number, rec.offset)
+            return
+        work = Work(
+            cmd=cmd,
+            topic=self.commands_topic,
+            partition=part.number,
+            offset=rec.offset,
+            key=rec.key,
+            value=value,
+            abort=part.abort,
+        )
+        key = (part.number, cmd.flow_key)
+        queue = self._queues.get(key)
+        if queue is None:
+            queue = deque()
+            self._queues[key] = queue
+            self._tasks[key] = asyncio.create_task(self._run_key(key, queue))
+        queue.append(work)
+
+    def _finish(self, partition: int, offset: int) -> None:
+        self._inflight -= 1
+        part = self._parts.get(partition)
+        if part is not None:
+            part.inflight.discard(offset)
+
+    async def _run_key(self, key: tuple[int, str], queue: deque[Work]) -> None:
+        try:
+            while queue:
+                work = queue[0]
+                if work.abort.is_set():
+                    break
+                try:
+                    await self._execute(work)
+                except Draining:
+                    break
+                queue.popleft()
+                self._finish(work.partition, work.offset)
+        finally:
+            if self._queues.get(key) is queue:
+                del self._queues[key]
+                self._tasks.pop(key, None)
+            # Aborted items stay unfinished in their partition (their offsets are not committed,
+            # so they come back), but no longer count as queued here.
+            self._inflight -= len(queue)
+
+    async def _execute(self, work: Work) -> None:
+        assert self._executor is not None
+        done = self._finals.get(work.cmd.id)
+        if done is not None:
+            # A duplicate of a command this process already finished: same answer, no request.
+            await self.result(work, done, final=True)
+            return
+        err: BaseException | None = None
+        for attempt in range(3):
+            try:
+                await self._executor.execute(work)
+                return
+            except (Draining, asyncio.CancelledError):
+                raise
+            except Exception as exc:
+                err = exc
+                log.exception("command failed internally", command_id=work.cmd.id, try_=attempt)
+                await _interruptible_sleep(work, 2.0**attempt)
+        assert err is not None
+        try:
+            await self._executor.internal_failure(work, err)
+        except Exception as fatal:
+            self._fatal = fatal
+            self._stop.set()
+            raise Draining from fatal
+
+    # --- Sink (results, dead letters) -------------------------------------------------------
+
+    async def result(self, work: Work, result: CommandResult, *, final: bool) -> None:
+        assert self._producer is not None
+        await self._producer.send(
+            self.events_topic, result.to_bytes(), key=result.flow_key.encode()
+        )
+        if final:
+            self._finals[result.command_id] = result
+            while len(self._finals) > _RESULT_MEMORY:
+                self._finals.popitem(last=False)
+
+    async def dead_letter(self, letter: DeadLetter) -> None:
+        assert self._producer is not None
+        key = base64.b64decode(letter.key_b64) if letter.key_b64 else None
+        await self._producer.send(self.dlq_topic, letter.to_bytes(), key=key)
+
+    # --- commits -----------------------------------------------------------------------------
+
+    async def _commit_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.opts.commit_interval)
+            try:
+                await self._commit()
+            except Exception as err:  # a failed commit is retried at the next tick
+                log.warning("commit failed", error=str(err))
+
+    async def _commit(self, partitions: set[int] | None = None) -> None:
+        consumer, producer = self._consumer, self._producer
+        if consumer is None or producer is None:
+            return
+        async with self._commit_lock:
+            offsets: dict[TopicPartition, int] = {}
+            for number, part in self._parts.items():
+                if partitions is not None and number not in partitions:
+                    continue
+                target = part.committable()
+                if target is not None and target != part.committed:
+                    offsets[TopicPartition(self.commands_topic, number)] = target
+            if not offsets:
+                return
+            await producer.flush()  # results before the offsets that produced them
+            try:
+                await consumer.commit(offsets)
+            except CommitFailedError as err:
+                log.warning("commit refused (rebalance in progress)", error=str(err))
+                return
+            for tp, offset in offsets.items():
+                owned = self._parts.get(tp.partition)
+                if owned is not None:
+                    owned.committed = offset
+                if self._ledger is not None:
+                    await self._ledger.compact(tp.partition, offset)
+
+    # --- rebalance -----------------------------------------------------------------------------
+
+    async def _on_revoked(self, revoked: list[TopicPartition]) -> None:
+        numbers = {tp.partition for tp in revoked if tp.topic == self.commands_topic}
+        if not numbers:
+            return
+        log.info("partitions revoked", partitions=sorted(numbers))
+        for n in numbers:
+            if n in self._parts:
+                self._parts[n].abort.set()
+        tasks = [t for (p, _), t in self._tasks.items() if p in numbers]
+        await self._wait_tasks(tasks, self.opts.revoke_timeout)
+        try:
+            await self._commit(numbers)
+        except Exception as err:
+            log.warning("commit on revoke failed", error=str(err))
+        for n in numbers:
+            self._parts.pop(n, None)
+        if self._ledger is not None:
+            self._ledger.forget_partitions(numbers)
+
+    async def _on_assigned(self, assigned: list[TopicPartition]) -> None:
+        consumer = self._consumer
+        numbers = sorted(tp.partition for tp in assigned if tp.topic == self.commands_topic)
+        new = [n for n in numbers if n not in self._parts]
+        for n in new:
+            self._parts[n] = _Partition(n)
+        if self._ledger is not None and new:
+            loaded = await self._ledger.restore(self.settings, new)
+            log.info("ledger restored", partitions=new, entries=loaded)
+        total = len(consumer.partitions_for_topic(self.commands_topic) or ()) if consumer else 0
+        owned = len(self._parts)
+        self.budgets.set_share(owned, total or owned or 1)
+        if new:
+            self.budgets.took_over()
+        log.info("partitions assigned", partitions=sorted(self._parts), share=self.budgets.share)
+
+    async def _wait_tasks(self, tasks: list[asyncio.Task[None]], limit: float) -> None:
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=limit)
+        for t in pending:
+            t.cancel()
+        if pending:
+            log.warning("cancelled unfinished commands", count=len(pending))
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    # --- gauges --------------------------------------------------------------------------------
+
+    async def _gauge_loop(self) -> None:
+        while True:
+            self.update_gauges()
+            await asyncio.sleep(1.0)
+
+    def update_gauges(self) -> None:
+        m = self.metrics
+        m.queue_depth.set(self._inflight)
+        for budget in self.budgets.accounts():
+            for name, lim in budget.limiters():
+                m.rate.labels(budget.account, name).set(lim.rate)
+                m.ceiling.labels(budget.account, name).set(lim.ceiling())
+                m.sent_rate.labels(budget.account, name).set(lim.log.recent(lim.now()))
+                m.limiter_waiting.labels(budget.account, name).set(lim.waiting)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _b64(data: bytes | None) -> str | None:
+    return base64.b64encode(data).decode() if data is not None else None
+
+
+async def _interruptible_sleep(work: Work, seconds: float) -> None:
+    await interruptible(work, asyncio.sleep(seconds))
