@@ -73,7 +73,6 @@ class SimEngine:
         self.base_url = ""
         self._dials: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._idle: asyncio.Event | None = None
         self.started_wall = self.clock.wall()
 
     # --- randomness -----------------------------------------------------------------------------
@@ -140,28 +139,22 @@ class SimEngine:
         task = asyncio.create_task(run_leg(self, call), name=f"sim-call-{call.uuid}")
         call.task = task
         self._tasks.add(task)
-        if self._idle is not None:
-            self._idle.clear()
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not self._tasks and self._idle is not None:
-            self._idle.set()
+        task.add_done_callback(self._tasks.discard)
 
     @property
     def live_tasks(self) -> int:
         return len(self._tasks)
 
     async def wait_idle(self) -> None:
-        """Wait until no call lifecycle is running (wrap in ``asyncio.timeout`` to bound it)."""
-        while self._tasks:
-            if self._idle is None:
-                self._idle = asyncio.Event()
-            self._idle.clear()
-            if not self._tasks:
+        """Wait until no call lifecycle and no webhook retry is running.
+
+        Bound it with ``asyncio.timeout``: with a long talk time this can take a while.
+        """
+        while True:
+            pending = self._tasks | self.poster.background
+            if not pending:
                 return
-            await self._idle.wait()
+            await asyncio.wait(pending)
 
     # --- waiting inside a lifecycle ---------------------------------------------------------------
     async def pause(
@@ -214,8 +207,6 @@ class SimEngine:
         for task in list(self._tasks):
             task.cancel()
         self._tasks.clear()
-        if self._idle is not None:
-            self._idle.set()
         self.poster.cancel_background()
         self.calls.clear()
         self.ledger.clear()

@@ -108,6 +108,11 @@ class WebhookPoster:
             await self._client.aclose()
             self._client = None
 
+    @property
+    def background(self) -> set[asyncio.Task[None]]:
+        """Webhook retries still scheduled."""
+        return set(self._background)
+
     def cancel_background(self) -> None:
         for task in list(self._background):
             task.cancel()
