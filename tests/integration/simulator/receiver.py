@@ -138,8 +138,8 @@ class Receiver:
     def statuses(self, prefix: str) -> list[str]:
         return [str(r.data.get("status")) for r in self.under(prefix) if r.data.get("status")]
 
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-        async with asyncio.timeout(timeout):
+    async def wait_for(self, predicate: Callable[[], bool], within: float = 10.0) -> None:
+        async with asyncio.timeout(within):
             while not predicate():
                 self._changed.clear()
                 if predicate():
