@@ -787,7 +787,8 @@ class RenderCheck:
                     port = backend.get("port", {})
                     svc_ports = svc.get("spec", {}).get("ports") or []
                     if not any(
-                        p.get("name") == port.get("name") or p.get("port") == port.get("number")
+                        (port.get("name") and p.get("name") == port.get("name"))
+                        or (port.get("number") is not None and p.get("port") == port.get("number"))
                         for p in svc_ports
                     ):
                         self.fail("ingress-tls", ing, f"backend port {port} not on {ident(svc)}")

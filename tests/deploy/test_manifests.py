@@ -250,6 +250,25 @@ def test_webhooks_without_tls(deploy_copy: Path, check: Check) -> None:
     assert_fails(check(deploy_copy), "ingress-tls", "has no TLS entry")
 
 
+def test_renamed_port_breaks_service_and_probes(deploy_copy: Path, check: Check) -> None:
+    def rename(docs: Docs) -> None:
+        container(doc(docs, "StatefulSet"))["ports"][0]["name"] = "health"
+
+    edit_yaml(base(deploy_copy, "worker.yaml"), rename)
+    report = check(deploy_copy)
+    assert_fails(report, "services", "Service/orchestrator-worker", "targetPort 'metrics'")
+    assert_fails(report, "probes", "livenessProbe port 'metrics' resolves to None")
+
+
+def test_ingress_backend_port_must_exist(deploy_copy: Path, check: Check) -> None:
+    def repoint(docs: Docs) -> None:
+        path = doc(docs, "Ingress")["spec"]["rules"][0]["http"]["paths"][0]
+        path["backend"]["service"]["port"] = {"number": 8443}
+
+    edit_yaml(base(deploy_copy, "ingress.yaml"), repoint)
+    assert_fails(check(deploy_copy), "ingress-tls", "backend port {'number': 8443}")
+
+
 def test_render_failure_is_reported(deploy_copy: Path, check: Check) -> None:
     kust = base(deploy_copy, "kustomization.yaml")
     kust.write_text(kust.read_text().replace("  - worker.yaml\n", "  - wroker.yaml\n"))
