@@ -26,7 +26,8 @@ def doc(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[
 
 
 def container(workload: dict[str, Any]) -> dict[str, Any]:
-    return workload["spec"]["template"]["spec"]["containers"][0]
+    first: dict[str, Any] = workload["spec"]["template"]["spec"]["containers"][0]
+    return first
 
 
 def assert_fails(report: Report, rule: str, *fragments: str) -> None:
