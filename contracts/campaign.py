@@ -375,10 +375,7 @@ def parse_campaign_yaml(text: str, source: str = "<campaign>") -> CampaignSpec:
             line = _line_of(loc, lines)
             field = ".".join(str(p) for p in loc).replace("from_", "from") or "(top level)"
             kind = e.get("type", "")
-            if kind == "extra_forbidden":
-                text_ = "unknown field"
-            else:
-                text_ = error_text(e)
+            text_ = "unknown field" if kind == "extra_forbidden" else error_text(e)
             msgs.append(f"{source}:{line or '?'}: {field}: {text_}")
         raise CampaignFileError("\n".join(msgs)) from None
 

@@ -3,7 +3,9 @@
 The zone is the contact's own ``timezone`` when given; otherwise the zones phonenumbers maps the
 number to (a country, or an area code in large countries). When a number maps to several zones
 the window must be open in all of them, so a call is never placed outside hours in any zone the
-recipient might be in. Pure: the time is always passed in.
+recipient might be in. (A mobile of a country spanning many zones, such as Russia, whose windows
+could never all be open, uses its prefix's geographic zones instead; put a ``timezone`` column in
+the contact list to be exact.) Pure: the time is always passed in.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from contracts.campaign import CallingHours
 __all__ = ["is_open", "next_open", "zones_for"]
 
 _UNKNOWN = "Etc/Unknown"
+#: More zones than this for one number and their common window is usually empty.
+_MAX_ZONES = 4
 
 
 @lru_cache(maxsize=4096)
@@ -36,8 +40,15 @@ def _number_zones(number: str) -> tuple[str, ...]:
         parsed = phonenumbers.parse(number, None)
     except phonenumbers.NumberParseException:
         return ()
-    names = pn_timezone.time_zones_for_number(parsed)
-    return tuple(n for n in names if n != _UNKNOWN)
+    names = tuple(n for n in pn_timezone.time_zones_for_number(parsed) if n != _UNKNOWN)
+    if not names or len(names) > _MAX_ZONES:
+        # Unallocated ranges (test numbers) and mobiles of countries spanning many zones: the
+        # zones of the number's geographic prefix (e.g. Europe/Moscow for +7 916 ...).
+        geo = pn_timezone.time_zones_for_geographical_number(parsed)
+        geo_names = tuple(n for n in geo if n != _UNKNOWN)
+        if geo_names and (not names or len(geo_names) < len(names)):
+            names = geo_names
+    return names
 
 
 def zones_for(

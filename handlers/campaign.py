@@ -104,6 +104,7 @@ class LegOutcome:
     amd: str | None = None
     detail: str | None = None
     duration_s: int | None = None
+    to: str | None = None  # the leg's called number: tells our leg from a connected one
 
 
 AttemptEvent = DialResult | LegProgress | LegOutcome
@@ -284,6 +285,10 @@ class ContactTrack:
         )
 
 
+def _digits(number: str) -> str:
+    return "".join(ch for ch in number if ch.isdigit())
+
+
 def _epoch(t: datetime) -> float:
     return t.timestamp()
 
@@ -371,17 +376,17 @@ class CampaignMachine:
                 continue  # already taken (a re-read after restore)
             self.cursor = c.index + 1
             track = ContactTrack(c)
-            if self.draining:
-                out.append(self._finalize(track, Disposition.CANCELLED, now, "campaign cancelled"))
-            elif self._past_stop:
-                out.append(self._finalize(track, Disposition.EXPIRED, now, "campaign stop_at"))
-            elif not c.valid:
+            self._active[c.contact_id] = track
+            if not c.valid:
                 out.append(self._finalize(track, Disposition.INVALID_NUMBER, now, c.number))
             elif c.number in self.dnc:
                 out.append(self._finalize(track, Disposition.DNC, now, None))
+            elif self.draining:
+                out.append(self._finalize(track, Disposition.CANCELLED, now, "campaign cancelled"))
+            elif self._past_stop:
+                out.append(self._finalize(track, Disposition.EXPIRED, now, "campaign stop_at"))
             else:
                 self.fresh.append(track)
-                self._active[c.contact_id] = track
                 self._changed.add(c.contact_id)
         if eof and not self.eof:
             self.eof = True
@@ -421,6 +426,8 @@ class CampaignMachine:
         if track is None or track.current is None:
             return []  # not in flight: duplicate, late, or another campaign's call
         attempt = track.current
+        if isinstance(ev, LegOutcome) and ev.to and _digits(ev.to) != _digits(track.contact.number):
+            return []  # a leg the flow connected to someone else, not the contact's leg
         if not attempt.apply(ev):
             self._changed.add(track.contact.contact_id)
             return []
@@ -502,9 +509,7 @@ class CampaignMachine:
                     break
                 track = self.fresh.popleft()
             c = track.contact
-            zones = (
-                zones_for(c.number, c.timezone, hours.fallback_timezone) if hours else ()
-            )
+            zones = zones_for(c.number, c.timezone, hours.fallback_timezone) if hours else ()
             if not is_open(hours, zones, now):
                 due = next_open(hours, zones, now)
                 if due is None or (self.spec.stop_at is not None and due >= self.spec.stop_at):

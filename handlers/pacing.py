@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 __all__ = ["DialRate", "Pacer"]
 
+
 @dataclass(slots=True)
 class Pacer:
     """A sliding log: at most ``limit`` dials in any window of ``window`` seconds.

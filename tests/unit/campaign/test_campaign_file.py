@@ -69,13 +69,25 @@ def test_paths_resolve_relative_to_the_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("old", "new", "expected"),
     [
-        ("max_concurrent: 20", "max_concurrent: 0", "c.yaml:13: pacing.max_concurrent: must be >= 1"),
+        (
+            "max_concurrent: 20",
+            "max_concurrent: 0",
+            "c.yaml:13: pacing.max_concurrent: must be >= 1",
+        ),
         ("cps_share: 0.5", "cps_share: 0.5\n  burst: 3", "c.yaml:13: pacing.burst: unknown field"),
         ("{delay: 5m,", "{delay: soon,", "c.yaml:19: retry.busy.delay: must be a duration"),
-        ("end: \"20:30\"", "end: \"08:00\"", "c.yaml:21: calling_hours: end must be after start"),
+        ('end: "20:30"', 'end: "08:00"', "c.yaml:21: calling_hours: end must be after start"),
         ("name: spring-sale", "name: spring sale!", "c.yaml:1: name: must match"),
-        ("  csv: contacts.csv\n", "", "c.yaml:2: contacts: give exactly one of csv, jsonl or topic"),
-        ("message: \"Sorry we missed you\"", "beep_timeout: 60", "machine_detection: on_machine: leave_message needs a message"),
+        (
+            "  csv: contacts.csv\n",
+            "",
+            "c.yaml:2: contacts: give exactly one of csv, jsonl or topic",
+        ),
+        (
+            'message: "Sorry we missed you"',
+            "beep_timeout: 60",
+            "machine_detection: on_machine: leave_message needs a message",
+        ),
     ],
 )
 def test_errors_name_line_and_field(old: str, new: str, expected: str) -> None:
@@ -96,7 +108,7 @@ def test_missing_and_empty_files(tmp_path: Path) -> None:
         load_campaign_file(tmp_path / "nope.yaml")
     with pytest.raises(CampaignFileError, match="empty"):
         parse_campaign_yaml("", "c.yaml")
-    with pytest.raises(CampaignFileError, match="from: is required|from: "):
+    with pytest.raises(CampaignFileError, match=r"from: is required"):
         parse_campaign_yaml("name: a\ncontacts: {csv: x}\nflow: {answer_url: 'https://x/a'}\n")
 
 
@@ -112,7 +124,11 @@ def test_control_start_needs_matching_spec() -> None:
 
     spec = parse_campaign_yaml(GOOD)
     ok = CampaignControl(
-        id="x", occurred_at=datetime.now(UTC), campaign=spec.name, action=ControlAction.START, spec=spec
+        id="x",
+        occurred_at=datetime.now(UTC),
+        campaign=spec.name,
+        action=ControlAction.START,
+        spec=spec,
     )
     assert CampaignControl.model_validate_json(ok.to_bytes()).spec == spec
     with pytest.raises(ValueError, match="needs the campaign spec"):
