@@ -207,7 +207,7 @@ async def test_same_seed_same_outcomes(make_sim, receiver: Receiver) -> None:
                     receiver, f"s{i}", to=[{"type": "phone", "number": f"44770090{i:04d}"}]
                 )
                 # CPS 3: space the creates out.
-                await asyncio.sleep(0.34)
+                await asyncio.sleep(0.36)
                 assert (await create(sim.base_url, app.jwt(), body)).status_code == 201
             outcomes.append({c["to"]: c["outcome"] for c in sim.ledger()["calls"]})
             sim.reset()
