@@ -127,9 +127,7 @@ async def drive(make_sim: Any, receiver: Receiver) -> list[Exchange]:
             )
             assert early_talk.status_code == 400
             # wait until answered and past the too-early window
-            async with asyncio.timeout(10):
-                while sim.engine.calls.get(uuid).status != "answered":  # type: ignore[union-attr]
-                    await asyncio.sleep(0.02)
+            await receiver.wait_for(lambda: "answered" in receiver.statuses("/webhooks/event/a"))
             await asyncio.sleep(1.6 / 20.0)  # too-early window: 1.5 simulated seconds
             await d.do(v, "/{uuid}", "get", f"/v1/calls/{uuid}", headers=jwt)
             await d.do(
