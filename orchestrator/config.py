@@ -58,6 +58,12 @@ class Settings(BaseSettings):
         None, ge=1, description="Override every topic's partition count (local use)."
     )
     topic_replication_factor: int | None = Field(None, ge=1)
+    kafka_session_timeout_ms: int = Field(
+        10_000,
+        ge=1_000,
+        description="Consumer session timeout; with INSTANCE_ID set, make it longer than a pod "
+        "restart (e.g. 45000) so restarts do not rebalance.",
+    )
 
     # --- HTTP ---------------------------------------------------------------------------------
     public_base_url: AnyHttpUrl = AnyHttpUrl("http://localhost:8080")

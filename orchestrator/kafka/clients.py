@@ -37,7 +37,7 @@ def make_consumer(
         "auto_offset_reset": "earliest",
         "max_poll_records": 2000,
         "fetch_max_wait_ms": 100,
-        "session_timeout_ms": 10_000,
+        "session_timeout_ms": settings.kafka_session_timeout_ms,
         "heartbeat_interval_ms": 1_000,
         "isolation_level": "read_uncommitted",
     }
