@@ -118,7 +118,7 @@ def test_sales_connects_to_a_number_with_voicemail_failover() -> None:
     assert r.ncco is not None
     connect = r.ncco[1]
     assert connect["endpoint"] == [{"type": "phone", "number": "447700900100"}]
-    assert connect["from"] == "447700900001"  # {{to}}: the number the caller dialled
+    assert connect["from"] == "447700900001"  # {{caller_id}}
     assert connect["eventType"] == "synchronous"
     assert connect["eventUrl"] == [f"{BASE}/webhooks/event/{REF}/ivr/voicemail"]
     assert "on_failure" not in connect
