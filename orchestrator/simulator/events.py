@@ -72,7 +72,7 @@ def error_payload(engine: SimEngine, call: Call, reason: str) -> dict[str, Any]:
 
 def price_of(rate: str, seconds: int) -> str:
     price = Decimal(rate) * Decimal(seconds) / Decimal(60)
-    return str(price.quantize(_EIGHT, rounding=ROUND_HALF_UP))
+    return f"{price.quantize(_EIGHT, rounding=ROUND_HALF_UP):f}"
 
 
 def completed_payload(engine: SimEngine, call: Call) -> dict[str, Any]:

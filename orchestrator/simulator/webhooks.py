@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -95,9 +96,14 @@ class WebhookPoster:
 
     async def start(self) -> None:
         if self._client is None:
+            verify: bool | ssl.SSLContext = (
+                ssl.create_default_context(cafile=self._verify)
+                if isinstance(self._verify, str)
+                else self._verify
+            )
             self._client = httpx.AsyncClient(
                 limits=httpx.Limits(max_connections=512, max_keepalive_connections=256),
-                verify=self._verify,
+                verify=verify,
                 trust_env=False,
                 headers={"User-Agent": "Vonage-Simulator/1.0"},
             )
