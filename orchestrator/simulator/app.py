@@ -179,8 +179,8 @@ class SimulatorApp:
         except AuthFailure as err:
             rec.auth_ok = False
             rec.reason = str(err)
-            body = problems.unauthorized() if auth_kind == "jwt" else problems.bad_credentials()
-            return Resp(401, body), False
+            problem = problems.unauthorized() if auth_kind == "jwt" else problems.bad_credentials()
+            return Resp(401, problem), False
 
         # Rate limits: creating calls against --cps, other Voice API requests against --rps.
         now = engine.clock.mono()

@@ -132,10 +132,10 @@ class JwtVerifier:
         t = time.time() if now is None else now
         hit = self._cache.get(token)
         if hit is not None:
-            app_id, exp = hit
-            if t <= exp + self._leeway and self._public_key_of(app_id) is not None:
+            cached_app, cached_exp = hit
+            if t <= cached_exp + self._leeway and self._public_key_of(cached_app) is not None:
                 self._cache.move_to_end(token)
-                return app_id
+                return cached_app
             del self._cache[token]
         try:
             header = jwt.get_unverified_header(token)

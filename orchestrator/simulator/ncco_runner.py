@@ -197,7 +197,8 @@ class _Runner:
         url = _first(act.get("eventUrl"))
         if not url:
             return None
-        payload = act.get("payload") if isinstance(act.get("payload"), dict) else {}
+        raw = act.get("payload")
+        payload: dict[str, Any] = raw if isinstance(raw, dict) else {}
         reply = await self.engine.poster.request_ncco(
             self.call,
             self.app,

@@ -35,7 +35,7 @@ def _protocol_class() -> type[Any]:
 
         return H11Protocol
 
-    class DropCapableProtocol(HttpToolsProtocol):  # type: ignore[misc]
+    class DropCapableProtocol(HttpToolsProtocol):
         """Puts a ``sim.drop`` callable in each request's scope: abort the TCP connection."""
 
         def on_headers_complete(self) -> None:

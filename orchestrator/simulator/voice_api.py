@@ -165,6 +165,7 @@ async def create_call(ctx: Ctx) -> Resp:
     if invalid:
         return _bad(invalid)
 
+    ev_url: str | None
     if event_url is not None:
         ev_url, ev_method = event_url[0], str(body.get("event_method") or "POST")
     else:
