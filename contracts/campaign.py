@@ -475,6 +475,7 @@ class CampaignControl(_Model):
     action: ControlAction
     spec: CampaignSpec | None = Field(None, description="The validated file (start only).")
     requested_by: str | None = None
+    contacts_total: int | None = Field(None, ge=0, description="Rows in the list, if counted.")
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=True)
 

@@ -453,13 +453,16 @@ class CampaignMachine:
         return out
 
     def next_wakeup(self, now: datetime) -> datetime | None:
-        """When :meth:`tick` could next do something (the controller may sleep until then)."""
+        """When :meth:`tick` could next dial (None: only an event can unblock it)."""
+        if self.status != CampaignStatus.RUNNING or len(self.in_flight) >= self.max_concurrent:
+            return None
         times: list[datetime] = []
         if self._heap:
             times.append(self._heap[0][0])
-        if self.fresh and (pace := self.pacer.next_at()) is not None:
-            times.append(datetime.fromtimestamp(pace, UTC))
-        return min(times) if times else None
+        if self.fresh or (self._heap and self._heap[0][0] <= now):
+            pace = self.pacer.next_at()
+            times.append(datetime.fromtimestamp(pace, UTC) if pace is not None else now)
+        return max(min(times), now) if times else None
 
     # -- internals --
 

@@ -91,11 +91,14 @@ class FileContactReader:
     def __init__(self, source: ContactsSource, start: int = 0) -> None:
         self._it = iter_contacts(source, start)
         self.eof = False
+        self.position = start  # index of the next row read() returns
 
     def read(self, n: int) -> list[Contact]:
         if self.eof or n <= 0:
             return []
         batch = list(islice(self._it, n))
+        if batch:
+            self.position = batch[-1].index + 1
         if len(batch) < n:
             self.eof = True
         return batch

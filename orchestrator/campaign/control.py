@@ -1,0 +1,258 @@
+"""Operations on campaigns through Kafka: start/pause/resume/cancel, live state, results.
+
+Used by the CLI and the control API. Everything goes through the topics (``campaign.control`` in,
+``campaign.state`` and ``campaign.results`` out), so a client needs no connection to a controller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import TopicPartition
+
+from contracts.campaign import (
+    CampaignControl,
+    CampaignProgress,
+    CampaignSpec,
+    ContactResult,
+    ControlAction,
+)
+from contracts.topics import CAMPAIGN_CONTROL, CAMPAIGN_RESULTS, CAMPAIGN_STATE
+from contracts.voice_api import CreateCallRequest
+from handlers.campaign import make_call_ref
+from handlers.campaign_dial import create_call_body
+from orchestrator.campaign.contacts import ContactFileError, iter_contacts
+from orchestrator.campaign.dnc import load_dnc
+from orchestrator.config import Settings
+from orchestrator.kafka.clients import make_producer
+
+__all__ = [
+    "StateWatcher",
+    "check_campaign",
+    "count_contacts",
+    "read_results",
+    "send_control",
+    "write_results",
+]
+
+
+def count_contacts(spec: CampaignSpec) -> int | None:
+    """Data rows in a file source (a fast line count), or None for a topic source."""
+    if spec.contacts.kind == "topic":
+        return None
+    n = 0
+    with Path(spec.contacts.location).open("rb") as fh:
+        for line in fh:
+            if line.strip():
+                n += 1
+    return max(0, n - 1) if spec.contacts.kind == "csv" else n
+
+
+def check_campaign(spec: CampaignSpec, public_base: str) -> list[str]:
+    """Problems worth a warning before starting (raises on ones that make the start useless)."""
+    notes: list[str] = []
+    if spec.contacts.kind != "topic":
+        path = Path(spec.contacts.location)
+        if not path.is_file():
+            raise ContactFileError(f"contacts file not found: {path}")
+        first = next(iter_contacts(spec.contacts), None)
+        if first is not None:
+            body = create_call_body(
+                spec, first, make_call_ref(spec.name, "00000000", 0, 1), public_base
+            )
+            CreateCallRequest.model_validate(body)  # a template error shows now, not per call
+    for p in spec.dnc:
+        if not Path(p).is_file():
+            raise ContactFileError(f"DNC file not found: {p}")
+    dnc = load_dnc(spec.dnc, spec.contacts.default_region)
+    for path, line, text in dnc.rejected[:5]:
+        notes.append(f"{path}:{line}: not a phone number, ignored: {text!r}")
+    if len(dnc.rejected) > 5:
+        notes.append(f"... and {len(dnc.rejected) - 5} more DNC lines ignored")
+    return notes
+
+
+async def send_control(
+    settings: Settings,
+    campaign: str,
+    action: ControlAction,
+    *,
+    spec: CampaignSpec | None = None,
+    contacts_total: int | None = None,
+    requested_by: str | None = None,
+) -> CampaignControl:
+    ctrl = CampaignControl(
+        id=f"ctl-{uuid.uuid4().hex}",
+        occurred_at=datetime.now(UTC),
+        campaign=campaign,
+        action=action,
+        spec=spec,
+        contacts_total=contacts_total,
+        requested_by=requested_by,
+    )
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        topic = f"{settings.topic_prefix}{CAMPAIGN_CONTROL.name}"
+        await producer.send_and_wait(topic, ctrl.to_bytes(), key=campaign.encode())
+    finally:
+        await producer.stop()
+    return ctrl
+
+
+def _consumer(settings: Settings) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=100,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+    )
+
+
+async def _read_to_end(
+    consumer: AIOKafkaConsumer, tps: list[TopicPartition], on: Callable[[bytes, bytes | None], None]
+) -> None:
+    ends = await consumer.end_offsets(tps)
+    remaining = {tp for tp in tps if ends[tp] > await consumer.position(tp)}
+    while remaining:
+        batch = await consumer.getmany(*remaining, timeout_ms=200, max_records=5000)
+        for tp, msgs in batch.items():
+            for m in msgs:
+                if m.key is not None:
+                    on(m.key, m.value)
+        for tp in list(remaining):
+            if await consumer.position(tp) >= ends[tp]:
+                remaining.discard(tp)
+
+
+class StateWatcher:
+    """Follows ``campaign.state``: the latest progress of each campaign, read incrementally."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.topic = f"{settings.topic_prefix}{CAMPAIGN_STATE.name}"
+        self.states: dict[str, dict[str, Any]] = {}
+        self._consumer: AIOKafkaConsumer | None = None
+        self._tps: list[TopicPartition] = []
+
+    async def __aenter__(self) -> StateWatcher:
+        self._consumer = _consumer(self.settings)
+        await self._consumer.start()
+        parts = self._consumer.partitions_for_topic(self.topic)
+        if not parts:
+            await self._consumer.force_metadata_update()
+            parts = self._consumer.partitions_for_topic(self.topic) or set()
+        self._tps = [TopicPartition(self.topic, p) for p in sorted(parts)]
+        self._consumer.assign(self._tps)
+        await self._consumer.seek_to_beginning(*self._tps)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    def _on(self, key: bytes, value: bytes | None) -> None:
+        name = key.decode("utf-8", "replace")
+        if value is None:
+            self.states.pop(name, None)
+            return
+        try:
+            doc = orjson.loads(value)
+            self.states[name] = doc["state"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            pass
+
+    async def refresh(self) -> None:
+        assert self._consumer is not None
+        await _read_to_end(self._consumer, self._tps, self._on)
+
+    def progress(self, name: str) -> CampaignProgress | None:
+        state = self.states.get(name)
+        if state is None or "progress" not in state:
+            return None
+        return CampaignProgress.model_validate(state["progress"])
+
+
+async def read_results(settings: Settings, campaign: str) -> list[ContactResult]:
+    """Every final result of ``campaign``, one per contact (duplicates of a re-send dropped)."""
+    topic = f"{settings.topic_prefix}{CAMPAIGN_RESULTS.name}"
+    prefix = f"{campaign}/".encode()
+    found: dict[str, ContactResult] = {}
+
+    def on(key: bytes, value: bytes | None) -> None:
+        if value is not None and key.startswith(prefix):
+            r = ContactResult.model_validate_json(value)
+            found.setdefault(r.id, r)
+
+    consumer = _consumer(settings)
+    await consumer.start()
+    try:
+        parts = consumer.partitions_for_topic(topic)
+        if not parts:
+            await consumer.force_metadata_update()
+            parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        await _read_to_end(consumer, tps, on)
+    finally:
+        await consumer.stop()
+    return sorted(found.values(), key=lambda r: r.index)
+
+
+_COLUMNS = [
+    "contact_id",
+    "index",
+    "number",
+    "name",
+    "disposition",
+    "detail",
+    "attempts",
+    "amd",
+    "duration_s",
+    "first_attempt_at",
+    "last_attempt_at",
+    "finished_at",
+    "call_uuids",
+    "call_refs",
+]
+
+
+def write_results(results: list[ContactResult], out: Path) -> None:
+    """CSV (one row per contact; lists joined with ``;``) or JSONL, chosen by the extension."""
+    if out.suffix.lower() == ".jsonl":
+        with out.open("wb") as fh:
+            for r in results:
+                fh.write(r.to_bytes() + b"\n")
+        return
+    with out.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(_COLUMNS)
+        for r in results:
+            d = r.model_dump(mode="json")
+            w.writerow(
+                [
+                    ";".join(d[c]) if isinstance(d[c], list) else ("" if d[c] is None else d[c])
+                    for c in _COLUMNS
+                ]
+            )
+
+
+async def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            return False
+        await asyncio.sleep(interval)
+    return True
