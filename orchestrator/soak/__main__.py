@@ -1,0 +1,69 @@
+"""``python -m orchestrator.soak`` (``make soak``): parameters by option or environment."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import click
+
+from orchestrator.soak.run import SoakConfig, run_soak
+
+
+@click.command()
+@click.option("--contacts", envvar="SOAK_CONTACTS", default=6000, show_default=True)
+@click.option(
+    "--duration",
+    envvar="SOAK_DURATION",
+    default=150.0,
+    show_default=True,
+    help="Target dialling time (s); the account CPS is contacts / duration.",
+)
+@click.option("--kill-interval", envvar="SOAK_KILL_INTERVAL", default=5.0, show_default=True)
+@click.option("--kill-pause", envvar="SOAK_KILL_PAUSE", default=2.0, show_default=True)
+@click.option("--workers", envvar="SOAK_WORKERS", default=3, show_default=True)
+@click.option("--dispatchers", envvar="SOAK_DISPATCHERS", default=2, show_default=True)
+@click.option("--ingresses", envvar="SOAK_INGRESSES", default=2, show_default=True)
+@click.option("--time-scale", envvar="SOAK_TIME_SCALE", default=30.0, show_default=True)
+@click.option("--seed", envvar="SOAK_SEED", default=7, show_default=True)
+@click.option(
+    "--fault",
+    envvar="SOAK_FAULT",
+    default=None,
+    help="Deliberately broken variant (ORCHESTRATOR_FAULT of the product processes).",
+)
+@click.option("--out", "out_dir", default="build/soak", show_default=True, type=Path)
+def main(
+    contacts: int,
+    duration: float,
+    kill_interval: float,
+    kill_pause: float,
+    workers: int,
+    dispatchers: int,
+    ingresses: int,
+    time_scale: float,
+    seed: int,
+    fault: str | None,
+    out_dir: Path,
+) -> None:
+    """Run the soak (kills, restarts, a faulty Voice API) and check the history; exit 1 on anomalies."""
+    cfg = SoakConfig(
+        contacts=contacts,
+        duration=duration,
+        kill_interval=kill_interval,
+        kill_pause=kill_pause,
+        workers=workers,
+        dispatchers=dispatchers,
+        ingresses=ingresses,
+        time_scale=time_scale,
+        seed=seed,
+        product_fault=fault or None,
+        out_dir=out_dir,
+    )
+    result = asyncio.run(run_soak(cfg))
+    click.echo(result.render())
+    sys.exit(0 if result.ok else 1)
+
+
+main()

@@ -1,0 +1,90 @@
+"""Role processes the soak starts, kills with SIGKILL, stops with SIGTERM and restarts.
+
+Each slot (``worker-2``) keeps its ``INSTANCE_ID`` across restarts, like a Kubernetes pod name,
+so a restarted consumer rejoins its group as the same static member. Output of every
+incarnation is appended to one log file per slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class Slot:
+    role: str
+    index: int
+    args: list[str]
+    env: dict[str, str]
+    log_dir: Path
+    proc: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+    kills: int = 0
+    graceful: int = 0
+    bad_exits: list[int] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return f"{self.role}-{self.index}"
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self) -> None:
+        log = open(self.log_dir / f"{self.name}.log", "ab")  # noqa: SIM115 - owned by the child
+        log.write(f"\n==== start #{self.starts + 1} at {time.time():.3f}\n".encode())
+        log.flush()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "orchestrator", self.role, *self.args],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        log.close()
+        self.starts += 1
+
+    def kill9(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            self.kills += 1
+
+    async def terminate(self, limit_s: float = 25.0) -> int | None:
+        """SIGTERM and wait; a process that does not exit in time is killed (and recorded)."""
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return None if proc is None else proc.returncode
+        os.kill(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + limit_s
+        while proc.poll() is None and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+            self.bad_exits.append(-9)
+            return -9
+        if proc.returncode != 0:
+            self.bad_exits.append(proc.returncode)
+        return proc.returncode
+
+    def crashed(self) -> int | None:
+        """The exit code of a process that died on its own (not by our hand), else None."""
+        if self.proc is not None and self.proc.poll() is not None:
+            return self.proc.returncode
+        return None
+
+    def force_stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+            self.proc.wait()
