@@ -134,6 +134,9 @@ class KafkaPublisher:
             raise PublishError(f"broker did not acknowledge within {self.deadline:g} s") from None
         except KafkaError as err:
             raise PublishError(f"broker error: {type(err).__name__}") from None
+        except Exception as err:  # anything else: still not known to be stored, so still 503
+            log.exception("unexpected producer failure")
+            raise PublishError(f"producer error: {type(err).__name__}") from None
         finally:
             if self.metrics is not None:
                 self.metrics.produce_seconds.labels(outcome=outcome).observe(

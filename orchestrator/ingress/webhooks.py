@@ -129,6 +129,8 @@ class WebhookEndpoint:
     async def _handle(self, request: Request, kind: str) -> Response:
         if kind not in KINDS:
             return _problem(404, "not found", f"unknown webhook kind {kind[:20]!r}")
+        if request.method not in ("GET", "POST"):  # HEAD: Starlette adds it to GET routes
+            return _problem(405, "method not allowed", "webhooks take GET or POST")
         params = request.path_params
         call_ref: str | None = params.get("call_ref")
         if call_ref is not None and not _CALL_REF.fullmatch(call_ref):

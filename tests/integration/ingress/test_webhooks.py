@@ -196,6 +196,9 @@ async def test_bad_bodies_are_refused_with_a_reason_and_counted(make_ingress: Ap
         assert resp.status_code == 413
         resp = await ing.post("/webhooks/event/bad ref", STARTED)
         assert resp.status_code in (400, 404)
+        assert (
+            await ing.client.head("/webhooks/answer?uuid=u&conversation_uuid=c")
+        ).status_code == 405
         metrics = (await ing.client.get("/metrics")).text
         assert metric(metrics, "orchestrator_ingress_rejected_total", reason="json") == 1.0
         assert metric(metrics, "orchestrator_ingress_rejected_total", reason="schema") == 2.0
