@@ -15,9 +15,15 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 
-__all__ = ["OutputBuffer"]
+__all__ = ["OutputBuffer", "key_hash"]
 
 _HASH_CACHE_MAX = 200_000
+
+
+def key_hash(key: bytes) -> int:
+    """The Java client's (and aiokafka's) default partitioner hash; partition = hash % count."""
+    h: int = murmur2(key) & 0x7FFFFFFF
+    return h
 
 
 class OutputBuffer:
@@ -46,7 +52,7 @@ class OutputBuffer:
         if h is None:
             if len(self._hash) >= _HASH_CACHE_MAX:
                 self._hash.clear()
-            h = murmur2(key) & 0x7FFFFFFF
+            h = key_hash(key)
             self._hash[key] = h
         return h % n
 

@@ -1,0 +1,125 @@
+"""Process entry of ``orchestrator worker``: settings, topics, runtime, health port, signals."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry
+
+from contracts.topics import VOICE_DLQ, VOICE_EVENTS, VOICE_STATE
+from handlers.voice import COMMANDS_TOPIC, OUTCOMES_TOPIC, SettleConfig
+from orchestrator.config import Settings
+from orchestrator.kafka.admin import ensure_topics
+from orchestrator.logs import configure_logging, get_logger
+from orchestrator.runtime import FatalError, HealthServer, Runtime, RuntimeConfig
+from orchestrator.worker.app import VoiceApp
+
+__all__ = ["WorkerOptions", "run_worker", "serve"]
+
+GROUP_ID = "voice-worker"
+SHUTDOWN_BUDGET_S = 25.0
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    health_port: int = 9100
+    health_host: str = "0.0.0.0"
+    concurrency: int = 64
+    settle_s: float = 1.0
+    completed_grace_s: float = 30.0
+    abandon_after_s: float = 25 * 3600.0
+    retention_s: float = 300.0
+    commit_interval_s: float = 0.5
+    session_timeout_ms: int = 10_000
+    group_id: str = GROUP_ID
+
+
+def runtime_config(settings: Settings, opts: WorkerOptions) -> RuntimeConfig:
+    prefix = settings.topic_prefix
+    return RuntimeConfig(
+        input_topic=f"{prefix}{VOICE_EVENTS.name}",
+        changelog_topic=f"{prefix}{VOICE_STATE.name}",
+        dlq_topic=f"{prefix}{VOICE_DLQ.name}",
+        group_id=opts.group_id,
+        output_topics=(f"{prefix}{OUTCOMES_TOPIC}", f"{prefix}{COMMANDS_TOPIC}"),
+        concurrency=opts.concurrency,
+        commit_interval_s=opts.commit_interval_s,
+        retention_s=opts.retention_s,
+        consumer_overrides={
+            "session_timeout_ms": opts.session_timeout_ms,
+            "heartbeat_interval_ms": max(100, opts.session_timeout_ms // 10),
+        },
+    )
+
+
+async def serve(settings: Settings, opts: WorkerOptions) -> int:
+    """Run until SIGTERM/SIGINT; return the exit code (0: clean stop, 1: fatal error)."""
+    log = get_logger("orchestrator.worker")
+    await ensure_topics(settings, create=settings.create_topics)
+    app = VoiceApp(
+        settings.topic_prefix,
+        settle_s=opts.settle_s,
+        settle=SettleConfig(
+            completed_grace_s=opts.completed_grace_s, abandon_after_s=opts.abandon_after_s
+        ),
+    )
+    registry = CollectorRegistry()
+    runtime = Runtime(settings, app, runtime_config(settings, opts), registry)
+    health = HealthServer(
+        registry,
+        alive=runtime.alive,
+        ready=runtime.ready,
+        detail=runtime.detail,
+        host=opts.health_host,
+        port=opts.health_port,
+    )
+    await health.start()
+    loop = asyncio.get_running_loop()
+    stop_at: list[float] = []
+
+    def _on_signal(name: str) -> None:
+        if not stop_at:
+            stop_at.append(time.monotonic())
+            log.info("stopping", signal=name)
+        runtime.request_stop()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, _on_signal, sig.name)
+    code = 0
+    try:
+        await runtime.start()
+        log.info("worker ready to consume", health_port=health.port, group=opts.group_id)
+        await runtime.run()
+    except FatalError as err:
+        log.error("fatal: stopping so the records are replayed after restart", error=str(err))
+        code = 1
+    finally:
+        budget = SHUTDOWN_BUDGET_S - 1 - (time.monotonic() - stop_at[0] if stop_at else 0)
+        try:
+            await asyncio.wait_for(runtime.close(), max(budget, 1))
+        except TimeoutError:
+            log.error("shutdown exceeded its budget", budget_s=SHUTDOWN_BUDGET_S)
+            code = code or 1
+        await health.stop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(sig)
+    if stop_at:
+        log.info(
+            "worker stopped", shutdown_s=round(time.monotonic() - stop_at[0], 3), exit_code=code
+        )
+    return code
+
+
+def run_worker(settings: Settings, opts: WorkerOptions) -> int:
+    configure_logging(settings)
+    try:
+        import uvloop
+
+        return uvloop.run(serve(settings, opts))
+    except ImportError:  # pragma: no cover - uvloop is installed with uvicorn[standard]
+        return asyncio.run(serve(settings, opts))
