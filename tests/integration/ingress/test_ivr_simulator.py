@@ -142,7 +142,9 @@ async def test_ivr_end_to_end_through_the_simulator(kafka_settings: Settings) ->
     sales = nccos["ivr-sales"]
     assert sales[0] == ("answer", ["talk", "input"], "ivr")
     assert sales[1] == ("input", ["talk", "connect"], "ivr/menu")
-    # The sales line was busy: its synchronous connect event got the voicemail NCCO.
+    # The sales line was busy: its synchronous connect event got the voicemail NCCO. (Whether the
+    # simulator then plays it at once is the simulator's business: its connect currently resumes
+    # the caller only at the caller's own hang-up, so the voicemail's record event is not asserted.)
     assert sales[2] == ("event", ["talk", "record", "talk"], "ivr/voicemail")
     assert len(sales) == 3
 
