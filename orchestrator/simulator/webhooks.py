@@ -9,7 +9,7 @@ Two kinds of callback:
   order; a failure (network, 5xx, 429) is retried in the background with doubling backoff, so a
   retried event can arrive after later ones, as with the real platform.
 
-One shared ``httpx.AsyncClient`` with keep-alive serves every call.
+One shared keep-alive client (:mod:`.hookclient`) serves every call.
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import orjson
 import structlog
 
 from orchestrator.simulator.auth import sign_webhook
 from orchestrator.simulator.calls import WebhookRecord
+from orchestrator.simulator.hookclient import HookClient, HookError, HookTimeout
 
 if TYPE_CHECKING:
     from orchestrator.simulator.applications import SimApplication
@@ -89,7 +89,7 @@ class WebhookPoster:
         self._secret = signature_secret
         self._api_key = api_key
         self._verify = verify
-        self._client: httpx.AsyncClient | None = None
+        self._client: HookClient | None = None
         self._background: set[asyncio.Task[None]] = set()
         self.sent = 0
         self.failed = 0
@@ -101,17 +101,12 @@ class WebhookPoster:
                 if isinstance(self._verify, str)
                 else self._verify
             )
-            self._client = httpx.AsyncClient(
-                limits=httpx.Limits(max_connections=512, max_keepalive_connections=256),
-                verify=verify,
-                trust_env=False,
-                headers={"User-Agent": "Vonage-Simulator/1.0"},
-            )
+            self._client = HookClient(verify=verify)
 
     async def close(self) -> None:
         self.cancel_background()
         if self._client is not None:
-            await self._client.aclose()
+            await self._client.close()
             self._client = None
 
     @property
@@ -157,21 +152,23 @@ class WebhookPoster:
             headers["Authorization"] = f"Bearer {token}"
         record.signed = signed
         record.attempts += 1
-        timeout = httpx.Timeout(read_timeout, connect=connect_timeout, pool=read_timeout * 2)
         self.sent += 1
         try:
             resp = await client.request(
-                method, url, content=body or None, params=params, headers=headers, timeout=timeout
+                method,
+                url,
+                body=body,
+                params=params,
+                headers=headers,
+                connect_timeout=connect_timeout,
+                read_timeout=read_timeout,
             )
-        except httpx.TimeoutException as err:
-            kind = "connect timeout" if isinstance(err, httpx.ConnectTimeout) else "socket timeout"
-            return _Attempt(None, b"", kind, True)
-        except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as err:
-            return _Attempt(None, b"", f"connection failed: {type(err).__name__}", True)
-        except httpx.HTTPError as err:
-            return _Attempt(None, b"", f"request failed: {type(err).__name__}", False)
-        record.http_status = resp.status_code
-        return _Attempt(resp.status_code, resp.content, None, resp.status_code in _RETRYABLE_STATUS)
+        except HookTimeout as err:
+            return _Attempt(None, b"", f"{err.phase} timeout", True)
+        except HookError as err:
+            return _Attempt(None, b"", str(err), True)
+        record.http_status = resp.status
+        return _Attempt(resp.status, resp.body, None, resp.status in _RETRYABLE_STATUS)
 
     def _timeouts(self, app: SimApplication | None, hook: str, ncco: bool) -> tuple[float, float]:
         pol = self.policy
