@@ -15,6 +15,7 @@ must end with exactly one distinct final record.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -52,8 +53,16 @@ class Record:
     value: bytes | None
 
 
-async def read_topic(settings: Settings, name: str, *, limit_s: float = 120.0) -> list[Record]:
-    """Every record of ``name`` from the beginning to the end offsets taken at the start."""
+async def read_topic(
+    settings: Settings, name: str, *, limit_s: float = 300.0, idle_s: float = 1.5
+) -> list[Record]:
+    """Every record of ``name``, from the beginning until the topic has been quiet for ``idle_s``.
+
+    The end is found by reading, not by asking: the local broker (Tansu) reports a partition's end
+    offset as the last *batch's* base offset + 1, so ``end_offsets`` can stop a reader before the
+    last records of a multi-record batch. The checker runs after every writer stopped, so "no
+    record for ``idle_s`` on any partition, and at least the reported end reached" is the end.
+    """
     from aiokafka import TopicPartition
 
     from orchestrator.kafka.clients import make_consumer
@@ -72,19 +81,23 @@ async def read_topic(settings: Settings, name: str, *, limit_s: float = 120.0) -
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
-        pending = {tp for tp in tps if ends[tp] > 0}
-        position: dict[TopicPartition, int] = {}
+        seen: dict[TopicPartition, int] = {}
+        quiet_since = time.monotonic()
         async with asyncio.timeout(limit_s):
-            while pending:
-                batch = await consumer.getmany(timeout_ms=500, max_records=5000)
+            while True:
+                batch = await consumer.getmany(timeout_ms=300, max_records=5000)
                 for tp, records in batch.items():
                     for rec in records:
-                        if rec.offset < ends[tp]:
-                            out.append(Record(tp.partition, rec.offset, rec.key, rec.value))
-                        position[tp] = rec.offset + 1
-                for tp in list(pending):
-                    if position.get(tp, 0) >= ends[tp] or await consumer.position(tp) >= ends[tp]:
-                        pending.discard(tp)
+                        out.append(Record(tp.partition, rec.offset, rec.key, rec.value))
+                        seen[tp] = rec.offset + 1
+                if batch:
+                    quiet_since = time.monotonic()
+                    continue
+                reached = all(seen.get(tp, 0) >= ends[tp] for tp in tps)
+                if reached and time.monotonic() - quiet_since >= idle_s:
+                    break
+                if not reached and time.monotonic() - quiet_since >= 10 * idle_s:
+                    break  # a compacted-away tail: nothing more will come
     finally:
         await consumer.stop()
     return out

@@ -276,6 +276,8 @@ class Chaos:
         self.kills = 0
         self.graceful = 0
         self.crashes: list[str] = []
+        #: (wall time, action, slot) for every kill, graceful stop and restart: for post-mortems.
+        self.timeline: list[tuple[float, str, str]] = []
         self._down: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._stop = asyncio.Event()
@@ -288,14 +290,18 @@ class Chaos:
     async def _restart_later(self, slot: Slot, pause: float) -> None:
         await asyncio.sleep(pause)
         slot.start()
+        self.timeline.append((time.time(), "restart", slot.name))
         self._down.discard(slot.name)
 
     async def _graceful(self, slot: Slot) -> None:
         self._down.add(slot.name)
-        await slot.terminate()
+        self.timeline.append((time.time(), "sigterm", slot.name))
+        code = await slot.terminate()
+        self.timeline.append((time.time(), f"exited {code}", slot.name))
         self.graceful += 1
         slot.graceful += 1
         slot.start()
+        self.timeline.append((time.time(), "restart", slot.name))
         self._down.discard(slot.name)
 
     async def run(self) -> None:
@@ -310,6 +316,7 @@ class Chaos:
             for slot in self.slots:
                 if slot.name not in self._down and (code := slot.crashed()) is not None:
                     self.crashes.append(f"{slot.name} exit {code}")
+                    self.timeline.append((time.time(), f"crashed {code}", slot.name))
                     slot.start()
             if now >= next_kill:
                 next_kill = now + cfg.kill_interval
@@ -323,6 +330,7 @@ class Chaos:
                     self._down.add(slot.name)
                     slot.kill9()
                     self.kills += 1
+                    self.timeline.append((time.time(), "sigkill", slot.name))
                     self._spawn(self._restart_later(slot, cfg.kill_pause))
             if now >= next_graceful and len(restarted) < n_graceful:
                 next_graceful = now + gap
@@ -486,6 +494,7 @@ async def run_soak(cfg: SoakConfig) -> SoakResult:
                 unclean.append(f"{s.name} exit {code}")
         collected = await collect(settings, sim_url, contacts=contacts, time_scale=cfg.time_scale)
         history = collected.history
+        _dump(out_dir, history, chaos.timeline)
         report = check(history, cps=cfg.cps, rps=cfg.rps)
         report.counts["voice.events records"] = collected.topic_counts.get("voice.events", 0)
         report.counts["kills (SIGKILL)"] = chaos.kills
@@ -526,3 +535,12 @@ async def _wait_sim_idle(sim_url: str, limit_s: float) -> None:
                 if not doc.get("live_calls"):
                     return
             await asyncio.sleep(0.5)
+
+
+def _dump(out_dir: Path, history: Any, timeline: list[tuple[float, str, str]]) -> None:
+    """Keep what a post-mortem needs next to the logs: the chaos timeline and the dials."""
+    (out_dir / "timeline.json").write_bytes(orjson.dumps(timeline))
+    dials = [[d.call_ref, d.uuid, d.created_at, d.ended_at] for d in history.dials]
+    (out_dir / "dials.json").write_bytes(orjson.dumps(dials))
+    results = [e for e in history.events if e.get("type") == "dispatcher.result"]
+    (out_dir / "results.json").write_bytes(orjson.dumps(results))
