@@ -551,7 +551,8 @@ class CampaignMachine:
             in {CampaignStatus.RUNNING, CampaignStatus.PAUSED, CampaignStatus.SCHEDULED}
             and not self._past_stop
         ):
-            due = max(now, a.ended_at or now) + timedelta(seconds=rule.delay)
+            # The controller's clock, not the event's: webhook times come from another clock.
+            due = now + timedelta(seconds=rule.delay)
             if self.spec.stop_at is None or due < self.spec.stop_at:
                 self._wait(track, due, "retry")
                 return []

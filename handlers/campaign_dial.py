@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from contracts.campaign import CampaignSpec, Contact
 from contracts.envelopes import CommandEnvelope, CommandKind, stable_id
@@ -78,8 +78,8 @@ def create_call_body(
                 action["eventUrl"] = [_hook(public_base, kind, call_ref)]
         body["ncco"] = ncco
     elif flow.name is not None:
-        query = {"flow": flow.name, **template_values(spec, contact)}
-        body["answer_url"] = [f"{_hook(public_base, 'answer', call_ref)}?{urlencode(query)}"]
+        # /webhooks/answer/{call_ref}/{flow}: the ingress renders the flow's start step.
+        body["answer_url"] = [f"{_hook(public_base, 'answer', call_ref)}/{flow.name}"]
         body["answer_method"] = "GET"
     else:
         assert flow.answer_url is not None

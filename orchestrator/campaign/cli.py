@@ -198,7 +198,7 @@ def progress_table(p: Any) -> Any:
     return Group(f"[bold]campaign {p.campaign}[/bold]", bar, t)
 
 
-async def watch_status(settings: Any, name: str, *, follow: bool, timeout: float = 10.0) -> None:
+async def watch_status(settings: Any, name: str, *, follow: bool, wait_s: float = 10.0) -> None:
     import asyncio
     import time
 
@@ -212,7 +212,7 @@ async def watch_status(settings: Any, name: str, *, follow: bool, timeout: float
         await w.refresh()
         t0 = time.monotonic()
         while w.progress(name) is None:
-            if time.monotonic() - t0 > timeout:
+            if time.monotonic() - t0 > wait_s:
                 console.print(f"no campaign named {name!r} (yet)")
                 sys.exit(1)
             await asyncio.sleep(0.3)

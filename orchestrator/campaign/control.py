@@ -38,6 +38,7 @@ __all__ = [
     "StateWatcher",
     "check_campaign",
     "count_contacts",
+    "partitions_of",
     "read_results",
     "send_control",
     "write_results",
@@ -108,6 +109,16 @@ async def send_control(
     return ctrl
 
 
+async def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    """The topic's partitions (asking the broker when the consumer has no metadata for it)."""
+    parts = consumer.partitions_for_topic(topic)
+    if not parts:
+        client = consumer._client  # aiokafka has no public call for one topic's metadata
+        await client._wait_on_metadata(topic)
+        parts = consumer.partitions_for_topic(topic) or set()
+    return [TopicPartition(topic, p) for p in sorted(parts)]
+
+
 def _consumer(settings: Settings) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -120,19 +131,37 @@ def _consumer(settings: Settings) -> AIOKafkaConsumer:
 
 
 async def _read_to_end(
-    consumer: AIOKafkaConsumer, tps: list[TopicPartition], on: Callable[[bytes, bytes | None], None]
+    consumer: AIOKafkaConsumer,
+    tps: list[TopicPartition],
+    on: Callable[[bytes, bytes | None], None],
+    within: float = 60.0,
+    settle_s: float = 0.0,
 ) -> None:
     ends = await consumer.end_offsets(tps)
     remaining = {tp for tp in tps if ends[tp] > await consumer.position(tp)}
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
     while remaining:
+        if loop.time() > deadline:
+            raise TimeoutError(f"reading {sorted(str(tp) for tp in remaining)} to the end")
         batch = await consumer.getmany(*remaining, timeout_ms=200, max_records=5000)
-        for tp, msgs in batch.items():
+        for msgs in batch.values():
             for m in msgs:
                 if m.key is not None:
                     on(m.key, m.value)
         for tp in list(remaining):
             if await consumer.position(tp) >= ends[tp]:
                 remaining.discard(tp)
+    # Tansu can under-report end offsets after multi-record batches: read on until quiet.
+    quiet_until = loop.time() + settle_s
+    while settle_s > 0 and loop.time() < quiet_until:
+        batch = await consumer.getmany(*tps, timeout_ms=int(settle_s * 1000), max_records=5000)
+        if batch:
+            quiet_until = loop.time() + settle_s
+        for msgs in batch.values():
+            for m in msgs:
+                if m.key is not None:
+                    on(m.key, m.value)
 
 
 class StateWatcher:
@@ -148,11 +177,7 @@ class StateWatcher:
     async def __aenter__(self) -> StateWatcher:
         self._consumer = _consumer(self.settings)
         await self._consumer.start()
-        parts = self._consumer.partitions_for_topic(self.topic)
-        if not parts:
-            await self._consumer.force_metadata_update()
-            parts = self._consumer.partitions_for_topic(self.topic) or set()
-        self._tps = [TopicPartition(self.topic, p) for p in sorted(parts)]
+        self._tps = await partitions_of(self._consumer, self.topic)
         self._consumer.assign(self._tps)
         await self._consumer.seek_to_beginning(*self._tps)
         return self
@@ -197,14 +222,10 @@ async def read_results(settings: Settings, campaign: str) -> list[ContactResult]
     consumer = _consumer(settings)
     await consumer.start()
     try:
-        parts = consumer.partitions_for_topic(topic)
-        if not parts:
-            await consumer.force_metadata_update()
-            parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        tps = await partitions_of(consumer, topic)
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        await _read_to_end(consumer, tps, on)
+        await _read_to_end(consumer, tps, on, settle_s=0.5)
     finally:
         await consumer.stop()
     return sorted(found.values(), key=lambda r: r.index)
@@ -248,9 +269,9 @@ def write_results(results: list[ContactResult], out: Path) -> None:
             )
 
 
-async def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
+async def wait_until(predicate: Callable[[], bool], within: float, interval: float = 0.2) -> bool:
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within
     while not predicate():
         if loop.time() > deadline:
             return False
