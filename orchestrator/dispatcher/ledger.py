@@ -29,6 +29,7 @@ compacted topic as small as the work in flight.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -49,6 +50,9 @@ class LedgerState(StrEnum):
     FAILED = "failed"
     UNKNOWN = "unknown"
 
+
+#: How many created call uuids to remember for resolution (a few hours of a busy account).
+CLAIMED_MEMORY = 200_000
 
 FINAL_STATES = frozenset({LedgerState.CREATED, LedgerState.FAILED})
 #: States in which the request may have reached Vonage: never send again, resolve instead.
@@ -155,8 +159,9 @@ class DialLedger:
         self.topic = topic
         self.partitions = max(1, partitions)
         self._entries: dict[str, LedgerEntry] = {}
-        #: call uuids some command owns: resolution must not claim another command's call.
-        self._claimed: dict[str, str] = {}
+        #: call uuids some command owns: resolution must not claim another command's call. Kept
+        #: (bounded) after the entry itself is compacted away.
+        self._claimed: OrderedDict[str, str] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -175,11 +180,11 @@ class DialLedger:
         self._entries[entry.command_id] = entry
         if entry.call_uuid:
             self._claimed[entry.call_uuid] = entry.command_id
+            while len(self._claimed) > CLAIMED_MEMORY:
+                self._claimed.popitem(last=False)
 
     def _remove(self, command_id: str) -> None:
-        entry = self._entries.pop(command_id, None)
-        if entry is not None and entry.call_uuid:
-            self._claimed.pop(entry.call_uuid, None)
+        self._entries.pop(command_id, None)
 
     async def write(self, entry: LedgerEntry) -> None:
         """Store ``entry`` durably (returns once the broker acknowledged it), then apply it."""

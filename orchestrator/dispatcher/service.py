@@ -168,6 +168,7 @@ class DispatcherService:
         self._ready = False
         self._fatal: BaseException | None = None
         self._paused = False
+        self._total_partitions = 0
         self.health_port: int | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -183,8 +184,10 @@ class DispatcherService:
         self._producer = producer
         try:
             ledger_parts = await producer.partitions_for(self.ledger_topic)
-            if not ledger_parts:
-                raise ConfigError(f"topics missing: {self.ledger_topic}")
+            command_parts = await producer.partitions_for(self.commands_topic)
+            if not ledger_parts or not command_parts:
+                raise ConfigError(f"topics missing: {self.ledger_topic}, {self.commands_topic}")
+            self._total_partitions = len(command_parts)
             self._ledger = DialLedger(producer, self.ledger_topic, len(ledger_parts))
             self._executor = Executor(
                 self.client,
@@ -258,6 +261,10 @@ class DispatcherService:
             for tp, records in batch.items():
                 part = self._parts.get(tp.partition)
                 if part is None or tp.topic != self.commands_topic:
+                    # Not (or not yet) ours: a partition whose ledger is still being restored
+                    # must not lose these records, so fetch them again later.
+                    if records and tp in consumer.assignment():
+                        consumer.seek(tp, records[0].offset)
                     continue
                 for rec in records:
                     await self._accept(part, rec)
@@ -424,6 +431,7 @@ class DispatcherService:
             except CommitFailedError as err:
                 log.warning("commit refused (rebalance in progress)", error=str(err))
                 return
+            log.debug("committed", offsets={tp.partition: o for tp, o in offsets.items()})
             for tp, offset in offsets.items():
                 owned = self._parts.get(tp.partition)
                 if owned is not None:
@@ -456,14 +464,23 @@ class DispatcherService:
         consumer = self._consumer
         numbers = sorted(tp.partition for tp in assigned if tp.topic == self.commands_topic)
         new = [n for n in numbers if n not in self._parts]
-        for n in new:
-            self._parts[n] = _Partition(n)
+        new_tps = [TopicPartition(self.commands_topic, n) for n in new]
+        # No command of a new partition may run before its dial ledger is loaded: pause it (the
+        # fetch loop also refetches anything that slips through) until the restore is done.
+        if consumer is not None and new_tps:
+            consumer.pause(*new_tps)
         if self._ledger is not None and new:
             loaded = await self._ledger.restore(self.settings, new)
             log.info("ledger restored", partitions=new, entries=loaded)
-        total = len(consumer.partitions_for_topic(self.commands_topic) or ()) if consumer else 0
-        owned = len(self._parts)
-        self.budgets.set_share(owned, total or owned or 1)
+        for n in new:
+            self._parts[n] = _Partition(n)
+        if consumer is not None and new_tps and not self._paused:
+            consumer.resume(*new_tps)
+        total = 0
+        if consumer is not None:
+            total = len(consumer.partitions_for_topic(self.commands_topic) or ())
+        total = max(total, self._total_partitions, len(self._parts))
+        self.budgets.set_share(len(self._parts), total)
         if new:
             self.budgets.took_over()
         log.info("partitions assigned", partitions=sorted(self._parts), share=self.budgets.share)

@@ -7,6 +7,7 @@ letters from ``voice.dlq``, and what Vonage (the simulator) received from its le
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 from collections import Counter, defaultdict
@@ -30,8 +31,26 @@ from orchestrator.kafka.localbroker import free_port
 from orchestrator.simulator import Simulator
 
 ROOT = Path(__file__).resolve().parents[3]
-#: Nothing listens here: the simulator's webhooks are refused at once (no ingress in these tests).
-DEAD_PORT = free_port()
+#: Where the simulator delivers webhooks in these tests: a sink that answers 204 (no ingress here).
+SINK_PORT = free_port()
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def webhook_sink() -> AsyncIterator[int]:
+    from starlette.applications import Starlette
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from orchestrator.dispatcher.health import HealthServer
+
+    async def ok(_: object) -> Response:
+        return Response(status_code=204)
+
+    app = Starlette(routes=[Route("/{path:path}", ok, methods=["GET", "POST"])])
+    server = HealthServer(app, "127.0.0.1", SINK_PORT)
+    await server.start()
+    yield SINK_PORT
+    await server.stop()
 
 
 def with_vonage(settings: Settings, sim: Simulator, app: Any) -> Settings:
@@ -61,7 +80,7 @@ def env_for(settings: Settings, **extra: str) -> dict[str, str]:
             "VONAGE_API_KEY": settings.vonage_api_key or "",
             "VONAGE_API_SECRET": "sim-api-secret",
             "LOG_FORMAT": "json",
-            "LOG_LEVEL": "info",
+            "LOG_LEVEL": os.environ.get("DISPATCHER_LOG_LEVEL", "info"),
         }
     )
     env.update(extra)
@@ -80,7 +99,7 @@ def create_command(ref: str, number: str, *, account: str = "default") -> Comman
             "to": [{"type": "phone", "number": number}],
             "from": {"type": "phone", "number": "447700900000"},
             "ncco": [{"action": "talk", "text": "Hello from the dispatcher test"}],
-            "event_url": [f"http://127.0.0.1:{DEAD_PORT}/webhooks/event/{ref}"],
+            "event_url": [f"http://127.0.0.1:{SINK_PORT}/webhooks/event/{ref}"],
         },
         origin="test",
     )
@@ -154,8 +173,8 @@ class Reader:
                     elif doc.get("type") == "dispatcher.result":
                         self.got.results[doc["command_id"]].append(doc)
 
-    async def wait_finals(self, ids: set[str], timeout: float) -> Collected:
-        deadline = asyncio.get_running_loop().time() + timeout
+    async def wait_finals(self, ids: set[str], within: float) -> Collected:
+        deadline = asyncio.get_running_loop().time() + within
         while not ids <= self.got.final_ids():
             if asyncio.get_running_loop().time() > deadline:
                 missing = sorted(ids - self.got.final_ids())
@@ -164,6 +183,13 @@ class Reader:
                 )
             await asyncio.sleep(0.2)
         return self.got
+
+    async def wait_count(self, n: int, within: float = 60.0) -> None:
+        """Wait until at least ``n`` commands have a final result."""
+        deadline = asyncio.get_running_loop().time() + within
+        while len(self.got.final_ids()) < n:
+            assert asyncio.get_running_loop().time() < deadline, "too few results"
+            await asyncio.sleep(0.05)
 
     async def __aexit__(self, *exc: object) -> None:
         if self._task is not None:
@@ -203,11 +229,15 @@ def window_anomalies(ledger: dict[str, Any], cps: float, rps: float) -> list[Any
     return rate_windows(reqs, cps=cps, rps=rps)
 
 
-def utilisation(times: list[float], cps: float) -> float:
-    """Achieved rate over the run (first to last admitted create), as a fraction of ``cps``."""
-    if len(times) < 2:
+def utilisation(times: list[float], cps: float, window: float = 1.0) -> float:
+    """Budget used over the run, as a fraction of ``cps``.
+
+    The run spans the first to the last admitted create plus one window (the last window's
+    budget is part of the run): N creates at exactly ``cps`` per window give 100 %.
+    """
+    if not times:
         return 0.0
-    return (len(times) - 1) / (times[-1] - times[0]) / cps
+    return len(times) / (times[-1] - times[0] + window) / cps
 
 
 # --- dispatcher processes ----------------------------------------------------------------------
@@ -243,11 +273,11 @@ class DispatcherProcess:
         )
         return self
 
-    async def ready(self, timeout: float = 60.0) -> list[int]:
+    async def ready(self, within: float = 60.0) -> list[int]:
         """Wait until the process reports assigned partitions; return them."""
         import httpx
 
-        deadline = asyncio.get_running_loop().time() + timeout
+        deadline = asyncio.get_running_loop().time() + within
         async with httpx.AsyncClient() as http:
             while True:
                 assert self.proc is not None
@@ -275,12 +305,12 @@ class DispatcherProcess:
         assert self.proc is not None
         self.proc.kill()
 
-    async def terminate(self, timeout: float = 30.0) -> int:
+    async def terminate(self, within: float = 30.0) -> int:
         assert self.proc is not None
         if self.proc.returncode is None:
             self.proc.terminate()
         try:
-            rc = await asyncio.wait_for(self.proc.wait(), timeout)
+            rc = await asyncio.wait_for(self.proc.wait(), within)
         finally:
             self._log.close()
         return rc
@@ -306,5 +336,6 @@ async def processes() -> AsyncIterator[list[DispatcherProcess]]:
         if p.proc is not None and p.proc.returncode is None:
             p.proc.kill()
             await p.proc.wait()
-        with __import__("contextlib").suppress(OSError):
-            p.log_path.unlink()
+        if os.environ.get("KEEP_DISPATCHER_LOGS") is None:
+            with contextlib.suppress(OSError):
+                p.log_path.unlink()

@@ -60,7 +60,7 @@ async def test_creates_use_the_budget_without_exceeding_it(
         running = await start_dispatcher(settings, cps=3)
         try:
             await produce(settings, cmds)
-            got = await reader.wait_finals({c.id for c in cmds}, timeout=60)
+            got = await reader.wait_finals({c.id for c in cmds}, within=60)
         finally:
             await running.stop()
     assert got.statuses() == {"succeeded": 24}
@@ -96,7 +96,7 @@ async def _control_commands(kafka_settings: Settings, sim: Simulator) -> None:
         running = await start_dispatcher(settings, cps=3)
         try:
             await produce(settings, [create])
-            got = await reader.wait_finals({create.id}, timeout=30)
+            got = await reader.wait_finals({create.id}, within=30)
             uuid = got.finals(create.id)[0]["call_uuid"]
 
             def control(
@@ -123,7 +123,7 @@ async def _control_commands(kafka_settings: Settings, sim: Simulator) -> None:
             for c in ctl:
                 assert command_key(c) == create.flow_key.encode()
             await produce(settings, ctl)
-            got = await reader.wait_finals({c.id for c in ctl}, timeout=30)
+            got = await reader.wait_finals({c.id for c in ctl}, within=30)
         finally:
             await running.stop()
     finals = {c.id: got.finals(c.id)[0] for c in ctl}
