@@ -136,7 +136,7 @@ class SimEngine:
     def launch(self, call: Call) -> None:
         from orchestrator.simulator.lifecycle import run_leg
 
-        task = asyncio.create_task(run_leg(self, call), name=f"sim-call-{call.uuid}")
+        task = asyncio.create_task(run_leg(self, call))
         call.task = task
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

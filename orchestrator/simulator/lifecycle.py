@@ -57,6 +57,7 @@ async def run_leg(engine: SimEngine, call: Call) -> None:
         _mark_ended(engine, call)
     finally:
         call.changed()
+        call.release()
 
 
 def _mark_ended(engine: SimEngine, call: Call) -> None:
