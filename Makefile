@@ -37,7 +37,7 @@ fmt: $(STAMP)
 	$(VENV)/bin/ruff check --fix contracts handlers orchestrator tests bench deploy
 
 # Each benchmark starts its own broker/simulator; results land in bench/RESULTS.md and the README.
-BENCHES ?= ingress worker dispatcher campaign
+BENCHES ?= ingress worker dispatcher campaign simulator_throughput
 bench: $(STAMP)
 	@rm -f build/bench.jsonl; mkdir -p build
 	@for b in $(BENCHES); do \
