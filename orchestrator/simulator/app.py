@@ -253,7 +253,7 @@ class SimulatorApp:
         receive: Callable[[], Awaitable[dict[str, Any]]],
         send: Callable[[dict[str, Any]], Awaitable[None]],
     ) -> None:
-        await _read_body(receive)
+        body = await _read_body(receive)
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
         engine = self.engine
         if path == "/_sim/ledger" and method == "GET":
@@ -274,6 +274,8 @@ class SimulatorApp:
                 call_ref=query.get("call_ref"),
             )
             await _send(send, Resp(200, snap))
+        elif path == "/_sim/inbound" and method == "POST":
+            await _send(send, self._inbound(body))
         elif path == "/_sim/reset" and method == "POST":
             engine.reset()
             await _send(send, Resp(200, {"reset": True}))
@@ -286,6 +288,31 @@ class SimulatorApp:
             )
         else:
             await _send(send, Resp(404, problems.not_found(path)))
+
+    def _inbound(self, raw: bytes) -> Resp:
+        """``POST /_sim/inbound {"from", "to", "app_id"?}``: a person calls the application.
+
+        The application's ``answer_url`` is fetched (GET by default, as Vonage does), its NCCO
+        runs, and events go to its ``event_url``. Not part of Vonage's API: a sandbox control.
+        """
+        try:
+            req = orjson.loads(raw) if raw else {}
+        except orjson.JSONDecodeError:
+            return Resp(400, problems.invalid_json())
+        if not isinstance(req, dict) or not req.get("from") or not req.get("to"):
+            return Resp(400, problems.bad_request("give from (caller) and to (your number)"))
+        try:
+            call = self.engine.start_inbound(
+                str(req["from"]), str(req["to"]), str(req["app_id"]) if req.get("app_id") else None
+            )
+        except LookupError as err:
+            return Resp(404, problems.not_found(str(err)))
+        except ValueError as err:
+            return Resp(400, problems.bad_request(str(err)))
+        return Resp(
+            201,
+            {"uuid": call.uuid, "conversation_uuid": call.conversation_uuid, "app_id": call.app_id},
+        )
 
 
 def _accepts_json(accept: str) -> bool:

@@ -22,7 +22,8 @@ _PROFILE_OUTRO = """\
 Example: examples/sim-profile.yaml. Outcomes per call are drawn from
 (seed, destination number, n-th dial of it), so reruns replay exactly.
 Control endpoints: GET /_sim/ledger (?since=SEQ&requests=0&calls=0&webhooks=0&call_ref=REF),
-POST /_sim/reset, GET /_sim/health."""
+POST /_sim/reset, GET /_sim/health, POST /_sim/inbound {"from", "to", "app_id"} (a person
+calls the application: its answer_url is fetched and its NCCO runs)."""
 
 
 def _profile_help() -> str:

@@ -133,6 +133,32 @@ class SimEngine:
         self.calls.add(call)
         return call
 
+    def start_inbound(self, caller: str, number: str, app_id: str | None = None) -> Call:
+        """A person calls ``number``: the application's answer_url is fetched and its NCCO runs.
+
+        Raises LookupError (no such application) or ValueError (it lacks answer/event URLs).
+        """
+        app = self.apps.get(app_id) if app_id else next(iter(self.apps.all()), None)
+        if app is None:
+            raise LookupError(app_id or "application")
+        answer = app.webhook_address("answer_url")
+        event = app.webhook_address("event_url")
+        if answer is None or event is None:
+            raise ValueError("the application needs answer_url and event_url webhooks")
+        call = self.new_leg(
+            app_id=app.id,
+            to={"type": "phone", "number": number},
+            from_={"type": "phone", "number": caller},
+            event_url=event[0],
+            event_method=event[1],
+            leg="inbound",
+        )
+        call.direction = "inbound"
+        call.outcome = "human"
+        call.answer_url, call.answer_method = [answer[0]], answer[1]
+        self.launch(call)
+        return call
+
     def launch(self, call: Call) -> None:
         from orchestrator.simulator.lifecycle import run_leg
 

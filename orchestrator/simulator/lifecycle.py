@@ -89,6 +89,9 @@ class _Lifecycle:
 
     # --- before answer -------------------------------------------------------------------------
     async def run(self) -> None:
+        if self.call.direction == "inbound":
+            await self.inbound()
+            return
         call, engine, t = self.call, self.engine, self.profile.timing
         ov = call.override
         outcome = call.outcome
@@ -129,6 +132,19 @@ class _Lifecycle:
             return
         if outcome not in ("human", "machine"):
             await self.final(outcome, _FAILURE_DETAIL.get(outcome))
+            return
+        await self.answered()
+
+    async def inbound(self) -> None:
+        """A person calls one of the application's numbers: answer URL first, then the NCCO."""
+        call, engine = self.call, self.engine
+        try:
+            await self.status("started")
+            self._ringing()
+            await self.status("ringing")
+            await engine.pause(call, self.span(self.profile.timing.setup))
+        except Hangup:
+            await self.final("cancelled", None)
             return
         await self.answered()
 

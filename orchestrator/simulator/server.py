@@ -248,6 +248,10 @@ class Simulator:
             name, public_key_pem=public_key, capabilities=caps, app_id=app_id
         )
 
+    def inbound(self, caller: str, number: str, app_id: str | None = None) -> str:
+        """Simulate a person calling ``number`` (an application's answer_url runs); the leg uuid."""
+        return self.engine.start_inbound(caller, number, app_id).uuid
+
     def reset(self) -> None:
         """Forget calls, requests, limit windows, conversations and recordings (apps stay)."""
         self.engine.reset()

@@ -212,3 +212,24 @@ async def test_same_seed_same_outcomes(make_sim, receiver: Receiver) -> None:
             outcomes.append({c["to"]: c["outcome"] for c in sim.ledger()["calls"]})
             sim.reset()
     assert outcomes[0] == outcomes[1]
+
+
+async def test_inbound_call_fetches_the_applications_answer_url(
+    make_sim, receiver: Receiver
+) -> None:
+    receiver.on("/answer", lambda r: (200, [{"action": "talk", "text": "Welcome", "loop": 0}]))
+    async with make_sim(profile=only("human")) as sim:
+        app = sim.create_application(
+            event_url=receiver.url("/webhooks/event/inbound"), answer_url=receiver.url("/answer")
+        )
+        async with httpx.AsyncClient(base_url=sim.base_url) as c:
+            r = await c.post("/_sim/inbound", json={"from": "447700900444", "to": "447700900000"})
+        assert r.status_code == 201 and r.json()["app_id"] == app.id
+        async with asyncio.timeout(15):
+            await sim.wait_idle()
+        (answer,) = receiver.under("/answer")
+        assert answer.query["from"] == "447700900444" and answer.query["uuid"] == r.json()["uuid"]
+        events = [e.data for e in receiver.under("/webhooks/event/inbound")]
+        assert [e["status"] for e in events] == ["started", "ringing", "answered", "completed"]
+        assert all(e["direction"] == "inbound" for e in events)
+        assert events[-1]["disconnected_by"] == "user"  # the caller hung up (talk loops forever)
