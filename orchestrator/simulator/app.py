@@ -262,16 +262,13 @@ class SimulatorApp:
                 v = query.get(name)
                 return default if v is None else v.lower() not in ("0", "false", "no")
 
-            try:
-                since = int(query.get("since", "0"))
-            except ValueError:
-                since = 0
             snap = engine.snapshot(
-                since=since,
+                since=_int(query.get("since")),
                 include_requests=flag("requests"),
                 include_calls=flag("calls"),
                 include_webhooks=flag("webhooks"),
                 call_ref=query.get("call_ref"),
+                calls_since=_int(query.get("calls_since")),
             )
             await _send(send, Resp(200, snap))
         elif path == "/_sim/inbound" and method == "POST":
@@ -313,6 +310,13 @@ class SimulatorApp:
             201,
             {"uuid": call.uuid, "conversation_uuid": call.conversation_uuid, "app_id": call.app_id},
         )
+
+
+def _int(value: str | None) -> int:
+    try:
+        return int(value or 0)
+    except ValueError:
+        return 0
 
 
 def _accepts_json(accept: str) -> bool:

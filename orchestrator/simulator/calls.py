@@ -289,6 +289,7 @@ class Call:
         from orchestrator.simulator.clock import iso
 
         out: dict[str, Any] = {
+            "index": self.index,
             "uuid": self.uuid,
             "conversation_uuid": self.origin_conversation_uuid,
             "current_conversation_uuid": self.conversation_uuid,

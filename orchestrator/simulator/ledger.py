@@ -99,6 +99,7 @@ class Ledger:
         include_calls: bool = True,
         include_webhooks: bool = True,
         call_ref: str | None = None,
+        calls_since: int = 0,
         extra: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         requests: list[dict[str, Any]] = []
@@ -109,7 +110,7 @@ class Ledger:
             call_list = [
                 c.to_ledger(webhooks=include_webhooks)
                 for c in calls
-                if call_ref is None or c.call_ref == call_ref
+                if c.index > calls_since and (call_ref is None or c.call_ref == call_ref)
             ]
         out: dict[str, Any] = dict(extra or {})
         out.update(

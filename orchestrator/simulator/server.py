@@ -212,10 +212,16 @@ class Simulator:
         calls: bool = True,
         webhooks: bool = True,
         call_ref: str | None = None,
+        calls_since: int = 0,
     ) -> dict[str, Any]:
-        """The same JSON document as ``GET /_sim/ledger`` (see the package README/report)."""
+        """The same JSON document as ``GET /_sim/ledger``.
+
+        ``since``: only requests with ``seq`` above it; ``calls_since``: only calls with ``index``
+        above it (both for incremental polling); ``call_ref``: only that flow's legs.
+        """
         return self.engine.snapshot(
             since=since,
+            calls_since=calls_since,
             include_requests=requests,
             include_calls=calls,
             include_webhooks=webhooks,

@@ -233,3 +233,28 @@ async def test_inbound_call_fetches_the_applications_answer_url(
         assert [e["status"] for e in events] == ["started", "ringing", "answered", "completed"]
         assert all(e["direction"] == "inbound" for e in events)
         assert events[-1]["disconnected_by"] == "user"  # the caller hung up (talk loops forever)
+
+
+async def test_ledger_endpoint_filters_and_reset(make_sim, receiver: Receiver) -> None:
+    async with make_sim(profile=only("busy")) as sim:
+        app = sim.create_application()
+        for ref in ("l1", "l2"):
+            await asyncio.sleep(0.36)  # stay under cps 3
+            assert (
+                await create(sim.base_url, app.jwt(), call_body(receiver, ref))
+            ).status_code == 201
+        async with httpx.AsyncClient(base_url=sim.base_url) as c:
+            full = (await c.get("/_sim/ledger")).json()
+            assert [x["call_ref"] for x in full["calls"]] == ["l1", "l2"]
+            assert full["seed"] == 7 and full["cps"] == 3.0
+            first_index = full["calls"][0]["index"]
+            newer = (await c.get(f"/_sim/ledger?calls_since={first_index}&requests=0")).json()
+            assert [x["call_ref"] for x in newer["calls"]] == ["l2"] and newer["requests"] == []
+            one = (await c.get("/_sim/ledger?call_ref=l1&webhooks=0")).json()
+            assert len(one["calls"]) == 1 and "webhooks" not in one["calls"][0]
+            since = (await c.get(f"/_sim/ledger?since={full['requests'][0]['seq']}&calls=0")).json()
+            assert [r["seq"] for r in since["requests"]] == [full["requests"][1]["seq"]]
+            assert (await c.post("/_sim/reset")).json() == {"reset": True}
+            empty = (await c.get("/_sim/ledger")).json()
+            assert empty["calls"] == [] and empty["requests"] == []
+            assert (await c.get("/_sim/health")).json()["ok"] is True
