@@ -200,14 +200,12 @@ async def test_reorder_and_duplicates_are_seeded(make_sim, receiver: Receiver) -
 async def test_same_seed_same_outcomes(make_sim, receiver: Receiver) -> None:
     outcomes = []
     for _ in range(2):
-        async with make_sim(seed=42, profile={**only("human"), "outcomes": {}}) as sim:
+        async with make_sim(seed=42, cps=100, profile={**only("human"), "outcomes": {}}) as sim:
             app = sim.create_application()
             for i in range(6):
                 body = call_body(
                     receiver, f"s{i}", to=[{"type": "phone", "number": f"44770090{i:04d}"}]
                 )
-                # CPS 3: space the creates out.
-                await asyncio.sleep(0.36)
                 assert (await create(sim.base_url, app.jwt(), body)).status_code == 201
             outcomes.append({c["to"]: c["outcome"] for c in sim.ledger()["calls"]})
             sim.reset()
