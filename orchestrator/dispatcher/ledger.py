@@ -41,6 +41,7 @@ from pydantic import BaseModel, ConfigDict
 
 from orchestrator.config import Settings
 from orchestrator.kafka.clients import make_consumer
+from orchestrator.kafka.ends import end_offsets
 
 
 class LedgerState(StrEnum):
@@ -209,7 +210,7 @@ class DialLedger:
             tps = [TopicPartition(self.topic, p) for p in wanted]
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
-            ends = await consumer.end_offsets(tps)
+            ends = await end_offsets(consumer, tps)  # Tansu under-reports: see kafka/ends.py
             pending = {tp for tp in tps if ends[tp] > 0}
             while pending:
                 batch = await consumer.getmany(*pending, timeout_ms=500)
