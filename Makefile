@@ -46,6 +46,12 @@ bench: $(STAMP)
 	  else echo "== bench $$b: not present, skipped"; fi; done
 	$(PY) -m bench.report build/bench.jsonl "make bench"
 
+# The soak: broker, simulator (faults, 429s, reorder, duplicates) and several role processes, a
+# campaign of SOAK_CONTACTS, kill -9 every SOAK_KILL_INTERVAL s, graceful restarts; then the
+# history checker (exit 1 on any anomaly). E.g. `make soak SOAK_CONTACTS=100000 SOAK_DURATION=1800`.
+soak: $(STAMP)
+	$(PY) -m orchestrator.soak
+
 schema: $(STAMP)
 	$(VENV)/bin/orchestrator schema export build/schemas
 

@@ -233,9 +233,10 @@ def derived_results(
 ) -> list[dict[str, Any]]:
     """Final results per contact (= call_ref) when no campaign controller reports them.
 
-    One result per distinct final record: a leg outcome of the call the ref created (dedup on
-    the outcome id: a re-delivered outcome is the same result), or a final ``failed`` result of
-    the create command (dedup on its id).
+    The worker reports every dial attempt of a flow as a ``leg`` outcome, including an attempt
+    whose create failed, so a contact's results are its distinct leg outcomes (dedup on the
+    outcome id: a re-delivered outcome is the same result). Only a contact with no outcome at all
+    falls back to the final ``failed`` result of its create command.
     """
     wanted = set(contacts)
     finals: dict[str, set[str]] = defaultdict(set)
@@ -243,6 +244,7 @@ def derived_results(
         ref = o.get("call_ref") or o.get("flow_key")
         if o.get("scope") == "leg" and ref in wanted:
             finals[str(ref)].add(str(o.get("id")))
+    failed: dict[str, set[str]] = defaultdict(set)
     for e in events:
         if (
             e.get("type") == "dispatcher.result"
@@ -250,7 +252,10 @@ def derived_results(
             and e.get("status") == "failed"
             and e.get("call_ref") in wanted
         ):
-            finals[str(e["call_ref"])].add(str(e.get("id")))
+            failed[str(e["call_ref"])].add(str(e.get("id")))
+    for ref, ids in failed.items():
+        if ref not in finals:
+            finals[ref] = ids
     return [{"contact_id": ref, "id": rid} for ref, ids in finals.items() for rid in sorted(ids)]
 
 

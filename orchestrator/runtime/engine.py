@@ -33,6 +33,7 @@ from aiokafka.structs import ConsumerRecord, TopicPartition
 from prometheus_client import CollectorRegistry
 
 from contracts.envelopes import DeadLetter
+from orchestrator import faults
 from orchestrator.config import Settings
 from orchestrator.kafka.clients import make_consumer, make_producer
 from orchestrator.logs import get_logger
@@ -677,6 +678,12 @@ class Runtime(Generic[S, E]):
         cl_batches = self._cl.detach()
         self._since_ckpt = 0
         self._last_ckpt = time.monotonic()
+        if commits and faults.active(faults.WORKER_COMMIT_BEFORE_PRODUCE):  # soak tests only
+            await self._consumer.commit(commits)
+            for tp, c in commits.items():
+                self._parts[tp.partition].committed = c
+            commits = {}
+            await asyncio.sleep(0.3)
         try:
             # 2. Outputs confirmed by the broker.
             futs += await self._out.submit(batches)
@@ -725,6 +732,11 @@ class Runtime(Generic[S, E]):
                 self.metrics.lag(part.p, max(0, hw - pos))
         self.metrics.live_keys.set(live)
         self.metrics.inflight.set(inflight)
+        for buf in (self._out, self._cl):
+            if buf is not None and buf.submitted:
+                for name, n in buf.submitted.items():
+                    self.metrics.output(name, n)
+                buf.submitted.clear()
         self.metrics.partitions.set(len(self._parts))
 
     # ------------------------------------------------------------------ rebalance

@@ -245,8 +245,9 @@ class Progress:
             return
         if b'"voice.outcome"' in value:
             doc = orjson.loads(value)
-            if doc.get("scope") == "leg" and doc.get("call_ref") in self.contacts:
-                self.done.add(doc["call_ref"])
+            ref = doc.get("call_ref") or doc.get("flow_key")
+            if doc.get("scope") == "leg" and ref in self.contacts:
+                self.done.add(ref)
         elif b'"dispatcher.result"' in value and b'"failed"' in value:
             doc = orjson.loads(value)
             if doc.get("status") == "failed" and doc.get("call_ref") in self.contacts:

@@ -1,0 +1,85 @@
+"""The soak, short: real processes under SIGKILL and SIGTERM, a faulty Voice API, then the checker.
+
+Marked ``soak`` (and ``slow``): ``pytest -m soak`` runs only these, ``make test-fast`` skips them.
+The long run is ``make soak``; this one is sized to stay around two minutes on two cores.
+Each test starts its own broker, simulator and role processes (``orchestrator.soak.run``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orchestrator.faults import DISPATCHER_RESEND_ON_TIMEOUT, WORKER_COMMIT_BEFORE_PRODUCE
+from orchestrator.soak.run import SoakConfig, SoakResult, run_soak
+
+pytestmark = [pytest.mark.soak, pytest.mark.slow, pytest.mark.integration]
+
+OUT = Path(__file__).resolve().parents[2] / "build" / "soak-tests"
+
+
+def _kinds(result: SoakResult) -> set[str]:
+    return {a.kind for a in result.report.anomalies}
+
+
+@pytest.mark.timeout(420)
+async def test_short_soak_with_kills_has_no_anomalies() -> None:
+    result = await run_soak(
+        SoakConfig(
+            contacts=2000,
+            duration=40.0,
+            kill_interval=3.0,
+            kill_pause=1.5,
+            deadline=200.0,
+            out_dir=OUT,
+        )
+    )
+    print(result.render())
+    assert result.kills >= 10, result.render()
+    assert result.done == result.contacts, result.render()
+    assert result.ok, result.render()
+
+
+@pytest.mark.timeout(300)
+async def test_checker_catches_a_dispatcher_that_resends_a_create_after_a_timeout() -> None:
+    # Dropped connections after the call was created are the "timeouts"; nothing is killed.
+    result = await run_soak(
+        SoakConfig(
+            contacts=300,
+            duration=10.0,
+            kill_interval=1e9,
+            graceful_fraction=0.0,
+            workers=1,
+            dispatchers=1,
+            ingresses=1,
+            product_fault=DISPATCHER_RESEND_ON_TIMEOUT,
+            deadline=120.0,
+            out_dir=OUT,
+        )
+    )
+    print(result.render())
+    assert "duplicate-dial" in _kinds(result), result.render()
+
+
+@pytest.mark.timeout(300)
+async def test_checker_catches_a_worker_that_commits_before_producing() -> None:
+    result = await run_soak(
+        SoakConfig(
+            contacts=400,
+            duration=15.0,
+            kill_interval=1.5,
+            kill_pause=1.0,
+            kill_roles=("worker",),
+            graceful_fraction=0.0,
+            workers=2,
+            dispatchers=1,
+            ingresses=1,
+            api_faults=False,
+            product_fault=WORKER_COMMIT_BEFORE_PRODUCE,
+            deadline=60.0,
+            out_dir=OUT,
+        )
+    )
+    print(result.render())
+    assert _kinds(result) & {"unapplied-event", "missing-result"}, result.render()
