@@ -58,8 +58,8 @@ The contract
   ``invalid_event`` / ``handler_error``, the error text, the original key and value, topic,
   partition and offset); the key's state is unchanged and the partition carries on.
 - **Rebalance**: on revoke the partition is drained (in-flight work finished), checkpointed, then
-  released; on assign it is restored first. A store revoked and assigned straight back is reused
-  when the changelog end offset shows nobody else wrote to it.
+  released; on assign it is restored first. A store revoked and assigned straight back is kept
+  and only brought up to date with what another owner wrote since (usually nothing).
 - **Shutdown** (:meth:`Runtime.request_stop` from a SIGTERM handler, then :meth:`Runtime.close`):
   stop fetching, drain, checkpoint, leave the group, stop the clients.
 - **Health and metrics**: :class:`HealthServer` serves ``/healthz`` (alive), ``/readyz`` (joined

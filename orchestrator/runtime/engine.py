@@ -40,7 +40,7 @@ from orchestrator.logs import get_logger
 from orchestrator.runtime.app import App, Context, DecodeError, Step
 from orchestrator.runtime.metrics import RuntimeMetrics
 from orchestrator.runtime.output import OutputBuffer
-from orchestrator.runtime.restore import RestoreAborted, end_offsets, restore
+from orchestrator.runtime.restore import RestoreAborted, restore
 from orchestrator.runtime.store import Entry, PartitionStore, encode_changelog
 
 S = TypeVar("S")
@@ -321,7 +321,12 @@ class Runtime(Generic[S, E]):
         self._parts.clear()
         self.metrics.partitions.set(0)
         self.metrics.live_keys.set(0)
-        log.info("runtime stopped", app=self.app.name, drain_s=round(time.monotonic() - t0, 3))
+        log.info(
+            "runtime stopped",
+            app=self.app.name,
+            drain_s=round(time.monotonic() - t0, 3),
+            **self.stats,
+        )
 
     # ------------------------------------------------------------------ processing
 
@@ -757,8 +762,8 @@ class Runtime(Generic[S, E]):
                 log.warning("checkpoint on revoke failed", error=str(err))
             for part in parts:
                 del self._parts[part.p]
-                # Keep the store: if the partition comes straight back, the changelog end tells us
-                # whether anyone wrote to it meanwhile; if not, no restore is needed.
+                # Keep the store: if the partition comes straight back, only what another owner
+                # wrote to the changelog since our last write is read (usually nothing).
                 self._standby[part.p] = part.store
                 self.metrics.drop_lag(part.p)
             self._update_gauges()
@@ -774,35 +779,37 @@ class Runtime(Generic[S, E]):
             self._restoring = True
             try:
                 t0 = time.monotonic()
-                reuse: dict[int, PartitionStore[S]] = {}
-                if new and self._standby:
-                    ends = await end_offsets(self._restorer, self.cfg.changelog_topic, new)
-                    for p in new:
-                        store = self._standby.get(p)
-                        if store is not None and ends.get(p) == self._cl_end.get(p, 0):
-                            reuse[p] = store
+                stores: dict[int, PartitionStore[S]] = {}
+                start: dict[int, int] = {}
+                for p in new:
+                    standby = self._standby.get(p)
+                    if standby is not None and p in self._cl_end:
+                        stores[p] = standby  # only what others wrote since is read
+                        start[p] = self._cl_end[p]
+                    else:
+                        stores[p] = PartitionStore(p)
                 self._standby.clear()
-                to_restore = [p for p in new if p not in reuse]
-                stores, ends_r, read = await restore(
+                ends_r, read = await restore(
                     self._restorer,
                     self.cfg.changelog_topic,
-                    to_restore,
+                    stores,
                     self.app.load_state,
+                    start=start,
                     on_bad_record=lambda p, off, err: log.error(
                         "bad changelog record skipped", partition=p, offset=off, error=str(err)
                     ),
                     should_stop=self._stop.is_set,
                 )
                 self._cl_end.update(ends_r)
-                stores.update(reuse)
                 for p in new:
                     tp = TopicPartition(self.cfg.input_topic, p)
                     committed = await self._consumer.committed(tp)
                     self._parts[p] = _Partition(
                         tp, stores[p], committed if committed is not None else 0
                     )
-                if to_restore:
-                    self.metrics.restores.inc(len(to_restore))
+                to_restore = [p for p in new if p not in start]
+                if new:
+                    self.metrics.restores.inc(len(new))
                     self.metrics.restore_records.inc(read)
                     self.metrics.restore_seconds.observe(time.monotonic() - t0)
                     self.stats["restored_records"] += read
@@ -813,7 +820,7 @@ class Runtime(Generic[S, E]):
                     app=self.app.name,
                     partitions=mine,
                     restored=to_restore,
-                    reused=sorted(reuse),
+                    incremental=sorted(start),
                     changelog_records=read,
                     restore_s=round(time.monotonic() - t0, 3),
                 )

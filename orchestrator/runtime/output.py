@@ -34,6 +34,8 @@ class OutputBuffer:
         self._full: list[tuple[tuple[str, int], Any]] = []
         self._hash: dict[bytes, int] = {}
         self.pending_records = 0
+        #: Records handed to the producer, per topic (for metrics).
+        self.submitted: dict[str, int] = {}
 
     async def prepare(self, *topics: str) -> None:
         """Learn the partition counts (keyed routing needs them)."""
@@ -85,7 +87,11 @@ class OutputBuffer:
         """Hand detached batches to the producer; the futures resolve when the broker acked them."""
         futs: list[asyncio.Future[Any]] = []
         send = self._producer.send_batch
+        submitted = self.submitted
         for (topic, partition), builder in batches:
-            if builder.record_count():
+            count = builder.record_count()
+            if count:
+                builder.close()  # complete: nothing else may be appended by the producer
                 futs.append(await send(builder, topic, partition=partition))
+                submitted[topic] = submitted.get(topic, 0) + count
         return futs
