@@ -215,7 +215,7 @@ class SimEngine:
             if until is not None:
                 futs.add(until)
             try:
-                await asyncio.wait(futs, timeout=real)
+                await asyncio.wait(futs, timeout=real, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 call.waiter = None
                 if not waiter.done():

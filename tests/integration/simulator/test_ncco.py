@@ -242,3 +242,46 @@ async def test_advanced_amd_detect_beep(make_sim: Any, receiver: Receiver) -> No
             if e.data.get("status") == "machine"
         ]
         assert [e.get("sub_state") for e in amd] == [None, "beep_start"]
+
+
+async def test_synchronous_connect_failure_ncco_runs_at_once(
+    make_sim: Any, receiver: Receiver
+) -> None:
+    """A busy B leg's event (eventType synchronous) returns an NCCO that the caller runs next."""
+    receiver.on(
+        "/webhooks/event/sync-b",
+        lambda r: (
+            200,
+            [
+                {"action": "talk", "text": "Sorry, busy"},
+                {
+                    "action": "notify",
+                    "payload": {"vm": 1},
+                    "eventUrl": [receiver.url("/notify/vm")],
+                },
+            ]
+            if r.data.get("status") == "busy"
+            else None,
+        ),
+    )
+    prof = only("human", overrides=[{"match": "^447700900888$", "outcome": "busy"}])
+    prof["timing"] = {**prof["timing"], "talk": 600.0}  # the caller would stay for 10 minutes
+    async with make_sim(profile=prof) as sim:
+        app = sim.create_application()
+        ncco = [
+            {
+                "action": "connect",
+                "eventType": "synchronous",
+                "endpoint": [{"type": "phone", "number": "447700900888"}],
+                "eventUrl": [receiver.url("/webhooks/event/sync-b")],
+            },
+            {"action": "talk", "text": "replaced: never played"},
+        ]
+        await create(sim, app.jwt(), call_body(receiver, "sync-a", ncco))
+        await settle(sim)
+        assert [r.data for r in receiver.under("/notify/vm")] == [{"vm": 1}]
+        a_events = [e.data for e in receiver.under("/webhooks/event/sync-a")]
+        assert a_events[-1]["status"] == "completed"
+        # the replacement NCCO ended the call: the platform hung up long before the caller would
+        assert a_events[-1]["disconnected_by"] == "platform"
+        assert int(a_events[-1]["duration"]) < 60
