@@ -188,6 +188,18 @@ class HttpOutcome:
     transport: Transport | None = None
     error: str | None = None
     elapsed: float = 0.0
+    #: Monotonic times (``time.monotonic``, the event loop's clock) at which the request's first
+    #: byte went out and the response headers came back: the exchange itself, without connection
+    #: set-up or pool waits. The limiter holds slots and learns the minimum round trip from them.
+    sent_at: float | None = None
+    answered_at: float | None = None
+
+    @property
+    def exchange(self) -> float | None:
+        if self.sent_at is None or self.answered_at is None:
+            return None
+        return max(0.0, self.answered_at - self.sent_at)
+
     #: The JWT used (to refresh exactly that one after a 401).
     token: str | None = None
 
@@ -290,9 +302,22 @@ class VonageClient:
             content = orjson.dumps(req.json)
             headers["Content-Type"] = "application/json"
         started = time.perf_counter()
+        marks: dict[str, float] = {}
+
+        async def trace(event: str, _: Any) -> None:
+            if event.endswith(".send_request_headers.started"):
+                marks["sent"] = time.monotonic()
+            elif event.endswith(".receive_response_headers.complete"):
+                marks["answered"] = time.monotonic()
+
         try:
             resp = await self._http.request(
-                req.method, base + req.path, content=content, params=req.params, headers=headers
+                req.method,
+                base + req.path,
+                content=content,
+                params=req.params,
+                headers=headers,
+                extensions={"trace": trace},
             )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as err:
             return HttpOutcome(
@@ -308,15 +333,17 @@ class VonageClient:
                 transport=Transport.MAYBE_SENT,
                 error=f"{type(err).__name__}: {err}",
                 elapsed=time.perf_counter() - started,
+                sent_at=marks.get("sent"),
                 token=token,
             )
-        elapsed = time.perf_counter() - started
         return HttpOutcome(
             base,
             status=resp.status_code,
             body=_body(resp),
             retry_after=parse_retry_after(resp.headers.get("retry-after")),
-            elapsed=elapsed,
+            elapsed=time.perf_counter() - started,
+            sent_at=marks.get("sent"),
+            answered_at=marks.get("answered"),
             token=token,
         )
 

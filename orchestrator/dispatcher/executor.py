@@ -127,6 +127,10 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _marks(out: HttpOutcome | None) -> tuple[float | None, float | None]:
+    return (None, None) if out is None else (out.sent_at, out.answered_at)
+
+
 def unknown_result_id(command_id: str) -> str:
     """The id of the (non-final) ``unknown`` result; distinct from the final one."""
     return stable_id("res", command_id, "unknown")
@@ -274,15 +278,26 @@ class Executor:
         self, work: Work, limiter: RateLimiter, req: ApiRequest, base: str
     ) -> HttpOutcome:
         permit = await self._acquire(work, limiter)
+        out: HttpOutcome | None = None
         try:
-            return await self.client.send(req, base)
+            out = await self.client.send(req, base)
+            return out
         finally:
-            permit.done()
+            permit.done(*_marks(out))
 
     @staticmethod
-    async def _acquire(work: Work, limiter: RateLimiter) -> Permit:
-        while True:
+    async def _permit(work: Work, limiter: RateLimiter) -> Permit:
+        """A rate-limit permit, abandoning the wait if the partition is being given up."""
+        if work.abort.is_set():
+            raise Draining
+        permit = limiter.acquire_nowait()
+        if permit is None:
             permit = await interruptible(work, limiter.acquire())
+        return permit
+
+    async def _acquire(self, work: Work, limiter: RateLimiter) -> Permit:
+        while True:
+            permit = await self._permit(work, limiter)
             if permit.sending():
                 return permit
             permit.cancel()
@@ -392,7 +407,7 @@ class Executor:
         reauthed = False
         first: float | None = None
         while True:
-            permit = await interruptible(work, limiter.acquire())
+            permit = await self._permit(work, limiter)
             now = _utcnow()
             first_at = first_at or now
             entry = LedgerEntry(
@@ -406,20 +421,24 @@ class Executor:
                 source_partition=work.partition,
                 source_offset=work.offset,
             )
+            admitted = time.monotonic()
             try:
                 await self.ledger.write(entry)  # durable BEFORE the request can reach Vonage
             except BaseException:
                 permit.cancel()
                 raise
+            self.metrics.ledger_latency.observe(time.monotonic() - admitted)
             if not permit.sending():
                 permit.cancel()  # the ledger write outlived the slot: take a fresh one
                 continue
             attempts += 1
             first = first if first is not None else time.monotonic()
+            sent: HttpOutcome | None = None
             try:
-                out = await self.client.send(req, self.client.api_base)
+                sent = await self.client.send(req, self.client.api_base)
             finally:
-                permit.done()
+                permit.done(*_marks(sent))
+            out = sent
             self._count(kind.value, out)
             d = classify(
                 Attempt(

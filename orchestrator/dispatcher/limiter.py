@@ -3,24 +3,30 @@
 Vonage counts requests as they *arrive* on a rolling one-second window and refuses the excess with
 429 (nothing is queued). A token bucket would let a full burst through at every refill and put
 2N requests inside some window; a plain sliding log of *send* times is not enough either, because
-two requests sent 1.0 s apart can arrive less than 1 s apart when the first one travels slower.
+two requests sent 1.0 s apart arrive less than 1 s apart when the first one travelled slower.
 
-So this is a sliding log whose entries are held longer than the window, by the one-way delay the
-request may have had: a slot taken at send time ``s`` is freed at ``min(done, s + jitter_cap) +
-window + guard``, where ``done`` is when the response came back. A request cannot have arrived
-after its response, so while responses come back within ``jitter_cap`` the server can never see
-more than N arrivals in any closed 1 s window, whatever the network did (proof in
-:meth:`SlidingLog.try_acquire`). On loopback ``done - s`` is a few milliseconds, so the budget used
-stays above 99 %; against a distant API the cap bounds the cost (``jitter_cap`` is the largest
-*difference* in one-way delay we defend against, not the latency itself).
+So this is a sliding log whose entries are held longer than the window by how much *later than
+the fastest possible* the request may have arrived. Request i, sent at ``s_i`` with round trip
+``L_i``, arrived at ``a_i = s_i + d_i``; its one-way delay beyond the minimum, ``d_i - d_min``, is
+at most ``L_i - L_min`` (the rest of the round trip cannot be faster than its own minimum), where
+``L_min`` is the fastest round trip this limiter has ever seen. So slot i is held until
+``s_i + min(L_i - L_min + floor, cap) + window + guard``; any later send j (arriving no earlier
+than ``s_j + d_min``) then lands more than a window after it. While a response is outstanding the
+slot is held for the full ``cap``. Against loopback the hold is a few milliseconds (>99 % of the
+budget); against a distant API it is the *jitter*, not the latency; a response slower than
+``cap`` holds its slot for ``cap`` at most. ``L_min`` is all-time: it can only fall, which only
+lengthens holds (safe when a route changes); it is trusted after a few round trips (the first
+ones include connection set-up), and until then slots are held for their whole round trip. The
+bound assumes the fastest round trip seen is close to the path's true minimum (``floor`` covers
+a few milliseconds of error), which holds once a handful of requests went through unqueued.
 
 The ceiling follows AIMD: a 429 (another client on the account, or a lower limit than configured)
 cuts it multiplicatively, at most once per window; it then recovers additively to the configured
 rate. Admissions per window are ``floor(ceiling)``: fractional ceilings round down, which can only
 under-use the budget; below one per window the window is stretched instead (a replica's share of
-a small budget, e.g. 10/s over 12 replicas, is one request per 1.2 s). The budget can also be *paused* (``Retry-After``) and *saturated* (assume the
-last window was full: at start-up and when this replica takes over an account's budget from
-another one that may have sent requests a moment ago).
+a small budget, e.g. 10/s over 12 replicas, is one request per 1.2 s). The budget can also be
+*paused* (``Retry-After``) and *saturated* (assume the last window was full: at start-up and when
+this replica takes over an account's budget from another one that may have sent a moment ago).
 
 :class:`SlidingLog` is the pure, clock-free core (property-tested); :class:`RateLimiter` puts an
 asyncio FIFO in front of it so waiters are served in order and none is woken for nothing.
@@ -38,24 +44,28 @@ from dataclasses import dataclass, field
 WINDOW = 1.0
 #: Added to every hold so that "exactly one window later" is never inside the same closed window.
 GUARD = 0.002
-#: Largest one-way delay difference we defend against (seconds). See the module docstring.
-JITTER_CAP = 0.25
+#: Longest a slot is held beyond its send (seconds): a slow or lost response costs at most this.
+JITTER_CAP = 1.0
+#: Added to every measured hold: ``L_min`` is an estimate of the true minimum round trip.
+HOLD_FLOOR = 0.005
+#: Round trips to see before trusting ``L_min`` (the first ones include connection set-up);
+#: until then a slot is held for its whole round trip.
+RTT_SAMPLES = 16
 
 
 @dataclass(eq=False, slots=True)
 class Slot:
-    """One admitted send. ``done`` is set when its response (or error) came back."""
+    """One admitted send. ``hold`` is fixed when its response (or error) came back."""
 
     start: float
     done: float | None = None
     phantom: bool = False
+    hold: float | None = None
 
     def release(self, window: float, guard: float, jitter_cap: float) -> float:
         """When this slot stops counting. An upper bound while the response is outstanding."""
-        end = self.start + jitter_cap
-        if self.done is not None and self.done < end:
-            end = self.done
-        return end + window + guard
+        hold = jitter_cap if self.hold is None else min(self.hold, jitter_cap)
+        return self.start + hold + window + guard
 
 
 @dataclass(slots=True)
@@ -77,7 +87,11 @@ class SlidingLog:
     window: float = WINDOW
     guard: float = GUARD
     jitter_cap: float = JITTER_CAP
+    hold_floor: float = HOLD_FLOOR
     aimd: AimdPolicy = field(default_factory=AimdPolicy)
+    #: Fastest round trip seen so far (seconds); ``None`` until the first response.
+    rtt_min: float | None = field(default=None, init=False)
+    rtt_samples: int = field(default=0, init=False)
     _slots: deque[Slot] = field(default_factory=deque, init=False, repr=False)
     _ceiling: float = field(init=False)
     _cut_at: float | None = field(default=None, init=False)
@@ -146,12 +160,12 @@ class SlidingLog:
             self._ceiling = rate
         extra = max(1, math.floor(rate + 1e-9)) - old_limit
         for _ in range(max(0, extra)):
-            self._slots.append(Slot(now, now, phantom=True))
+            self._slots.append(Slot(now, now, phantom=True, hold=0.0))
 
     def saturate(self, now: float) -> None:
         """Assume the last window was full (someone else may have just used the whole budget)."""
         for _ in range(max(1, math.floor(self.rate + 1e-9))):
-            self._slots.append(Slot(now, now, phantom=True))
+            self._slots.append(Slot(now, now, phantom=True, hold=0.0))
 
     # --- admission ------------------------------------------------------------------------
 
@@ -175,11 +189,11 @@ class SlidingLog:
     def try_acquire(self, now: float) -> Slot | float:
         """Admit one send at ``now`` (returns its slot) or return the earliest time worth retrying.
 
-        Why the server never sees more than N: when slot j is admitted fewer than N slots are
-        active, so among the previous sends at most N-1 are still held; every other send i has
-        ``min(done_i, s_i + cap) + window + guard <= s_j``. Its arrival a_i is at most that min
-        (it arrived before its response, and within the cap by assumption), and a_j >= s_j, so
-        a_j - a_i > window: at most N arrivals fit in any closed window.
+        Why the server never sees more than N: take N+1 arrivals and the last of them to be
+        admitted, j. When j was admitted fewer than N slots were held, so some other one, i, was
+        released: ``s_i + hold_i + window + guard <= s_j``. With ``hold_i >= d_i - d_min`` (see
+        the module docstring) and ``a_j >= s_j + d_min``, ``a_j - a_i > window``: the N+1
+        arrivals do not fit in one closed window.
         """
         if now < self._paused_until:
             return self._paused_until
@@ -208,9 +222,38 @@ class SlidingLog:
         slot.start = max(slot.start, now)
         return True
 
-    def complete(self, slot: Slot, now: float) -> None:
-        if slot.done is None:
-            slot.done = now
+    def complete(
+        self,
+        slot: Slot,
+        now: float,
+        sent_at: float | None = None,
+        answered_at: float | None = None,
+    ) -> None:
+        """The response (or error) is back: fix how long the slot stays held.
+
+        ``sent_at``/``answered_at`` (same clock) are when the request's first byte went out and
+        the response headers came back, when the client saw them. They make the hold measure the
+        exchange alone: time spent before the first byte (connection set-up, pool wait, our own
+        event loop) delays the arrival of nothing, and moving the start later is always safe
+        while the slot still counts (see :meth:`restart`). The minimum round trip is learned from
+        exchanges only, so connection set-up never inflates it.
+        """
+        if slot.done is not None:
+            return
+        if sent_at is not None and slot.start <= sent_at <= now:
+            slot.start = sent_at
+        done = now
+        if answered_at is not None and slot.start <= answered_at <= now:
+            done = answered_at
+        slot.done = done
+        rtt = done - slot.start
+        if answered_at is not None and sent_at is not None:
+            if self.rtt_min is None or rtt < self.rtt_min:
+                self.rtt_min = rtt
+            self.rtt_samples += 1
+        trusted = self.rtt_min is not None and self.rtt_samples >= RTT_SAMPLES
+        fastest = self.rtt_min if trusted and self.rtt_min is not None else 0.0
+        slot.hold = min(max(0.0, rtt - fastest) + self.hold_floor, self.jitter_cap)
 
     def cancel(self, slot: Slot) -> None:
         """Give back a slot whose request was never sent."""
@@ -231,8 +274,9 @@ class Permit:
         """Call right before the request goes out; ``False`` means acquire again (see restart)."""
         return self._limiter.log.restart(self._slot, self._limiter.now())
 
-    def done(self) -> None:
-        self._limiter._complete(self._slot)
+    def done(self, sent_at: float | None = None, answered_at: float | None = None) -> None:
+        """The response (or the error) is back; pass the client's exchange marks if it has them."""
+        self._limiter._complete(self._slot, sent_at, answered_at)
 
     def cancel(self) -> None:
         """The request was not sent after all (e.g. cancelled before the first byte)."""
@@ -299,6 +343,16 @@ class RateLimiter:
 
     # --- acquisition -----------------------------------------------------------------------
 
+    def acquire_nowait(self) -> Permit | None:
+        """A permit if one is free right now and nobody is queued, else ``None``."""
+        if self._waiters:
+            return None
+        got = self.log.try_acquire(self.now())
+        if isinstance(got, Slot):
+            self.admitted += 1
+            return Permit(self, got)
+        return None
+
     async def acquire(self) -> Permit:
         if not self._waiters:
             got = self.log.try_acquire(self.now())
@@ -337,8 +391,10 @@ class RateLimiter:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
 
-    def _complete(self, slot: Slot) -> None:
-        self.log.complete(slot, self.now())
+    def _complete(
+        self, slot: Slot, sent_at: float | None = None, answered_at: float | None = None
+    ) -> None:
+        self.log.complete(slot, self.now(), sent_at, answered_at)
         if self._waiters:
             self._wake.set()
 

@@ -81,6 +81,18 @@ class DispatcherMetrics:
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 180),
             registry=r,
         )
+        self.ledger_latency = Histogram(
+            "orchestrator_dispatcher_ledger_write_seconds",
+            "Time to make a dial-ledger record durable (acks=all) before a create is sent.",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=r,
+        )
+        self.admission_to_send = Histogram(
+            "orchestrator_dispatcher_admission_to_send_seconds",
+            "Time a rate-limit slot is held before its request goes out (ledger write).",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=r,
+        )
         self.http_latency = Histogram(
             "orchestrator_dispatcher_http_seconds",
             "Duration of single HTTP requests to Vonage.",
