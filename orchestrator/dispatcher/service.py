@@ -20,11 +20,18 @@ a slot, a backoff or a resolution bound; never while a request is in flight); wh
 committed; the rest is redelivered to the next owner. SIGTERM does the same for every partition,
 then leaves the group, within ``drain_timeout`` seconds.
 
-Why not the generic keyed runtime (``orchestrator/runtime``)? It did not exist when this was
-written, and the dispatcher's needs differ from the worker's: no state store to restore, a
-second ordering key inside one Kafka key (creates), cooperative aborts at safe points instead of
-finishing every handler, and a per-partition side store (the dial ledger) restored on assignment.
-The Kafka plumbing itself is the shared one (``orchestrator.kafka.clients``).
+Why not the generic keyed runtime (``orchestrator.runtime``)? Its contract does not fit, in
+three places: it orders by *Kafka key*, and every create of an account shares one Kafka key
+(``acct:{account}``, design item 3), so one create backing off for a minute would hold every other
+create of the account; on revoke it *drains* in-flight work to completion, while a dispatcher
+command may legitimately wait minutes (a backlog behind the CPS limiter, a create deadline of
+180 s), which would stall the whole group's rebalance; and it restores a per-key state store,
+while the dispatcher is stateless except for the dial ledger, which is keyed by command id and
+placed by partition. So this module keeps its own small scheduler (ordering key = partition and
+flow key, cooperative aborts at safe points) and uses the runtime's pieces where they fit: its
+health server (``/healthz``, ``/readyz``, ``/metrics``), the shared Kafka clients
+(``orchestrator.kafka.clients``) and true end offsets for the ledger restore
+(``orchestrator.kafka.ends``).
 """
 
 from __future__ import annotations
@@ -60,11 +67,11 @@ from orchestrator.dispatcher.executor import (
     Work,
     interruptible,
 )
-from orchestrator.dispatcher.health import HealthServer, health_app
 from orchestrator.dispatcher.ledger import DialLedger
 from orchestrator.dispatcher.metrics import DispatcherMetrics
 from orchestrator.kafka.clients import make_consumer, make_producer
 from orchestrator.logs import get_logger
+from orchestrator.runtime.health import HealthServer
 
 log = get_logger("orchestrator.dispatcher")
 
@@ -200,14 +207,12 @@ class DispatcherService:
             )
             if self.opts.health_port is not None:
                 self._health = HealthServer(
-                    health_app(
-                        self.metrics.registry,
-                        lambda: self._ready,
-                        self._alive,
-                        lambda: {"partitions": sorted(self._parts)},
-                    ),
-                    self.opts.health_host,
-                    self.opts.health_port,
+                    self.metrics.registry,
+                    alive=self._alive,
+                    ready=lambda: self._ready,
+                    detail=lambda: {"partitions": sorted(self._parts)},
+                    host=self.opts.health_host,
+                    port=self.opts.health_port,
                 )
                 await self._health.start()
                 self.health_port = self._health.port

@@ -37,20 +37,25 @@ SINK_PORT = free_port()
 
 @pytest.fixture(scope="session", autouse=True)
 async def webhook_sink() -> AsyncIterator[int]:
-    from starlette.applications import Starlette
-    from starlette.responses import Response
-    from starlette.routing import Route
+    """Answers every request with 204 (keep-alive, Content-Length bodies)."""
 
-    from orchestrator.dispatcher.health import HealthServer
+    async def conn(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(Exception):
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                if length:
+                    await reader.readexactly(length)
+                writer.write(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+                await writer.drain()
+        writer.close()
 
-    async def ok(_: object) -> Response:
-        return Response(status_code=204)
-
-    app = Starlette(routes=[Route("/{path:path}", ok, methods=["GET", "POST"])])
-    server = HealthServer(app, "127.0.0.1", SINK_PORT)
-    await server.start()
+    server = await asyncio.start_server(conn, "127.0.0.1", SINK_PORT)
     yield SINK_PORT
-    await server.stop()
+    server.close()
 
 
 def with_vonage(settings: Settings, sim: Simulator, app: Any) -> Settings:
