@@ -18,7 +18,7 @@ import heapq
 from collections import deque
 from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -335,6 +335,7 @@ class CampaignMachine:
         self._changed: set[str] = set()
         self._removed: set[str] = set()
         self._past_stop = False  # stop_at reached: nothing more is dialed
+        self._rate_since: float | None = None  # wall time of the first dial (dials/min)
         self._active: dict[str, ContactTrack] = {}  # every non-final contact, by id
 
     # -- configuration helpers --
@@ -436,8 +437,13 @@ class CampaignMachine:
 
     # -- time --
 
-    def tick(self, now: datetime) -> list[Output]:
-        """Advance to ``now``: start, expire, time out attempts, dial what is due."""
+    def tick(self, now: datetime, wall: float | None = None) -> list[Output]:
+        """Advance to ``now``: start, expire, time out attempts, dial what is due.
+
+        ``now`` is the campaign's clock (calling hours, retries, stop time); ``wall`` the real
+        time in epoch seconds for pacing, which is about the real API's rolling second even
+        when a test runs the campaign clock faster (default: ``now``).
+        """
         out: list[Output] = []
         if self.status == CampaignStatus.SCHEDULED and (
             self.spec.start_at is None or now >= self.spec.start_at
@@ -448,21 +454,27 @@ class CampaignMachine:
         if self.spec.stop_at is not None and now >= self.spec.stop_at and self.active:
             out += self._expire(now)
         if self.status == CampaignStatus.RUNNING:
-            out += self._dial_due(now)
+            out += self._dial_due(now, _epoch(now) if wall is None else wall)
         out += self._maybe_done(now)
         return out
 
-    def next_wakeup(self, now: datetime) -> datetime | None:
-        """When :meth:`tick` could next dial (None: only an event can unblock it)."""
+    def next_wakeup(self, now: datetime, wall: float | None = None) -> float | None:
+        """Seconds until :meth:`tick` could next dial (None: only an event can unblock it).
+
+        Pacing waits are in real seconds; retry due times are on the campaign clock, so a
+        caller whose campaign clock runs fast should cap the wait (the controller ticks at
+        least every quarter second anyway).
+        """
         if self.status != CampaignStatus.RUNNING or len(self.in_flight) >= self.max_concurrent:
             return None
-        times: list[datetime] = []
+        t = _epoch(now) if wall is None else wall
+        waits: list[float] = []
         if self._heap:
-            times.append(self._heap[0][0])
+            waits.append((self._heap[0][0] - now).total_seconds())
         if self.fresh or (self._heap and self._heap[0][0] <= now):
             pace = self.pacer.next_at()
-            times.append(datetime.fromtimestamp(pace, UTC) if pace is not None else now)
-        return max(min(times), now) if times else None
+            waits.append(0.0 if pace is None else pace - t)
+        return max(0.0, min(waits)) if waits else None
 
     # -- internals --
 
@@ -501,9 +513,8 @@ class CampaignMachine:
             return track
         return None
 
-    def _dial_due(self, now: datetime) -> list[Output]:
+    def _dial_due(self, now: datetime, t: float) -> list[Output]:
         out: list[Output] = []
-        t = _epoch(now)
         hours = self.spec.calling_hours
         while len(self.in_flight) < self.max_concurrent and self.pacer.ready(t):
             track = self._pop_due(now)
@@ -530,6 +541,7 @@ class CampaignMachine:
             self._changed.add(c.contact_id)
             self.pacer.take(t)
             self.rate.add(t)
+            self._rate_since = self._rate_since or t
             self.dialed += 1
             out.append(DialRequest(contact=c, call_ref=ref, attempt=n, at=now))
         return out
@@ -691,7 +703,7 @@ class CampaignMachine:
 
     # -- reporting --
 
-    def progress(self, now: datetime) -> CampaignProgress:
+    def progress(self, now: datetime, wall: float | None = None) -> CampaignProgress:
         waiting_hours = sum(1 for t in self.waiting.values() if t.waiting == "hours")
         return CampaignProgress(
             campaign=self.spec.name,
@@ -708,9 +720,7 @@ class CampaignMachine:
             finished=self.finished,
             dispositions=dict(self.dispositions),
             dials_per_min=round(
-                self.rate.per_minute(
-                    _epoch(now), _epoch(self.started_at) if self.started_at else None
-                ),
+                self.rate.per_minute(_epoch(now) if wall is None else wall, self._rate_since),
                 2,
             ),
             max_concurrent=self.max_concurrent,

@@ -14,6 +14,7 @@ never refers to a command that was not sent; a replay re-emits the same determin
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,7 +26,6 @@ import structlog
 from contracts.campaign import (
     CampaignControl,
     CampaignSpec,
-    CampaignStatus,
     ControlAction,
 )
 from contracts.envelopes import Outcome, command_key
@@ -69,6 +69,7 @@ class CampaignState:
     machine: CampaignMachine
     start_id: str
     updated_at: float = 0.0
+    updated_wall: float = 0.0
 
 
 class ControllerApp(App[CampaignState, Event]):
@@ -87,6 +88,7 @@ class ControllerApp(App[CampaignState, Event]):
         self.results_topic = f"{settings.topic_prefix}{CAMPAIGN_RESULTS.name}"
         self.clock = clock
         self.max_tick_s = max_tick_s
+        self._wall = time.time()  # real time of the current call (pacing is in real seconds)
         self._readers: dict[str, FileContactReader] = {}
         self._dnc: dict[str, DncList] = {}
 
@@ -129,8 +131,11 @@ class ControllerApp(App[CampaignState, Event]):
             elif event.action == ControlAction.CANCEL:
                 outs += state.machine.cancel(now)
         else:
-            if state is None or event.call_ref is None or event.scope != "leg":
-                return Step(state) if state is not None else Step(None)
+            if state is None:
+                return Step(None)
+            if event.call_ref is None or event.scope != "leg":
+                # Keep the timer armed: a Step without one would cancel the campaign's ticks.
+                return self._step(key, state, [], now)
             ev = LegOutcome(
                 call_ref=event.call_ref,
                 disposition=event.disposition,
@@ -155,7 +160,7 @@ class ControllerApp(App[CampaignState, Event]):
             "start_id": state.start_id,
             "meta": m.meta_json(),
             "tracks": [t.to_json() for t in m.tracks()],
-            "progress": m.progress(now).model_dump(mode="json"),
+            "progress": m.progress(now, state.updated_wall or None).model_dump(mode="json"),
         }
 
     def load_state(self, raw: Any) -> CampaignState:
@@ -172,7 +177,8 @@ class ControllerApp(App[CampaignState, Event]):
     # -- internals ---------------------------------------------------------------------------
 
     def _now(self, ctx: Context) -> datetime:
-        t = self.clock() if self.clock is not None else (ctx.now or datetime.now(UTC).timestamp())
+        self._wall = ctx.now or time.time()
+        t = self.clock() if self.clock is not None else self._wall
         return datetime.fromtimestamp(t, UTC)
 
     def _cps(self, spec: CampaignSpec) -> float:
@@ -214,7 +220,7 @@ class ControllerApp(App[CampaignState, Event]):
             if want > 0 and not m.eof:
                 reader = self._reader(state)
                 outs += m.add_contacts(reader.read(want), reader.eof, now)
-            outs += m.tick(now)
+            outs += m.tick(now, self._wall)
             if m.wants() == 0 or m.eof:
                 break
         return outs
@@ -227,6 +233,7 @@ class ControllerApp(App[CampaignState, Event]):
             outs = outs + self._advance(state, now)
         m.drain_changes()
         state.updated_at = now.timestamp()
+        state.updated_wall = self._wall
         records: list[Output] = []
         account = state.spec.account or self.settings.vonage_account
         for o in outs:
@@ -256,9 +263,7 @@ class ControllerApp(App[CampaignState, Event]):
         return Step(state, records, timer=self._timer(m, now))
 
     def _timer(self, m: CampaignMachine, now: datetime) -> float:
-        if m.status == CampaignStatus.PAUSED:
+        wait = m.next_wakeup(now, self._wall)
+        if wait is None:
             return self.max_tick_s
-        wake = m.next_wakeup(now)
-        if wake is None:
-            return self.max_tick_s
-        return min(self.max_tick_s, max(0.005, (wake - now).total_seconds()))
+        return min(self.max_tick_s, max(0.005, wait))
