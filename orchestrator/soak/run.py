@@ -66,8 +66,15 @@ class SoakConfig:
     api_faults: bool = True
     #: ``ORCHESTRATOR_FAULT`` for the product processes (deliberately broken variants).
     product_fault: str | None = None
-    #: Give up waiting for results after this long (default: 2 x duration + 120 s).
+    #: Longest time under fire (default: 2 x duration + 120 s); it ends earlier once every
+    #: contact has a final result.
     deadline: float | None = None
+    #: Then, without kills, wait this long at most for the remaining results (stop early once
+    #: nothing has moved for ``quiet_s`` and the simulator has no live call).
+    drain_s: float = 90.0
+    quiet_s: float = 15.0
+    #: Consumer session timeout of the roles (failover time after a SIGKILL).
+    session_timeout_ms: int = 6000
     out_dir: Path = field(default_factory=lambda: Path("build/soak"))
     log_level: str = "warning"
 
@@ -435,6 +442,7 @@ async def run_soak(cfg: SoakConfig) -> SoakResult:
             "PUBLIC_BASE_URL": public,
             "LOG_FORMAT": "json",
             "LOG_LEVEL": cfg.log_level,
+            "KAFKA_SESSION_TIMEOUT_MS": str(cfg.session_timeout_ms),
         }
         if cfg.product_fault:
             env["ORCHESTRATOR_FAULT"] = cfg.product_fault
@@ -483,6 +491,16 @@ async def run_soak(cfg: SoakConfig) -> SoakResult:
         chaos_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await chaos_task
+        # No more kills: whatever is still missing now is either slow (it arrives) or lost (it
+        # never does, and the checker says which kind of loss it was).
+        drain_end = time.monotonic() + cfg.drain_s
+        seen, moved = len(progress.done), time.monotonic()
+        while len(progress.done) < len(contacts) and time.monotonic() < drain_end:
+            await asyncio.sleep(1.0)
+            if len(progress.done) != seen:
+                seen, moved = len(progress.done), time.monotonic()
+            elif time.monotonic() - moved > cfg.quiet_s and await _sim_idle(sim_url):
+                break
         # Let the tail settle: live calls end, late duplicates are delivered and applied.
         await _wait_sim_idle(sim_url, 30.0)
         await asyncio.sleep(3.0)
@@ -523,6 +541,16 @@ async def run_soak(cfg: SoakConfig) -> SoakResult:
                 await sim.terminate(5)
             sim.force_stop()
         broker.stop()
+
+
+async def _sim_idle(sim_url: str) -> bool:
+    import httpx
+
+    async with httpx.AsyncClient(timeout=5.0) as client:
+        with contextlib.suppress(httpx.HTTPError, ValueError):
+            doc = (await client.get(f"{sim_url}/_sim/health")).json()
+            return not doc.get("live_calls")
+    return False
 
 
 async def _wait_sim_idle(sim_url: str, limit_s: float) -> None:

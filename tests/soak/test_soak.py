@@ -27,11 +27,12 @@ def _kinds(result: SoakResult) -> set[str]:
 async def test_short_soak_with_kills_has_no_anomalies() -> None:
     result = await run_soak(
         SoakConfig(
-            contacts=2000,
-            duration=40.0,
-            kill_interval=3.0,
+            contacts=1000,
+            duration=20.0,
+            kill_interval=5.0,
             kill_pause=1.5,
-            deadline=200.0,
+            deadline=90.0,
+            drain_s=45.0,
             out_dir=OUT,
         )
     )
@@ -54,7 +55,9 @@ async def test_checker_catches_a_dispatcher_that_resends_a_create_after_a_timeou
             dispatchers=1,
             ingresses=1,
             product_fault=DISPATCHER_RESEND_ON_TIMEOUT,
-            deadline=120.0,
+            deadline=60.0,
+            drain_s=30.0,
+            quiet_s=8.0,
             out_dir=OUT,
         )
     )
@@ -77,7 +80,9 @@ async def test_checker_catches_a_worker_that_commits_before_producing() -> None:
             ingresses=1,
             api_faults=False,
             product_fault=WORKER_COMMIT_BEFORE_PRODUCE,
-            deadline=60.0,
+            deadline=45.0,
+            drain_s=40.0,
+            quiet_s=8.0,
             out_dir=OUT,
         )
     )
