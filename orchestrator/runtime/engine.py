@@ -142,6 +142,7 @@ class Runtime(Generic[S, E]):
         self._cl_end: dict[int, int] = {}  # changelog end offset as we last knew it
         self._ctx = Context()
         self._futs: list[asyncio.Future[Any]] = []
+        self._ckpt_task: asyncio.Task[None] | None = None
         self._since_ckpt = 0
         self._last_ckpt = time.monotonic()
         self._last_tick = 0.0
@@ -290,8 +291,8 @@ class Runtime(Generic[S, E]):
         if (
             self._since_ckpt >= self.cfg.commit_every_records
             or time.monotonic() - self._last_ckpt >= self.cfg.commit_interval_s
-        ):
-            await self._checkpoint()
+        ) and not self._checkpoint_running():
+            await self._start_checkpoint()
 
     async def close(self) -> None:
         """Drain in-flight work, checkpoint, leave the group, stop the clients."""
@@ -447,7 +448,12 @@ class Runtime(Generic[S, E]):
         *,
         touched: bool,
     ) -> None:
-        """Store a step's state, timer, finished mark and outputs (used by all non-inline paths)."""
+        """Store a step's state, timer, finished mark and outputs (used by all non-inline paths).
+
+        A timer step that changed nothing (same state object, no outputs, same finished mark, a
+        timer still set) is not written to the changelog: only its new due time would be, and the
+        stored, earlier due time just makes the timer fire early once after a takeover.
+        """
         assert self._out is not None
         store = part.store
         entry = store.entries.get(key)
@@ -458,13 +464,21 @@ class Runtime(Generic[S, E]):
             if entry is None:
                 entry = Entry(step.state, offset, now)
                 store.entries[key] = entry
+                store.dirty.add(key)
             else:
+                if (
+                    entry.state is not step.state
+                    or step.outputs
+                    or touched
+                    or step.finished != (entry.done_at is not None)
+                    or (step.timer is None) != (entry.saved_due is None)
+                ):
+                    store.dirty.add(key)
                 entry.state = step.state
                 if offset >= 0:
                     entry.offset = offset
                 if touched:
                     entry.touched = now
-            store.dirty.add(key)
             store.schedule(key, entry, None if step.timer is None else now + step.timer)
             store.mark_finished(key, entry, now if step.finished else None)
         for o in step.outputs:
@@ -658,10 +672,40 @@ class Runtime(Generic[S, E]):
         self._futs = keep
 
     async def _checkpoint(self) -> None:
-        """Outputs confirmed -> changelog confirmed -> offsets committed (lock held)."""
-        assert self._out is not None and self._cl is not None and self._consumer is not None
-        t0 = time.monotonic()
-        # 1. One synchronous snapshot: outputs, offsets and dirty states that belong together.
+        """A complete checkpoint, waited for (revoke, shutdown). Lock held."""
+        await self._wait_checkpoint()
+        await self._start_checkpoint()
+        await self._wait_checkpoint()
+
+    async def _wait_checkpoint(self) -> None:
+        task = self._ckpt_task
+        if task is not None:
+            self._ckpt_task = None
+            await task  # raises FatalError if it failed
+
+    def _checkpoint_running(self) -> bool:
+        task = self._ckpt_task
+        if task is None:
+            return False
+        if not task.done():
+            return True
+        self._ckpt_task = None
+        if not task.cancelled() and task.exception() is not None:
+            self._fatal = task.exception()
+        return False
+
+    async def _start_checkpoint(self) -> None:
+        """Snapshot now; confirm and commit in the background (lock held, none in flight).
+
+        1. One synchronous snapshot of what belongs together: the output batches, the committable
+           offsets and the dirty states (encoded now, so later changes wait for the next one).
+        2. The snapshot's output batches are handed to the producer here, in the main task, so
+           they keep their order with the outputs the main task submits afterwards.
+        3. In the background (processing goes on): outputs confirmed -> changelog written and
+           confirmed -> input offsets committed. One checkpoint is in flight at a time, which
+           keeps the changelog in order.
+        """
+        assert self._out is not None and self._cl is not None
         batches = self._out.detach()
         futs, self._futs = self._futs, []
         commits: dict[TopicPartition, int] = {}
@@ -677,24 +721,44 @@ class Runtime(Generic[S, E]):
                 entries = store.entries
                 for key in dirty:
                     e = entries.get(key)
-                    value = None if e is None else encode_changelog(e, dump(e.state))
+                    value = None
+                    if e is not None:
+                        value = encode_changelog(e, dump(e.state))
+                        e.saved_due = e.due
                     self._cl.append(self.cfg.changelog_topic, key.encode(), value, part.p)
                     cl_count += 1
         cl_batches = self._cl.detach()
         self._since_ckpt = 0
         self._last_ckpt = time.monotonic()
+        try:
+            futs += await self._out.submit(batches)
+        except Exception as err:
+            self._fatal = err
+            raise FatalError(f"outputs not accepted: {type(err).__name__}: {err}") from err
+        self._ckpt_task = asyncio.create_task(
+            self._finish_checkpoint(futs, cl_batches, cl_count, commits)
+        )
+
+    async def _finish_checkpoint(
+        self,
+        futs: list[asyncio.Future[Any]],
+        cl_batches: list[tuple[tuple[str, int], Any]],
+        cl_count: int,
+        commits: dict[TopicPartition, int],
+    ) -> None:
+        assert self._cl is not None and self._consumer is not None
+        t0 = time.monotonic()
         if commits and faults.active(faults.WORKER_COMMIT_BEFORE_PRODUCE):  # soak tests only
             await self._consumer.commit(commits)
             for tp, c in commits.items():
                 self._parts[tp.partition].committed = c
             commits = {}
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(1.0)
         try:
-            # 2. Outputs confirmed by the broker.
-            futs += await self._out.submit(batches)
+            # Outputs confirmed by the broker.
             if futs:
                 await asyncio.gather(*futs)
-            # 3. Changelog confirmed.
+            # Changelog confirmed.
             if cl_batches:
                 counts = [(tp[1], b.record_count()) for tp, b in cl_batches if b.record_count()]
                 cl_futs = await self._cl.submit(cl_batches)
@@ -707,7 +771,7 @@ class Runtime(Generic[S, E]):
                 f"outputs or changelog not confirmed: {type(err).__name__}: {err}"
             ) from err
         self.metrics.changelog_records.inc(cl_count)
-        # 4. Commit the input offsets.
+        # Then, and only then, the input offsets.
         if commits:
             try:
                 await self._consumer.commit(commits)
@@ -718,7 +782,7 @@ class Runtime(Generic[S, E]):
                 for tp, c in commits.items():
                     owned = self._parts.get(tp.partition)
                     if owned is not None:
-                        owned.committed = c
+                        owned.committed = max(owned.committed, c)
         self.metrics.checkpoints.inc()
         self.metrics.checkpoint_seconds.observe(time.monotonic() - t0)
         self._update_gauges()

@@ -314,7 +314,9 @@ class Chaos:
 
     async def run(self) -> None:
         cfg = self.cfg
-        n_graceful = max(1, round(len(self.slots) * cfg.graceful_fraction))
+        n_graceful = round(len(self.slots) * cfg.graceful_fraction)
+        if cfg.graceful_fraction > 0:
+            n_graceful = max(1, n_graceful)
         gap = max(cfg.duration / (n_graceful + 1), cfg.kill_interval)
         next_kill = time.monotonic() + cfg.kill_interval
         next_graceful = time.monotonic() + gap * 0.75
@@ -340,7 +342,7 @@ class Chaos:
                     self.kills += 1
                     self.timeline.append((time.time(), "sigkill", slot.name))
                     self._spawn(self._restart_later(slot, cfg.kill_pause))
-            if now >= next_graceful and len(restarted) < n_graceful:
+            if n_graceful and now >= next_graceful and len(restarted) < n_graceful:
                 next_graceful = now + gap
                 candidates = [
                     s

@@ -71,7 +71,7 @@ async def test_checker_catches_a_worker_that_commits_before_producing() -> None:
         SoakConfig(
             contacts=400,
             duration=15.0,
-            kill_interval=1.5,
+            kill_interval=3.0,
             kill_pause=1.0,
             kill_roles=("worker",),
             graceful_fraction=0.0,
