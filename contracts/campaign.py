@@ -203,7 +203,8 @@ class RetryPolicy(_Model):
 
 
 _RETRY_CLASSES = frozenset({"busy", "unanswered", "timeout", "failed", "machine"})
-_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 def _clock(value: Any) -> Any:
@@ -223,9 +224,7 @@ class CallingHours(_Model):
     open in every one of them: the conservative reading of calling-hours rules.
     """
 
-    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
-        default_factory=lambda: list(_DAYS)
-    )
+    days: list[Day] = Field(default_factory=lambda: list(_DAYS))
     start: Annotated[time, BeforeValidator(_clock)] = time(9, 0)
     end: Annotated[time, BeforeValidator(_clock)] = time(20, 0)
     fallback_timezone: str | None = Field(

@@ -367,7 +367,7 @@ async def run_demo(out: Path, *, contacts: int, timeout_s: float, quiet_logs: bo
         public_base_url=f"http://127.0.0.1:{ingress_port}",
         log_level="error" if quiet_logs else "info",
         log_format="console",
-    )  # type: ignore[call-arg]
+    )
     configure_logging(settings)
     stack = LocalStack(settings, ingress_port=ingress_port, clock=clock)
     code = 0

@@ -67,6 +67,7 @@ class LocalStack:
 
     async def start(self) -> None:
         import asyncio
+        import contextlib
 
         import uvicorn
         from prometheus_client import CollectorRegistry
@@ -100,7 +101,8 @@ class LocalStack:
             server_header=False,
         )
         self._server = uvicorn.Server(config)
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        # The host process owns SIGINT/SIGTERM (stop every role in order, not just the ingress).
+        self._server.capture_signals = contextlib.nullcontext
         self._tasks.append(asyncio.create_task(self._server.serve(), name="ingress"))
         for _ in range(200):
             if self._server.started:
@@ -226,7 +228,7 @@ def run(
             while not stop.is_set():
                 if (err := stack.failed()) is not None:
                     click.echo(f"role failed: {err}", err=True)
-                    break
+                    raise SystemExit(1)
                 await asyncio.sleep(0.5)
         finally:
             await asyncio.wait_for(stack.stop(), 25)

@@ -60,6 +60,11 @@ def count_contacts(spec: CampaignSpec) -> int | None:
 def check_campaign(spec: CampaignSpec, public_base: str) -> list[str]:
     """Problems worth a warning before starting (raises on ones that make the start useless)."""
     notes: list[str] = []
+    if spec.contacts.kind == "topic":
+        # The model accepts it (the contract is settled); the controller reads files only, so far.
+        raise ContactFileError(
+            "contacts.topic: not supported by this controller yet; use csv or jsonl"
+        )
     if spec.contacts.kind != "topic":
         path = Path(spec.contacts.location)
         if not path.is_file():
@@ -74,8 +79,8 @@ def check_campaign(spec: CampaignSpec, public_base: str) -> list[str]:
         if not Path(p).is_file():
             raise ContactFileError(f"DNC file not found: {p}")
     dnc = load_dnc(spec.dnc, spec.contacts.default_region)
-    for path, line, text in dnc.rejected[:5]:
-        notes.append(f"{path}:{line}: not a phone number, ignored: {text!r}")
+    for file, line, text in dnc.rejected[:5]:
+        notes.append(f"{file}:{line}: not a phone number, ignored: {text!r}")
     if len(dnc.rejected) > 5:
         notes.append(f"... and {len(dnc.rejected) - 5} more DNC lines ignored")
     return notes
