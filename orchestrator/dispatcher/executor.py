@@ -29,6 +29,7 @@ from contracts.envelopes import (
     DeadLetter,
     stable_id,
 )
+from orchestrator import faults
 from orchestrator.dispatcher.budgets import Budgets
 from orchestrator.dispatcher.client import (
     ApiRequest,
@@ -478,6 +479,8 @@ class Executor:
                 )
                 await self._emit(work, res)
                 return
+            if d.action == Action.AMBIGUOUS and faults.active(faults.DISPATCHER_RESEND_ON_TIMEOUT):
+                continue  # deliberately broken variant (soak tests only): send the create again
             if d.action == Action.AMBIGUOUS:
                 entry = entry.model_copy(update={"state": LedgerState.UNKNOWN})
                 await self.ledger.write(entry)
