@@ -17,11 +17,12 @@ from typing import Any
 import pytest
 
 from contracts.envelopes import CommandEnvelope, CommandKind, CommandResult, DeadLetter
-from orchestrator.dispatcher.auth import JwtMinter
+from orchestrator.dispatcher.auth import JwtMinter, basic_auth_header
 from orchestrator.dispatcher.budgets import Budgets
 from orchestrator.dispatcher.client import VonageClient
 from orchestrator.dispatcher.executor import Executor, Work
 from orchestrator.dispatcher.metrics import DispatcherMetrics
+from orchestrator.dispatcher.retry import POLICIES, Backoff
 from orchestrator.simulator import Simulator
 from tests.integration.dispatcher.conftest import create_command
 
@@ -168,3 +169,67 @@ async def test_401_gets_one_fresh_jwt(sim: Simulator) -> None:
     await client.aclose()
     res = sink.results[-1]
     assert res.status == "failed" and res.http_status == 401 and res.attempts == 2
+
+
+async def test_application_api_with_basic_auth(sim: Simulator) -> None:
+    client = VonageClient(
+        sim.base_url, jwt=None, basic=basic_auth_header("simkey01", "sim-api-secret")
+    )
+    sink = ListSink()
+    ex = executor(client, sink)
+
+    def cmd(i: int, kind: CommandKind, body: dict[str, Any]) -> CommandEnvelope:
+        return CommandEnvelope(
+            id=f"app-{i}",
+            occurred_at=datetime.now(UTC),
+            flow_key="provisioning",
+            kind=kind,
+            body=body,
+        )
+
+    await ex.execute(work(cmd(1, CommandKind.APPLICATION_CREATE, {"name": "from-dispatcher"})))
+    created = sink.results[-1]
+    assert created.status == "succeeded" and created.http_status == 201, created
+    assert created.response is not None
+    app_id = created.response["id"]
+    await ex.execute(work(cmd(2, CommandKind.APPLICATION_GET, {"id": app_id})))
+    assert sink.results[-1].response is not None
+    assert sink.results[-1].response["name"] == "from-dispatcher"
+    await ex.execute(work(cmd(3, CommandKind.APPLICATION_LIST, {"page_size": 100})))
+    listed = sink.results[-1].response
+    assert listed is not None
+    assert app_id in {a["id"] for a in listed["_embedded"]["applications"]}
+    await ex.execute(work(cmd(4, CommandKind.APPLICATION_DELETE, {"id": app_id})))
+    assert sink.results[-1].http_status == 204
+    await ex.execute(work(cmd(5, CommandKind.APPLICATION_GET, {"id": app_id})))
+    gone = sink.results[-1]
+    assert gone.status == "failed" and gone.http_status == 404 and gone.attempts == 1
+    await client.aclose()
+
+
+async def test_exhausted_retries_go_to_the_dlq_with_a_failed_result() -> None:
+    profile = {"faults": {"endpoints": {"get_call": {"error_rate": 1.0, "error_status": 503}}}}
+    async with Simulator(cps=3, rps=15, seed=4, profile=profile) as failing:
+        app = failing.create_application("exhaust")
+        client = VonageClient(failing.base_url, jwt=JwtMinter(app.id, app.private_key_pem))
+        sink = ListSink()
+        cmd = CommandEnvelope(
+            id="get-exhausted",
+            occurred_at=datetime.now(UTC),
+            flow_key="f-x",
+            kind=CommandKind.GET_CALL,
+            call_uuid="00000000-0000-0000-0000-000000000000",
+        )
+        ex = Executor(
+            client, Budgets(3, 15), None, sink, DispatcherMetrics(), backoff=Backoff(0.05, 0.2)
+        )
+        await ex.execute(work(cmd))
+        await client.aclose()
+        res = sink.results[-1]
+        assert (
+            res.status == "failed" and res.attempts == POLICIES[CommandKind.GET_CALL].max_attempts
+        )
+        assert res.error is not None and res.error["reason"] == "max_attempts"
+        assert [d.reason for d in sink.letters] == ["max_attempts"]
+        gets = [r for r in failing.ledger()["requests"] if r["op"] == "get_call"]
+        assert len(gets) == res.attempts and {r["status"] for r in gets} == {503}
