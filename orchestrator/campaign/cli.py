@@ -44,6 +44,14 @@ def start(file: Path, watch: bool) -> None:
         sys.exit(2)
     for note in notes:
         click.echo(f"warning: {note}", err=True)
+    existing = asyncio.run(_existing_status(settings, spec.name))
+    if existing is not None:
+        click.echo(
+            f"error: campaign {spec.name!r} exists already (status {existing}); "
+            "a campaign runs once: give the new one another name",
+            err=True,
+        )
+        sys.exit(2)
     asyncio.run(
         send_control(
             settings,
@@ -57,6 +65,15 @@ def start(file: Path, watch: bool) -> None:
     click.echo(f"started {spec.name}" + (f" ({total} contacts)" if total is not None else ""))
     if watch:
         asyncio.run(watch_status(settings, spec.name, follow=True))
+
+
+async def _existing_status(settings: Any, name: str) -> str | None:
+    from orchestrator.campaign.control import StateWatcher
+
+    async with StateWatcher(settings) as w:
+        await w.refresh()
+        p = w.progress(name)
+    return None if p is None else str(p.status)
 
 
 def _control(name: str, action: str) -> None:

@@ -81,3 +81,38 @@ def test_named_flow_and_standard_amd() -> None:
     CreateCallRequest.model_validate(body)
     assert body["answer_url"] == [f"http://x/webhooks/answer/{ref}/ivr"]
     assert "ncco" not in body
+
+
+def test_progress_table_renders_every_counter() -> None:
+    from rich.console import Console
+
+    from contracts.campaign import CampaignProgress
+    from orchestrator.campaign.cli import progress_table
+
+    p = CampaignProgress(
+        campaign="spring",
+        status="running",
+        at=datetime(2026, 1, 1, tzinfo=UTC),
+        contacts_total=100,
+        dialed=40,
+        in_flight=5,
+        retries_pending=3,
+        finished=30,
+        dispositions={
+            "answered": 20,
+            "machine": 4,
+            "busy": 2,
+            "unanswered": 2,
+            "failed": 1,
+            "dnc": 1,
+        },
+        dials_per_min=120.0,
+        max_concurrent=10,
+        cps_limit=3.0,
+    )
+    console = Console(width=100, record=True)
+    console.print(progress_table(p))
+    text = console.export_text()
+    for word in ("dialed", "in flight", "answered", "machine", "busy", "no answer", "failed",
+                 "retries pending", "dials/min", "ETA", "35 s"):  # fmt: skip
+        assert word in text, word
