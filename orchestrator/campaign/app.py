@@ -150,7 +150,13 @@ class ControllerApp(App[CampaignState, Event]):
         return self._step(key, state, outs, now)
 
     def on_timer(self, key: str, state: CampaignState, ctx: Context) -> Step[CampaignState]:
-        return self._step(key, state, [], self._now(ctx))
+        try:
+            return self._step(key, state, [], self._now(ctx))
+        except Exception as err:
+            # The runtime drops a timer whose handler raised, which would stall the campaign
+            # silently; keep ticking (and saying why) instead.
+            log.error("campaign.tick_failed", campaign=key, error=f"{type(err).__name__}: {err}")
+            return Step(state, (), timer=1.0)
 
     def dump_state(self, state: CampaignState) -> Any:
         m = state.machine
