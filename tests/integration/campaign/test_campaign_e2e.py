@@ -215,3 +215,45 @@ async def test_restart_of_every_role_mid_campaign_loses_nothing(
     refs = [ref for r in latest.values() for ref in r["call_refs"]]
     assert len(refs) == len(set(refs))
     assert dials <= set(refs), f"{len(dials - set(refs))} created calls missing from results"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+async def test_controller_crash_replays_without_double_dials(
+    broker: LocalBroker, tmp_path: Path
+) -> None:
+    """The controller dies without its final checkpoint; a new one replays from the changelog."""
+    from orchestrator.campaign.service import ControllerService
+
+    n = 300
+    contacts, dnc, _, _ = write_contacts(tmp_path, n, mix=(0.0, 0.0))
+    async with local_env(broker.bootstrap, cps=20, time_scale=20, clock_scale=60, seed=17) as env:
+        spec = campaign_spec("crash", contacts, dnc, cap=30, hours=False, attempt_timeout=600.0)
+        await env.start(spec, total=n)
+        await env.wait_for("crash", lambda p: p.dialed >= 80, within=60)
+
+        old = env.stack.controller
+        rt = old.runtime
+
+        async def crash() -> None:  # leave without draining, checkpointing or committing
+            for client in (rt._consumer, rt._restorer, rt._producer):
+                if client is not None:
+                    await client.stop()
+
+        rt.close = crash  # type: ignore[method-assign]
+        old.stop()
+        await asyncio.sleep(1.0)
+        new = ControllerService(env.settings, health_port=None, clock=env.clock)
+        env.stack.controller = new
+        task = asyncio.create_task(new.run(), name="controller")
+        env.stack._tasks.append(task)
+        await env.wait_for("crash", lambda p: p.status == CampaignStatus.COMPLETED, within=150)
+        await asyncio.sleep(1.0)
+        results = await results_raw(env.settings)
+        ledger = env.sim.ledger()
+
+    latest = _one_result_per_contact(results, n)
+    hist = history_from(ledger, {}, time_scale=20)
+    assert not duplicate_dials(hist)
+    dials = {d.call_ref for d in hist.dials if d.call_ref and d.call_ref.startswith("crash.")}
+    assert dials <= {ref for r in latest.values() for ref in r["call_refs"]}
