@@ -51,6 +51,7 @@ class Record:
     offset: int
     key: bytes | None
     value: bytes | None
+    timestamp_ms: int = 0
 
 
 async def read_topic(
@@ -88,7 +89,9 @@ async def read_topic(
                 batch = await consumer.getmany(timeout_ms=300, max_records=5000)
                 for tp, records in batch.items():
                     for rec in records:
-                        out.append(Record(tp.partition, rec.offset, rec.key, rec.value))
+                        out.append(
+                            Record(tp.partition, rec.offset, rec.key, rec.value, rec.timestamp)
+                        )
                         seen[tp] = rec.offset + 1
                 if batch:
                     quiet_since = time.monotonic()

@@ -12,11 +12,11 @@ from orchestrator.soak.run import SoakConfig, run_soak
 
 
 @click.command()
-@click.option("--contacts", envvar="SOAK_CONTACTS", default=6000, show_default=True)
+@click.option("--contacts", envvar="SOAK_CONTACTS", default=3000, show_default=True)
 @click.option(
     "--duration",
     envvar="SOAK_DURATION",
-    default=150.0,
+    default=60.0,
     show_default=True,
     help="Target dialling time (s); the account CPS is contacts / duration.",
 )

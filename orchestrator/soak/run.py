@@ -45,9 +45,9 @@ RESOLVE = ("--resolve-after", "3")
 
 @dataclass
 class SoakConfig:
-    contacts: int = 6000
+    contacts: int = 3000
     #: Target length of the dialling phase (s): the account CPS is contacts / duration.
-    duration: float = 150.0
+    duration: float = 60.0
     kill_interval: float = 5.0
     kill_pause: float = 2.0
     kill_roles: tuple[str, ...] = ("worker", "dispatcher")
@@ -66,7 +66,7 @@ class SoakConfig:
     api_faults: bool = True
     #: ``ORCHESTRATOR_FAULT`` for the product processes (deliberately broken variants).
     product_fault: str | None = None
-    #: Longest time under fire (default: 2 x duration + 120 s); it ends earlier once every
+    #: Longest time under fire (default: 4 x duration + 120 s); it ends earlier once every
     #: contact has a final result.
     deadline: float | None = None
     #: Then, without kills, wait this long at most for the remaining results (stop early once
@@ -478,7 +478,7 @@ async def run_soak(cfg: SoakConfig) -> SoakResult:
 
         chaos = Chaos(cfg, slots, rng)
         chaos_task = asyncio.create_task(chaos.run())
-        deadline = time.monotonic() + (cfg.deadline or cfg.duration * 2 + 120)
+        deadline = time.monotonic() + (cfg.deadline or cfg.duration * 4 + 120)
         last = -1
         while len(progress.done) < len(contacts) and time.monotonic() < deadline:
             await asyncio.sleep(1.0)
