@@ -65,8 +65,8 @@ def dispatcher(
     )
 
     async def main() -> None:
+        service = DispatcherService(settings, options)  # credentials first: a one-line error
         await ensure_topics(settings, create=settings.create_topics)
-        service = DispatcherService(settings, options)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, service.stop)
