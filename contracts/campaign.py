@@ -475,6 +475,11 @@ class CampaignControl(_Model):
     spec: CampaignSpec | None = Field(None, description="The validated file (start only).")
     requested_by: str | None = None
     contacts_total: int | None = Field(None, ge=0, description="Rows in the list, if counted.")
+    source_ranges: list[tuple[int, int, int]] | None = Field(
+        None,
+        description="Topic source: (partition, begin, end) offsets fixed at start; the list is "
+        "read partition by partition, so row numbers stay the same across restarts.",
+    )
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=True)
 

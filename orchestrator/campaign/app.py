@@ -42,6 +42,7 @@ from handlers.campaign import Output as MachineOutput
 from handlers.campaign_dial import build_create_call
 from orchestrator.campaign.contacts import FileContactReader
 from orchestrator.campaign.dnc import DncList, load_dnc
+from orchestrator.campaign.topic_source import TopicContactReader
 from orchestrator.config import Settings
 from orchestrator.runtime.app import App, Context, DecodeError, Output, Step
 
@@ -53,6 +54,7 @@ log = structlog.get_logger("campaign")
 CALL_REF_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_-]{0,47})\.([0-9a-f]{8})\.(\d+)\.(\d+)$")
 
 Event = CampaignControl | Outcome
+ContactReader = FileContactReader | TopicContactReader
 
 
 def campaign_of(call_ref: str | None) -> str | None:
@@ -68,6 +70,7 @@ class CampaignState:
     spec: CampaignSpec
     machine: CampaignMachine
     start_id: str
+    source_ranges: list[tuple[int, int, int]] | None = None
     updated_at: float = 0.0
     updated_wall: float = 0.0
 
@@ -89,7 +92,7 @@ class ControllerApp(App[CampaignState, Event]):
         self.clock = clock
         self.max_tick_s = max_tick_s
         self._wall = time.time()  # real time of the current call (pacing is in real seconds)
-        self._readers: dict[str, FileContactReader] = {}
+        self._readers: dict[str, ContactReader] = {}
         self._dnc: dict[str, DncList] = {}
 
     # -- runtime hooks -----------------------------------------------------------------------
@@ -164,6 +167,7 @@ class ControllerApp(App[CampaignState, Event]):
         return {
             "spec": state.spec.to_json(),
             "start_id": state.start_id,
+            "source_ranges": state.source_ranges,
             "meta": m.meta_json(),
             "tracks": [t.to_json() for t in m.tracks()],
             "progress": m.progress(now, state.updated_wall or None).model_dump(mode="json"),
@@ -178,7 +182,10 @@ class ControllerApp(App[CampaignState, Event]):
             cps_limit=self._cps(spec),
             dnc=self._dnc_for(spec),
         )
-        return CampaignState(spec, machine, raw["start_id"])
+        ranges = raw.get("source_ranges")
+        return CampaignState(
+            spec, machine, raw["start_id"], [tuple(r) for r in ranges] if ranges else None
+        )
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -206,16 +213,26 @@ class ControllerApp(App[CampaignState, Event]):
         machine.contacts_total = ctrl.contacts_total
         machine.start(now)
         self._readers.pop(spec.name, None)
-        return CampaignState(spec, machine, ctrl.id)
+        return CampaignState(spec, machine, ctrl.id, ctrl.source_ranges)
 
-    def _reader(self, state: CampaignState) -> FileContactReader:
+    def _reader(self, state: CampaignState) -> ContactReader:
         m = state.machine
-        reader = self._readers.get(state.spec.name)
+        spec = state.spec
+        reader = self._readers.get(spec.name)
         if reader is None or reader.position != m.cursor:
             if reader is not None:
                 reader.close()
-            reader = FileContactReader(state.spec.contacts, start=m.cursor)
-            self._readers[state.spec.name] = reader
+            if spec.contacts.kind == "topic":
+                reader = TopicContactReader(
+                    self.settings,
+                    spec.contacts.location,
+                    state.source_ranges or [],
+                    start=m.cursor,
+                    default_region=spec.contacts.default_region,
+                )
+            else:
+                reader = FileContactReader(spec.contacts, start=m.cursor)
+            self._readers[spec.name] = reader
         return reader
 
     def _advance(self, state: CampaignState, now: datetime) -> list[MachineOutput]:

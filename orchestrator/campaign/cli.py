@@ -52,6 +52,16 @@ def start(file: Path, watch: bool) -> None:
             err=True,
         )
         sys.exit(2)
+    ranges = None
+    if spec.contacts.kind == "topic":
+        from orchestrator.campaign.topic_source import topic_ranges
+
+        try:
+            ranges = asyncio.run(topic_ranges(settings, spec.contacts.location))
+        except ValueError as err:
+            click.echo(f"error: {err}", err=True)
+            sys.exit(2)
+        total = sum(max(0, end - begin) for _, begin, end in ranges)
     asyncio.run(
         send_control(
             settings,
@@ -60,6 +70,7 @@ def start(file: Path, watch: bool) -> None:
             spec=spec,
             contacts_total=total,
             requested_by="cli",
+            source_ranges=ranges,
         )
     )
     click.echo(f"started {spec.name}" + (f" ({total} contacts)" if total is not None else ""))

@@ -60,11 +60,6 @@ def count_contacts(spec: CampaignSpec) -> int | None:
 def check_campaign(spec: CampaignSpec, public_base: str) -> list[str]:
     """Problems worth a warning before starting (raises on ones that make the start useless)."""
     notes: list[str] = []
-    if spec.contacts.kind == "topic":
-        # The model accepts it (the contract is settled); the controller reads files only, so far.
-        raise ContactFileError(
-            "contacts.topic: not supported by this controller yet; use csv or jsonl"
-        )
     if spec.contacts.kind != "topic":
         path = Path(spec.contacts.location)
         if not path.is_file():
@@ -94,6 +89,7 @@ async def send_control(
     spec: CampaignSpec | None = None,
     contacts_total: int | None = None,
     requested_by: str | None = None,
+    source_ranges: list[tuple[int, int, int]] | None = None,
 ) -> CampaignControl:
     ctrl = CampaignControl(
         id=f"ctl-{uuid.uuid4().hex}",
@@ -103,6 +99,7 @@ async def send_control(
         spec=spec,
         contacts_total=contacts_total,
         requested_by=requested_by,
+        source_ranges=source_ranges,
     )
     producer = make_producer(settings)
     await producer.start()
