@@ -20,6 +20,7 @@ __all__ = [
     "min_ts",
     "opt_str",
     "req_str",
+    "sort_key",
 ]
 
 
@@ -60,7 +61,8 @@ def min_ts(a: str | None, b: str | None) -> str | None:
     return a if a <= b else b
 
 
-def _sort_key(value: Any) -> tuple[str, str]:
+def sort_key(value: Any) -> tuple[str, str]:
+    """Total order over mixed field values (ties between different values of one priority)."""
     return (type(value).__name__, str(value))
 
 
@@ -75,7 +77,7 @@ def merge_field(fields: dict[str, list[Any]], name: str, prio: int, value: Any) 
     cur = fields.get(name)
     if cur is not None:
         cur_prio, cur_val = cur
-        if prio < cur_prio or (prio == cur_prio and _sort_key(value) <= _sort_key(cur_val)):
+        if prio < cur_prio or (prio == cur_prio and sort_key(value) <= sort_key(cur_val)):
             return False
     fields[name] = [prio, value]
     return True

@@ -225,7 +225,7 @@ class Attempt:
         return False
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "call_ref": self.call_ref,
             "number": self.number,
             "requested_at": self.requested_at.isoformat(),
@@ -237,6 +237,7 @@ class Attempt:
             "ended_at": self.ended_at.isoformat() if self.ended_at else None,
             "duration_s": self.duration_s,
         }
+        return {k: v for k, v in d.items() if v is not None}  # the state is written often
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Attempt:
@@ -269,7 +270,7 @@ class ContactTrack:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "contact": self.contact.model_dump(mode="json"),
+            "contact": self.contact.model_dump(mode="json", exclude_defaults=True),
             "attempts": [a.to_json() for a in self.attempts],
             "due_at": self.due_at.isoformat() if self.due_at else None,
             "waiting": self.waiting,
@@ -316,7 +317,7 @@ class CampaignMachine:
         self.run = run
         self.dnc = dnc
         self.cps_limit = cps_limit
-        self.waiting_cap = waiting_cap or max(1000, 10 * spec.pacing.max_concurrent)
+        self.waiting_cap = waiting_cap or max(500, 5 * spec.pacing.max_concurrent)
         self.status = CampaignStatus.SCHEDULED
         self.cursor = 0  # contacts taken from the source (the next row to read)
         self.eof = False
@@ -343,6 +344,16 @@ class CampaignMachine:
     @property
     def max_concurrent(self) -> int:
         return self.spec.pacing.max_concurrent
+
+    @property
+    def unacked_window(self) -> int:
+        """At most about a second of dials queued ahead of the dispatcher.
+
+        The dispatcher sends queued commands whatever happens here, so this window is what
+        makes a pause (or cancel) stop new dials within a second, and what keeps a slow or
+        absent dispatcher from being buried under commands.
+        """
+        return max(2, int(self.cps_limit) + 1)
 
     @property
     def read_ahead(self) -> int:
@@ -516,7 +527,11 @@ class CampaignMachine:
     def _dial_due(self, now: datetime, t: float) -> list[Output]:
         out: list[Output] = []
         hours = self.spec.calling_hours
-        while len(self.in_flight) < self.max_concurrent and self.pacer.ready(t):
+        while (
+            len(self.in_flight) < self.max_concurrent
+            and self.pacer.ready(t)
+            and self._unacked() < self.unacked_window
+        ):
             track = self._pop_due(now)
             if track is None:
                 if not self.fresh:
@@ -545,6 +560,14 @@ class CampaignMachine:
             self.dialed += 1
             out.append(DialRequest(contact=c, call_ref=ref, attempt=n, at=now))
         return out
+
+    def _unacked(self) -> int:
+        """Dials emitted that the dispatcher has not reported on yet (queued commands)."""
+        return sum(
+            1
+            for t in self.in_flight.values()
+            if t.current is not None and t.current.status == AttemptStatus.REQUESTED
+        )
 
     def _wait(self, track: ContactTrack, due: datetime, why: str) -> None:
         track.due_at = due

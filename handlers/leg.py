@@ -28,6 +28,7 @@ Functions here are pure: they return new dicts and never mutate their arguments.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from handlers._voice_common import (
@@ -35,9 +36,9 @@ from handlers._voice_common import (
     InvalidEvent,
     canon_ts,
     capped_put,
-    merge_field,
     min_ts,
     opt_str,
+    sort_key,
 )
 
 __all__ = [
@@ -120,8 +121,6 @@ _PRIO: dict[str, int] = {
     "created": 0,
 }
 
-_STR_FIELDS = ("direction", "to", "from", "network", "disconnected_by", "region_url")
-_MONEY_FIELDS = ("rate", "price")
 _INPUT_CAP = 50
 _XFER_CAP = 50
 
@@ -180,36 +179,65 @@ def _lenient_str(payload: dict[str, Any], name: str) -> str | None:
         return None
 
 
+def _norm_str(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+#: How each leg field found in a payload is normalised before it is merged.
+_FIELD_NORM: dict[str, Callable[[Any], Any]] = {
+    "direction": _norm_str,
+    "to": _norm_str,
+    "from": _norm_str,
+    "network": _norm_str,
+    "disconnected_by": _norm_str,
+    "region_url": _norm_str,
+    "conversation_uuid": _norm_str,
+    "rate": _money,
+    "price": _money,
+    "start_time": canon_ts,
+    "end_time": canon_ts,
+    "duration": _int,
+    "sip_code": _int,
+}
+
+
 def _merge_common(leg: LegState, source: str, payload: dict[str, Any]) -> None:
-    """Merge the fields every leg event may carry into ``leg`` (already a private copy)."""
+    """Merge the fields a leg event carries into ``leg`` (already a private copy).
+
+    On the worker's hot path: one pass over the payload, and the field dict is copied only when a
+    value actually changes (a duplicate webhook changes nothing).
+    """
     prio = _PRIO.get(source, 0)
-    fields = dict(leg["f"])
-    changed = False
-    for name in _STR_FIELDS:
-        value = payload.get(name)
-        if value is not None:
-            changed |= merge_field(fields, name, prio, _lenient_str(payload, name))
-    for name in _MONEY_FIELDS:
-        value = payload.get(name)
-        if value is not None:
-            changed |= merge_field(fields, name, prio, _money(value))
-    for name in ("start_time", "end_time"):
-        value = payload.get(name)
-        if value is not None:
-            changed |= merge_field(fields, name, prio, canon_ts(value))
-    duration = payload.get("duration")
-    if duration is not None:
-        changed |= merge_field(fields, "duration", prio, _int(duration))
-    sip = payload.get("sip_code")
-    if sip is not None:
-        changed |= merge_field(fields, "sip_code", prio, _int(sip))
-    conv = payload.get("conversation_uuid")
-    if isinstance(conv, str) and conv:
-        changed |= merge_field(fields, "conversation_uuid", prio, conv)
-        if conv not in leg["conv"]:
-            leg["conv"] = {**leg["conv"], conv: 1}
-    if changed:
+    old = leg["f"]
+    fields: dict[str, list[Any]] | None = None
+    norms = _FIELD_NORM
+    for name, raw in payload.items():
+        norm = norms.get(name)
+        if norm is None or raw is None:
+            continue
+        value = norm(raw)
+        if value is None:
+            continue
+        cur = (old if fields is None else fields).get(name)
+        if cur is not None:
+            cur_prio, cur_val = cur
+            if prio < cur_prio or cur_val == value:
+                if prio <= cur_prio:
+                    continue
+            elif prio == cur_prio and sort_key(value) <= sort_key(cur_val):
+                continue
+        if fields is None:
+            fields = dict(old)
+        fields[name] = [prio, value]
+    if fields is not None:
         leg["f"] = fields
+    conv = payload.get("conversation_uuid")
+    if isinstance(conv, str) and conv and conv not in leg["conv"]:
+        leg["conv"] = {**leg["conv"], conv: 1}
 
 
 def apply_status(leg: LegState, status: str, payload: dict[str, Any], ts: str | None) -> LegState:

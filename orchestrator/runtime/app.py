@@ -40,7 +40,9 @@ class Step(NamedTuple, Generic[S]):
     ``outputs``: records to produce; they are confirmed by the broker before the input offset is
     committed and before the new state is written to the changelog.
     ``timer``: call ``on_timer`` for this key after this many seconds of wall-clock time (None: no
-    timer; a later step replaces the timer). Timers survive restarts: the due time is stored.
+    timer; a later step replaces the timer). Timers survive restarts: the due time is stored with
+    the state. A timer step that changes nothing else is not written, so after a takeover such a
+    timer fires once at the previously stored (earlier) time; ``on_timer`` must tolerate that.
     ``finished``: the key is done; the runtime evicts it after ``retention_s`` (tombstone).
     """
 

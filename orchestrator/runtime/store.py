@@ -26,13 +26,14 @@ class KeyBusyError(RuntimeError):
 
 
 class Entry(Generic[S]):
-    __slots__ = ("busy", "done_at", "due", "offset", "queued", "state", "touched")
+    __slots__ = ("busy", "done_at", "due", "offset", "queued", "saved_due", "state", "touched")
 
     def __init__(self, state: S, offset: int, touched: float) -> None:
         self.state = state
         self.offset = offset  # last input offset applied (-1: none yet)
         self.touched = touched  # wall clock of the last record
         self.due: float | None = None  # timer due time
+        self.saved_due: float | None = None  # due time as last written to the changelog
         self.queued: float | None = None  # due time of this key's entry in the timer heap
         self.done_at: float | None = None  # finished at (eviction after retention)
         self.busy = False  # an async apply is running for this key
@@ -166,6 +167,7 @@ class PartitionStore(Generic[S]):
         fin: list[tuple[float, str]] = []
         for key, entry in self.entries.items():
             entry.queued = None
+            entry.saved_due = entry.due
             if entry.due is not None:
                 self.timers.append((entry.due, key))
                 entry.queued = entry.due

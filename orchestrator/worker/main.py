@@ -16,6 +16,7 @@ from orchestrator.config import Settings
 from orchestrator.kafka.admin import ensure_topics
 from orchestrator.logs import configure_logging, get_logger
 from orchestrator.runtime import FatalError, HealthServer, Runtime, RuntimeConfig
+from orchestrator.runtime.process import tune_gc
 from orchestrator.worker.app import VoiceApp
 
 __all__ = ["WorkerOptions", "run_worker", "serve"]
@@ -60,6 +61,7 @@ async def serve(settings: Settings, opts: WorkerOptions) -> int:
     """Run until SIGTERM/SIGINT; return the exit code (0: clean stop, 1: fatal error)."""
     log = get_logger("orchestrator.worker")
     await ensure_topics(settings, create=settings.create_topics)
+    tune_gc()
     app = VoiceApp(
         settings.topic_prefix,
         settle_s=opts.settle_s,
