@@ -28,12 +28,13 @@ from contracts.campaign import (
     CampaignSpec,
     ControlAction,
 )
-from contracts.envelopes import Outcome, command_key
+from contracts.envelopes import CommandResult, Outcome, command_key
 from contracts.topics import CAMPAIGN_RESULTS, VOICE_COMMANDS
 from handlers.campaign import (
     CampaignMachine,
     ContactTrack,
     DialRequest,
+    DialResult,
     FinalResult,
     LegOutcome,
     run_id,
@@ -53,7 +54,7 @@ log = structlog.get_logger("campaign")
 #: ``{campaign}.{run}.{row}.{attempt}`` (see handlers.campaign.make_call_ref).
 CALL_REF_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_-]{0,47})\.([0-9a-f]{8})\.(\d+)\.(\d+)$")
 
-Event = CampaignControl | Outcome
+Event = CampaignControl | Outcome | CommandResult
 ContactReader = FileContactReader | TopicContactReader
 
 
@@ -107,6 +108,8 @@ class ControllerApp(App[CampaignState, Event]):
                 return CampaignControl.model_validate(doc)
             if kind == "voice.outcome":
                 return Outcome.model_validate(doc)
+            if kind == "dispatcher.result":
+                return CommandResult.model_validate(doc)
         except (orjson.JSONDecodeError, ValueError) as err:
             raise DecodeError(str(err)[:300]) from None
         raise DecodeError(f"unexpected record type {kind!r}")
@@ -133,6 +136,24 @@ class ControllerApp(App[CampaignState, Event]):
                 state.machine.resume(now)
             elif event.action == ControlAction.CANCEL:
                 outs += state.machine.cancel(now)
+        elif isinstance(event, CommandResult):
+            if state is None:
+                return Step(None)
+            if event.call_ref is None or event.kind != "create_call":
+                return self._step(key, state, [], now)
+            error = event.error or {}
+            outs += state.machine.on_event(
+                DialResult(
+                    call_ref=event.call_ref,
+                    status=str(event.status),
+                    at=event.occurred_at,
+                    uuid=event.call_uuid,
+                    detail=str(error.get("reason") or f"http_{event.http_status}")[:80]
+                    if event.status == "failed"
+                    else None,
+                ),
+                now,
+            )
         else:
             if state is None:
                 return Step(None)

@@ -1,9 +1,11 @@
-"""Route the outcomes of campaign calls to their campaign's partition of ``campaign.control``.
+"""Route what happens to campaign calls to their campaign's partition of ``campaign.control``.
 
-``voice.outcomes`` is keyed by call_ref, so one campaign's outcomes are spread over every
-partition; the controller owns campaigns by name. This stateless relay re-keys each campaign
-outcome by its campaign name (read from the call_ref, no JSON parsing) and commits only after the
-broker confirmed the copies: at least once, and the controller ignores duplicates.
+``voice.outcomes`` (leg outcomes) and ``voice.events`` (the dispatcher's create-call results) are
+keyed by call_ref, so one campaign's records are spread over every partition; the controller owns
+campaigns by name. This stateless relay re-keys each campaign record by its campaign name (read
+from the call_ref; on voice.events only dispatcher results are copied, found without parsing the
+JSON) and commits only after the broker confirmed the copies: at least once, and the controller
+ignores duplicates.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import contextlib
 
 from aiokafka.errors import KafkaError
 
-from contracts.topics import CAMPAIGN_CONTROL, VOICE_OUTCOMES
+from contracts.topics import CAMPAIGN_CONTROL, VOICE_EVENTS, VOICE_OUTCOMES
 from orchestrator.campaign.app import campaign_of
 from orchestrator.config import Settings
 from orchestrator.kafka.clients import make_consumer, make_producer
@@ -24,12 +26,15 @@ __all__ = ["FORWARD_GROUP", "OutcomeForwarder"]
 log = get_logger("campaign.forward")
 
 FORWARD_GROUP = "campaign-controller-outcomes"
+#: How a dispatcher result looks in its JSON (orjson writes no spaces).
+_RESULT_MARK = b'"type":"dispatcher.result"'
 
 
 class OutcomeForwarder:
     def __init__(self, settings: Settings, *, group_id: str = FORWARD_GROUP) -> None:
         self.settings = settings
         self.source = f"{settings.topic_prefix}{VOICE_OUTCOMES.name}"
+        self.events = f"{settings.topic_prefix}{VOICE_EVENTS.name}"
         self.target = f"{settings.topic_prefix}{CAMPAIGN_CONTROL.name}"
         self.group_id = group_id
         self.forwarded = 0
@@ -39,7 +44,7 @@ class OutcomeForwarder:
         self._stop.set()
 
     async def run(self) -> None:
-        consumer = make_consumer(self.settings, self.source, group_id=self.group_id)
+        consumer = make_consumer(self.settings, self.source, self.events, group_id=self.group_id)
         producer = make_producer(self.settings)
         await producer.start()
         try:
@@ -55,10 +60,13 @@ class OutcomeForwarder:
                     if not batch:
                         continue
                     futs = []
-                    for msgs in batch.values():
+                    for tp, msgs in batch.items():
+                        results_only = tp.topic == self.events
                         for m in msgs:
                             name = campaign_of(m.key.decode("utf-8", "replace") if m.key else None)
-                            if name is not None and m.value is not None:
+                            if name is None or m.value is None:
+                                continue
+                            if not results_only or _RESULT_MARK in m.value:
                                 futs.append(
                                     await producer.send(self.target, m.value, key=name.encode())
                                 )

@@ -60,6 +60,12 @@ class ControllerService:
                 tick_s=0.02,
                 commit_interval_s=0.3,
                 retention_s=10 * 365 * 86400.0,
+                # A campaign's state (calls in flight, contacts waiting) is one record; it stays
+                # well under 1 MB (see the unit test), above the client's 256 KiB default batch.
+                producer_overrides={
+                    "max_batch_size": 2 * 1024 * 1024,
+                    "max_request_size": 2 * 1024 * 1024,
+                },
             ),
             registry=self.registry,
         )

@@ -323,3 +323,40 @@ def test_restore_from_snapshot_mid_campaign_changes_nothing(seed: int, cut: int)
     assert not w.m.active
     _check(w)
     assert tracks == {}
+
+
+def test_persisted_state_stays_small_at_its_bounds() -> None:
+    """Worst case: cap calls in flight, waiting_cap retries pending, a full read-ahead buffer."""
+    import orjson
+
+    from handlers.campaign import Attempt
+
+    spec = parse_campaign_yaml(BASE)
+    spec = spec.model_copy(
+        update={"pacing": spec.pacing.model_copy(update={"max_concurrent": 150})}
+    )
+    m = CampaignMachine(spec, run="abcdef01", cps_limit=30.0)
+    n = m.waiting_cap + 2 * m.max_concurrent
+    tracks = []
+    for i in range(n):
+        c = Contact(
+            index=i,
+            contact_id=f"customer-{i:08d}",
+            number=f"+4479111{i:05d}",
+            name=f"Firstname Lastname {i}",
+            variables={"date": "Tuesday 17 March", "plan": "gold", "amount": "12.50"},
+        )
+        t = ContactTrack(c)
+        at = T0 + timedelta(seconds=i)
+        for k in (1, 2):
+            a = Attempt(make_call_ref("prop", "abcdef01", i, k), k, at)
+            a.apply(
+                DialResult(a.call_ref, "succeeded", at, uuid=f"{i:08d}-aaaa-bbbb-cccc-0123456789ab")
+            )
+            a.apply(LegOutcome(a.call_ref, "busy", at, detail="busy"))
+            t.attempts.append(a)
+        t.due_at, t.waiting = at, "retry"
+        tracks.append(t.to_json())
+    size = len(orjson.dumps({"meta": m.meta_json(), "tracks": tracks}))
+    print(f"{n} tracks: {size:,} bytes")
+    assert size < 1_000_000  # Kafka's default max message size
