@@ -274,7 +274,10 @@ def history_from(
     events = _json(topics.get(VOICE_EVENTS.name, []))
     outcomes = _json(topics.get(VOICE_OUTCOMES.name, []))
     contact_list = list(contacts)
-    results = _json(topics.get(CAMPAIGN_RESULTS.name, []))
+    # A result re-sent after a crash carries the same id: the same result, counted once.
+    results = list(
+        {str(r.get("id")): r for r in _json(topics.get(CAMPAIGN_RESULTS.name, []))}.values()
+    )
     if not results and contact_list:
         results = derived_results(events, outcomes, contact_list)
     return History(

@@ -33,6 +33,14 @@ from orchestrator.soak.run import SoakConfig, run_soak
     default=None,
     help="Deliberately broken variant (ORCHESTRATOR_FAULT of the product processes).",
 )
+@click.option(
+    "--driver",
+    envvar="SOAK_DRIVER",
+    type=click.Choice(["campaign", "commands"]),
+    default="campaign",
+    show_default=True,
+    help="campaign: a controller process dials a CSV; commands: the harness produces creates.",
+)
 @click.option("--out", "out_dir", default="build/soak", show_default=True, type=Path)
 def main(
     contacts: int,
@@ -45,6 +53,7 @@ def main(
     time_scale: float,
     seed: int,
     fault: str | None,
+    driver: str,
     out_dir: Path,
 ) -> None:
     """Run the soak (kills, restarts, a faulty Voice API) and check the history; exit 1 on anomalies."""
@@ -59,6 +68,7 @@ def main(
         time_scale=time_scale,
         seed=seed,
         product_fault=fault or None,
+        driver=driver,
         out_dir=out_dir,
     )
     result = asyncio.run(run_soak(cfg))

@@ -29,7 +29,13 @@ from typing import Any
 import orjson
 
 from contracts.envelopes import CommandEnvelope, CommandKind, command_key, stable_id
-from contracts.topics import VOICE_COMMANDS, VOICE_EVENTS, VOICE_OUTCOMES, topic_name
+from contracts.topics import (
+    CAMPAIGN_RESULTS,
+    VOICE_COMMANDS,
+    VOICE_EVENTS,
+    VOICE_OUTCOMES,
+    topic_name,
+)
 from orchestrator.checker.checks import Report, check
 from orchestrator.checker.collect import collect
 from orchestrator.config import Settings
@@ -75,6 +81,12 @@ class SoakConfig:
     quiet_s: float = 15.0
     #: Consumer session timeout of the roles (failover time after a SIGKILL).
     session_timeout_ms: int = 6000
+    #: ``campaign``: a campaign controller process dials the contacts (from a CSV); ``commands``:
+    #: the harness produces one create-call command per contact itself (no controller).
+    driver: str = "campaign"
+    #: The campaign's ``pacing.max_concurrent`` (checked: never more calls in flight); default
+    #: 5 x CPS.
+    max_concurrent: int | None = None
     out_dir: Path = field(default_factory=lambda: Path("build/soak"))
     log_level: str = "warning"
 
@@ -205,11 +217,51 @@ async def produce_commands(settings: Settings, commands: list[CommandEnvelope]) 
         await producer.stop()
 
 
+async def start_campaign(
+    settings: Settings, out_dir: Path, name: str, n: int, max_concurrent: int
+) -> None:
+    """Write N contacts (ids c0..cN-1) and START a campaign over them on campaign.control."""
+    from contracts.campaign import CampaignSpec, ControlAction
+    from orchestrator.campaign.control import send_control
+
+    csv = out_dir / "contacts.csv"
+    with csv.open("w") as fh:
+        fh.write("id,number,name\n")
+        for i in range(n):
+            fh.write(f"c{i},+4479{i:08d},Contact {i}\n")
+    once = {"delay": "1s", "max_attempts": 1}
+    spec = CampaignSpec.model_validate(
+        {
+            "name": name,
+            "contacts": {"csv": str(csv), "default_region": "GB"},
+            "from": {"numbers": ["447700900000"]},
+            "flow": {"ncco": [{"action": "talk", "text": "Hello {{name}}, this is a soak test."}]},
+            "pacing": {"cps_share": 1.0, "max_concurrent": max_concurrent},
+            "machine_detection": {"mode": "standard", "on_machine": "hangup"},
+            "retry": {
+                "busy": {"delay": "2s", "max_attempts": 2},
+                "unanswered": once,
+                "timeout": once,
+                "failed": once,
+                "machine": once,
+            },
+            # All day, every day: the soak must not wait for hours whatever the time is.
+            "calling_hours": {
+                "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+                "start": "00:00",
+                "end": "23:59",
+            },
+        }
+    )
+    await send_control(settings, name, ControlAction.START, spec=spec, contacts_total=n)
+
+
 class Progress:
     """Tails voice.outcomes and the create results on voice.events: which contacts are final."""
 
-    def __init__(self, settings: Settings, contacts: set[str]) -> None:
+    def __init__(self, settings: Settings, contacts: set[str], *, campaign: bool = False) -> None:
         self.settings = settings
+        self.campaign = campaign
         self.contacts = contacts
         self.done: set[str] = set()
         self._task: asyncio.Task[None] | None = None
@@ -230,6 +282,8 @@ class Progress:
 
         prefix = self.settings.topic_prefix
         names = [topic_name(VOICE_OUTCOMES, prefix), topic_name(VOICE_EVENTS, prefix)]
+        if self.campaign:
+            names = [topic_name(CAMPAIGN_RESULTS, prefix)]
         consumer = make_consumer(self.settings, group_id=None, max_poll_records=5000)
         await consumer.start()
         try:
@@ -250,7 +304,11 @@ class Progress:
     def _see(self, value: bytes | None) -> None:
         if not value:
             return
-        if b'"voice.outcome"' in value:
+        if b'"campaign.result"' in value:
+            doc = orjson.loads(value)
+            if doc.get("contact_id") in self.contacts:
+                self.done.add(doc["contact_id"])
+        elif b'"voice.outcome"' in value:
             doc = orjson.loads(value)
             ref = doc.get("call_ref") or doc.get("flow_key")
             if doc.get("scope") == "leg" and ref in self.contacts:
@@ -458,6 +516,8 @@ async def run_soak(cfg: SoakConfig) -> SoakResult:
             slot("ingress", i, ["--host", "127.0.0.1", "--port", str(port)])
         for i in range(cfg.workers):
             slot("worker", i, ["--health-port", str(free_port())])
+        if cfg.driver == "campaign":
+            slot("campaign", 0, ["controller", "--health-port", str(free_port())])
         for i in range(cfg.dispatchers):
             slot(
                 "dispatcher",
@@ -470,11 +530,18 @@ async def run_soak(cfg: SoakConfig) -> SoakResult:
             if not await _http_ok(f"http://127.0.0.1:{port}/healthz", 60):
                 raise RuntimeError(f"ingress did not start; see {out_dir}")
 
-        commands = create_commands(cfg.contacts, public, run_id)
-        contacts = [c.call_ref or "" for c in commands]
-        progress = Progress(settings, set(contacts))
-        progress.start()
-        await produce_commands(settings, commands)
+        cap = cfg.max_concurrent or int(cfg.cps * 5)
+        if cfg.driver == "campaign":
+            contacts = [f"c{i}" for i in range(cfg.contacts)]
+            progress = Progress(settings, set(contacts), campaign=True)
+            progress.start()
+            await start_campaign(settings, out_dir, run_id, cfg.contacts, cap)
+        else:
+            commands = create_commands(cfg.contacts, public, run_id)
+            contacts = [c.call_ref or "" for c in commands]
+            progress = Progress(settings, set(contacts))
+            progress.start()
+            await produce_commands(settings, commands)
 
         chaos = Chaos(cfg, slots, rng)
         chaos_task = asyncio.create_task(chaos.run())
@@ -516,7 +583,9 @@ async def run_soak(cfg: SoakConfig) -> SoakResult:
         collected = await collect(settings, sim_url, contacts=contacts, time_scale=cfg.time_scale)
         history = collected.history
         _dump(out_dir, history, chaos.timeline)
-        report = check(history, cps=cfg.cps, rps=cfg.rps)
+        report = check(
+            history, cps=cfg.cps, rps=cfg.rps, cap=cap if cfg.driver == "campaign" else None
+        )
         report.counts["voice.events records"] = collected.topic_counts.get("voice.events", 0)
         report.counts["kills (SIGKILL)"] = chaos.kills
         report.counts["graceful restarts"] = chaos.graceful
