@@ -7,11 +7,12 @@ import contextlib
 import signal
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from contracts.topics import VOICE_DLQ, VOICE_EVENTS, VOICE_STATE
-from handlers.voice import COMMANDS_TOPIC, OUTCOMES_TOPIC, SettleConfig
+from handlers.voice import COMMANDS_TOPIC, OUTCOMES_TOPIC, FlowState, SettleConfig
 from orchestrator.config import Settings
 from orchestrator.kafka.admin import ensure_topics
 from orchestrator.logs import configure_logging, get_logger
@@ -19,7 +20,7 @@ from orchestrator.runtime import FatalError, HealthServer, Runtime, RuntimeConfi
 from orchestrator.runtime.process import tune_gc
 from orchestrator.worker.app import VoiceApp
 
-__all__ = ["WorkerOptions", "run_worker", "serve"]
+__all__ = ["GROUP_ID", "WorkerOptions", "make_runtime", "run_worker", "runtime_config", "serve"]
 
 GROUP_ID = "voice-worker"
 SHUTDOWN_BUDGET_S = 25.0
@@ -57,11 +58,14 @@ def runtime_config(settings: Settings, opts: WorkerOptions) -> RuntimeConfig:
     )
 
 
-async def serve(settings: Settings, opts: WorkerOptions) -> int:
-    """Run until SIGTERM/SIGINT; return the exit code (0: clean stop, 1: fatal error)."""
-    log = get_logger("orchestrator.worker")
-    await ensure_topics(settings, create=settings.create_topics)
-    tune_gc()
+def make_runtime(
+    settings: Settings, opts: WorkerOptions, registry: CollectorRegistry | None = None
+) -> Runtime[FlowState, dict[str, Any]]:
+    """The worker's runtime, not started: for hosts that run several roles in one process.
+
+    The caller owns its lifecycle: ``await rt.start()``, ``await rt.run()`` (returns after
+    ``rt.request_stop()``), ``await rt.close()``; ``rt.alive``/``rt.ready`` feed health checks.
+    """
     app = VoiceApp(
         settings.topic_prefix,
         settle_s=opts.settle_s,
@@ -69,8 +73,16 @@ async def serve(settings: Settings, opts: WorkerOptions) -> int:
             completed_grace_s=opts.completed_grace_s, abandon_after_s=opts.abandon_after_s
         ),
     )
+    return Runtime(settings, app, runtime_config(settings, opts), registry)
+
+
+async def serve(settings: Settings, opts: WorkerOptions) -> int:
+    """Run until SIGTERM/SIGINT; return the exit code (0: clean stop, 1: fatal error)."""
+    log = get_logger("orchestrator.worker")
+    await ensure_topics(settings, create=settings.create_topics)
+    tune_gc()
     registry = CollectorRegistry()
-    runtime = Runtime(settings, app, runtime_config(settings, opts), registry)
+    runtime = make_runtime(settings, opts, registry)
     health = HealthServer(
         registry,
         alive=runtime.alive,

@@ -22,7 +22,7 @@ from aiokafka.structs import TopicPartition
 from orchestrator.config import Settings
 from orchestrator.runtime import App, Context, Output, PartitionStore, Runtime, RuntimeConfig, Step
 from orchestrator.runtime.output import key_hash
-from tests.integration.worker.helpers import produce, read_json, topic, wait_for
+from tests.integration.worker.helpers import produce, read_json, read_topic, topic, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -158,6 +158,9 @@ async def test_async_app_order_concurrency_commits_timers_punctuate_dlq_restore(
         assert c is None or c == 0, f"committed {c} past an unfinished record"
         await wait_for(lambda: _outs_for(settings, {slow}, 2), 30, "the slow key")
         await wait_for(lambda: _has(settings, lambda o: o.get("timer")), 10, "the timer output")
+        # The timer step said "finished": the key is evicted after retention (0.5 s) and commit.
+        store = rt._parts[0].store
+        await wait_for(lambda: slow not in store, 10, "the finished key to be evicted")
         await wait_for(
             lambda: _has(settings, lambda o: o.get("tick") == 1), 10, "two punctuate ticks"
         )
@@ -179,6 +182,12 @@ async def test_async_app_order_concurrency_commits_timers_punctuate_dlq_restore(
             "per-key order"
         )
     letters = {d["key_b64"]: d["reason"] for d in await read_json(settings, "voice.dlq")}
+    tombstones = [
+        m
+        for m in await read_topic(settings, "voice.state")
+        if m.key == slow.encode() and m.value is None
+    ]
+    assert tombstones, "eviction writes a tombstone to the changelog"
     assert {base64.b64decode(k).decode(): r for k, r in letters.items()} == {
         "bad-1": "undecodable",
         "bad-2": "invalid_event",
