@@ -11,6 +11,9 @@ thrown away). Every checkpoint is, in this order:
 3. write the states to the changelog and wait for the confirmation;
 4. commit the input offsets.
 
+Steps 2-4 run in a background task while processing goes on (one checkpoint in flight at a time,
+so the changelog stays in order); revocation and shutdown wait for it and run a last one.
+
 A crash anywhere replays from the last commit: a replayed record at or below a key's changelog
 offset is skipped, and outputs that are produced again carry the same deterministic ids.
 """
