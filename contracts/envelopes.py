@@ -106,6 +106,11 @@ class CommandEnvelope(_Envelope):
     body: dict[str, Any] = Field(default_factory=dict, description="The API request body.")
     not_before: datetime | None = Field(None, description="Do not send before this time.")
     origin: str | None = Field(None, description="Who asked (worker, campaign, control-api).")
+    hints: dict[str, Any] | None = Field(
+        None,
+        description="Policy for the call's state machine, echoed on the result "
+        "(e.g. on_machine: hangup, role: moderator); opaque to the dispatcher.",
+    )
 
     @property
     def command_id(self) -> str:
@@ -146,6 +151,7 @@ class CommandResult(_Envelope):
     response: dict[str, Any] | None = None
     attempts: int = 1
     latency_ms: float | None = None
+    hints: dict[str, Any] | None = Field(None, description="The command's hints, echoed.")
 
     @staticmethod
     def make_id(command_id: str) -> str:

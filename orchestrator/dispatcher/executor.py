@@ -226,6 +226,7 @@ class Executor:
             response=response,
             attempts=attempts,
             latency_ms=round((time.monotonic() - work.received) * 1000, 3),
+            hints=cmd.hints,
         )
 
     async def _emit(self, work: Work, res: CommandResult, *, final: bool = True) -> None:

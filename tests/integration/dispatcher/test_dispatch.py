@@ -110,6 +110,7 @@ async def _control_commands(kafka_settings: Settings, sim: Simulator) -> None:
                     call_ref=create.call_ref,
                     call_uuid=uuid,
                     body=body or {},
+                    hints={"seq": i},
                 )
 
             ctl = [
@@ -128,6 +129,8 @@ async def _control_commands(kafka_settings: Settings, sim: Simulator) -> None:
             await running.stop()
     finals = {c.id: got.finals(c.id)[0] for c in ctl}
     assert finals["ctl-1"]["status"] == "succeeded", finals["ctl-1"]
+    # Hints are opaque to the dispatcher and echoed on the result for the state machine.
+    assert all(finals[c.id]["hints"] == {"seq": int(c.id[4:])} for c in ctl)
     # The talk came within Vonage's "too early" window after the create: a 400, then a retry.
     too_early = [r for r in sim.ledger()["requests"] if r.get("reason") == "too_early"]
     assert too_early and finals["ctl-1"]["attempts"] >= 2
