@@ -90,6 +90,7 @@ def _register() -> None:
         ("orchestrator.campaign.cli", "campaign"),
         ("orchestrator.run", "run"),
         ("orchestrator.demo", "demo"),
+        ("orchestrator.checker.cli", "check"),
     ):
         try:
             mod = importlib.import_module(module)

@@ -1,5 +1,9 @@
 """The soak, short: real processes under SIGKILL and SIGTERM, a faulty Voice API, then the checker.
 
+The short soak drives a real campaign (controller process); the two broken variants drive the
+pipeline with create commands directly (fewer processes, faster), which is enough to show that
+the checker sees the loss or the double dial each one causes.
+
 Marked ``soak`` (and ``slow``): ``pytest -m soak`` runs only these, ``make test-fast`` skips them.
 The long run is ``make soak``; this one is sized to stay around two minutes on two cores.
 Each test starts its own broker, simulator and role processes (``orchestrator.soak.run``).
@@ -55,6 +59,7 @@ async def test_checker_catches_a_dispatcher_that_resends_a_create_after_a_timeou
             dispatchers=1,
             ingresses=1,
             product_fault=DISPATCHER_RESEND_ON_TIMEOUT,
+            driver="commands",
             deadline=60.0,
             drain_s=30.0,
             quiet_s=8.0,
@@ -69,8 +74,8 @@ async def test_checker_catches_a_dispatcher_that_resends_a_create_after_a_timeou
 async def test_checker_catches_a_worker_that_commits_before_producing() -> None:
     result = await run_soak(
         SoakConfig(
-            contacts=400,
-            duration=15.0,
+            contacts=300,
+            duration=10.0,
             kill_interval=3.0,
             kill_pause=1.0,
             kill_roles=("worker",),
@@ -80,7 +85,8 @@ async def test_checker_catches_a_worker_that_commits_before_producing() -> None:
             ingresses=1,
             api_faults=False,
             product_fault=WORKER_COMMIT_BEFORE_PRODUCE,
-            deadline=45.0,
+            driver="commands",
+            deadline=35.0,
             drain_s=40.0,
             quiet_s=8.0,
             out_dir=OUT,
