@@ -74,7 +74,7 @@ async def read_topic(
     try:
         parts = consumer.partitions_for_topic(name)
         if not parts:
-            await consumer.force_metadata_update()  # type: ignore[no-untyped-call]
+            await consumer.force_metadata_update()
             parts = consumer.partitions_for_topic(name) or set()
         tps = [TopicPartition(name, p) for p in sorted(parts)]
         if not tps:
