@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 
 from orchestrator.checker.checks import check
 from orchestrator.checker.collect import Record, derived_results, history_from
 
 
-def _ledger() -> dict[str, object]:
-    hook = lambda status, ok=True: {  # noqa: E731
+def _hook(status: str, ok: bool = True) -> dict[str, Any]:
+    return {
         "kind": "event",
         "status": status,
         "url": "http://x/webhooks/event/r1",
         "http_status": 200 if ok else None,
         "ok": ok,
     }
+
+
+def _ledger() -> dict[str, Any]:
+    hook = _hook
     return {
         "requests": [
             {"t": 1.0, "op": "create_call", "status": 201, "limit": "cps"},
@@ -37,7 +43,7 @@ def _ledger() -> dict[str, object]:
     }
 
 
-def _rec(offset: int, doc: dict[str, object] | None, key: bytes = b"r1") -> Record:
+def _rec(offset: int, doc: dict[str, Any] | None, key: bytes = b"r1") -> Record:
     return Record(0, offset, key, orjson.dumps(doc) if doc is not None else None)
 
 
