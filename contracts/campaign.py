@@ -284,10 +284,18 @@ class CampaignSpec(_Model):
     stop_at: AwareTime | None = None
     ringing_timer: int = Field(45, ge=1, le=120)
     length_timer: int | None = Field(None, ge=1, le=86400)
-    attempt_timeout: Seconds = Field(
-        1800.0,
-        description="An attempt with no outcome by then is final as failed/no_outcome (never redialed).",
+    attempt_timeout: Seconds | None = Field(
+        None,
+        description="An attempt with no outcome by then is final as failed/no_outcome (never "
+        "redialed). Default: ringing_timer + length_timer (Vonage's 7200 s if unset) + 15 min, "
+        "so a long call is never cut short in the results.",
     )
+
+    @property
+    def effective_attempt_timeout(self) -> float:
+        if self.attempt_timeout is not None:
+            return self.attempt_timeout
+        return float(self.ringing_timer + (self.length_timer or 7200) + 900)
 
     @model_validator(mode="after")
     def _window(self) -> CampaignSpec:

@@ -491,7 +491,7 @@ class CampaignMachine:
 
     def _timeouts(self, now: datetime) -> list[Output]:
         out: list[Output] = []
-        limit = timedelta(seconds=self.spec.attempt_timeout)
+        limit = timedelta(seconds=self.spec.effective_attempt_timeout)
         for ref, track in list(self.in_flight.items()):
             a = track.current
             if a is not None and now - a.requested_at >= limit:

@@ -56,6 +56,8 @@ def test_good_file_parses_with_units_and_clock_times() -> None:
     assert spec.calling_hours.end == time(20, 30)
     assert spec.calling_hours.weekdays == frozenset({0, 1, 2, 3, 4})
     assert spec.from_.numbers == ["447700900000", "+447700900001"]
+    # No outcome within ringing + Vonage's maximum call length + margin: only then give up.
+    assert spec.effective_attempt_timeout == 45 + 7200 + 900
 
 
 def test_paths_resolve_relative_to_the_file(tmp_path: Path) -> None:
