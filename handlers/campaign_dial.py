@@ -16,7 +16,13 @@ from urllib.parse import quote
 from contracts.campaign import CampaignSpec, Contact
 from contracts.envelopes import CommandEnvelope, CommandKind, stable_id
 
-__all__ = ["build_create_call", "create_call_body", "render_template", "template_values"]
+__all__ = [
+    "build_create_call",
+    "create_call_body",
+    "machine_hints",
+    "render_template",
+    "template_values",
+]
 
 _TEMPLATE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 #: NCCO actions whose webhooks must come back to us on the call's path, and the path kind.
@@ -106,6 +112,12 @@ def build_create_call(
     at: datetime,
 ) -> CommandEnvelope:
     """The ``create_call`` command for one attempt (id deterministic from the call_ref)."""
+    extra: dict[str, Any] = {}
+    hints = machine_hints(spec, contact)
+    if hints and "hints" in CommandEnvelope.model_fields:
+        # The worker's voicemail drop (handlers.voice) reads these from the create-call result;
+        # they travel once the envelope carries them (see the campaign report).
+        extra["hints"] = hints
     return CommandEnvelope(
         id=stable_id("cmd", "create_call", call_ref),
         occurred_at=at,
@@ -115,4 +127,16 @@ def build_create_call(
         account=account,
         body=create_call_body(spec, contact, call_ref, public_base),
         origin=f"campaign:{spec.name}",
+        **extra,
     )
+
+
+def machine_hints(spec: CampaignSpec, contact: Contact) -> dict[str, Any]:
+    """What the worker should do when AMD says ``machine`` (``handlers.voice`` policy hints)."""
+    amd = spec.machine_detection
+    if amd.mode == "off":
+        return {}
+    if amd.on_machine == "hangup":
+        return {"on_machine": "hangup"}
+    message = render_template(amd.message or "", template_values(spec, contact))
+    return {"on_machine": "message", "machine_message": message, "wait_for_beep": True}

@@ -116,3 +116,14 @@ def test_progress_table_renders_every_counter() -> None:
     for word in ("dialed", "in flight", "answered", "machine", "busy", "no answer", "failed",
                  "retries pending", "dials/min", "ETA", "35 s"):  # fmt: skip
         assert word in text, word
+
+
+def test_machine_hints_for_the_workers_voicemail_drop() -> None:
+    from handlers.campaign_dial import machine_hints
+
+    spec = parse_campaign_yaml(SPEC.replace('message: "Call us"', 'message: "Call us, {{name}}"'))
+    assert machine_hints(spec, CONTACT) == {
+        "on_machine": "message",
+        "machine_message": "Call us, Ann",
+        "wait_for_beep": True,
+    }
