@@ -15,6 +15,7 @@ Memory holds calls in flight, contacts waiting for a retry or for calling hours 
 from __future__ import annotations
 
 import heapq
+import math
 from collections import deque
 from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
@@ -347,13 +348,13 @@ class CampaignMachine:
 
     @property
     def unacked_window(self) -> int:
-        """At most about a second of dials queued ahead of the dispatcher.
+        """At most about half a second of dials queued ahead of the dispatcher.
 
         The dispatcher sends queued commands whatever happens here, so this window is what
         makes a pause (or cancel) stop new dials within a second, and what keeps a slow or
         absent dispatcher from being buried under commands.
         """
-        return max(2, int(self.cps_limit) + 1)
+        return max(2, math.ceil(self.cps_limit / 2))
 
     @property
     def read_ahead(self) -> int:
