@@ -45,7 +45,7 @@ from bench._result import BenchResult, report
 from contracts.topics import TopicSpec
 from orchestrator.config import Settings
 from orchestrator.kafka.admin import ensure_topics
-from orchestrator.kafka.clients import make_consumer, make_producer
+from orchestrator.kafka.clients import group_name, make_consumer, make_producer
 from orchestrator.kafka.localbroker import LocalBroker, free_port
 from orchestrator.worker.synthetic import stream
 
@@ -194,7 +194,9 @@ async def _worker_run(
         [sys.executable, *args], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
     )
     probe = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, group_id=group, enable_auto_commit=False
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=group_name(settings, group),
+        enable_auto_commit=False,
     )
     await probe.start()
     try:

@@ -27,12 +27,22 @@ def make_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
     return AIOKafkaProducer(**opts)
 
 
+def group_name(settings: Settings, group_id: str) -> str:
+    """A consumer group id scoped like the topics (``TOPIC_PREFIX`` + name).
+
+    Two deployments that share a cluster under different prefixes must not share groups: one
+    group spanning both would rebalance them together and hand one side's partitions to members
+    that never subscribed to them.
+    """
+    return f"{settings.topic_prefix}{group_id}"
+
+
 def make_consumer(
     settings: Settings, *topics: str, group_id: str | None, **overrides: Any
 ) -> AIOKafkaConsumer:
     opts: dict[str, Any] = {
         "bootstrap_servers": settings.kafka_bootstrap_servers,
-        "group_id": group_id,
+        "group_id": group_name(settings, group_id) if group_id else None,
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
         "max_poll_records": 2000,

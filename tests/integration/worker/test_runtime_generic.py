@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
 from orchestrator.config import Settings
+from orchestrator.kafka.clients import group_name
 from orchestrator.runtime import App, Context, Output, PartitionStore, Runtime, RuntimeConfig, Step
 from orchestrator.runtime.output import key_hash
 from tests.integration.worker.helpers import produce, read_json, read_topic, topic, wait_for
@@ -114,7 +115,9 @@ def make_runtime(settings: Settings, group: str) -> tuple[Runtime[State, dict[st
 
 async def committed(settings: Settings, group: str, partition: int) -> int | None:
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, group_id=group, enable_auto_commit=False
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=group_name(settings, group),
+        enable_auto_commit=False,
     )
     await consumer.start()
     try:
