@@ -263,7 +263,7 @@ def test_campaign_promises_hold_under_any_ordering(
         elif op == "resume":
             w.m.resume(w.now)
             w.paused_since = None
-        elif op == "cancel":
+        elif op == "cancel" and w.m.active:  # a finished campaign cannot be cancelled
             w.handle(w.m.cancel(w.now))
             w.cancelled_at = w.cancelled_at or w.now
         if not w.m.active:
