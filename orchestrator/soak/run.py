@@ -78,7 +78,7 @@ class SoakConfig:
     #: Then, without kills, wait this long at most for the remaining results (stop early once
     #: nothing has moved for ``quiet_s`` and the simulator has no live call).
     drain_s: float = 90.0
-    quiet_s: float = 15.0
+    quiet_s: float = 30.0
     #: Consumer session timeout of the roles (failover time after a SIGKILL).
     session_timeout_ms: int = 6000
     #: ``campaign``: a campaign controller process dials the contacts (from a CSV); ``commands``:
@@ -582,10 +582,10 @@ async def run_soak(cfg: SoakConfig) -> SoakResult:
                 unclean.append(f"{s.name} exit {code}")
         collected = await collect(settings, sim_url, contacts=contacts, time_scale=cfg.time_scale)
         history = collected.history
-        _dump(out_dir, history, chaos.timeline)
         report = check(
             history, cps=cfg.cps, rps=cfg.rps, cap=cap if cfg.driver == "campaign" else None
         )
+        _dump(out_dir, history, chaos.timeline, report)
         report.counts["voice.events records"] = collected.topic_counts.get("voice.events", 0)
         report.counts["kills (SIGKILL)"] = chaos.kills
         report.counts["graceful restarts"] = chaos.graceful
@@ -637,8 +637,23 @@ async def _wait_sim_idle(sim_url: str, limit_s: float) -> None:
             await asyncio.sleep(0.5)
 
 
-def _dump(out_dir: Path, history: Any, timeline: list[tuple[float, str, str]]) -> None:
-    """Keep what a post-mortem needs next to the logs: the chaos timeline and the dials."""
+def _dump(
+    out_dir: Path, history: Any, timeline: list[tuple[float, str, str]], report: Report
+) -> None:
+    """Keep what a post-mortem needs next to the logs: the chaos timeline, the dials, and every
+    record of each flow an anomaly names (events, outcomes, state snapshots)."""
+    flows = {a.subject.split(":")[0].split("#")[0] for a in report.anomalies}
+    if flows:
+        detail = {
+            fk: {
+                "anomalies": [a.detail for a in report.anomalies if a.subject.startswith(fk)],
+                "events": [e for e in history.events if e.get("flow_key") == fk],
+                "outcomes": [o for o in history.outcomes if o.get("flow_key") == fk],
+                "state": [s for k, s in history.leg_status_snapshots if k.startswith(fk + "#")],
+            }
+            for fk in sorted(flows)[:200]
+        }
+        (out_dir / "anomalies.json").write_bytes(orjson.dumps(detail, option=orjson.OPT_INDENT_2))
     (out_dir / "timeline.json").write_bytes(orjson.dumps(timeline))
     dials = [[d.call_ref, d.uuid, d.created_at, d.ended_at] for d in history.dials]
     (out_dir / "dials.json").write_bytes(orjson.dumps(dials))
