@@ -733,6 +733,13 @@ class Runtime(Generic[S, E]):
         cl_batches = self._cl.detach()
         self._since_ckpt = 0
         self._last_ckpt = time.monotonic()
+        if commits and faults.active(faults.WORKER_COMMIT_BEFORE_PRODUCE):  # soak tests only
+            assert self._consumer is not None
+            await self._consumer.commit(commits)
+            for tp, c in commits.items():
+                self._parts[tp.partition].committed = c
+            commits = {}
+            await asyncio.sleep(1.0)
         try:
             futs += await self._out.submit(batches)
         except Exception as err:
@@ -751,12 +758,6 @@ class Runtime(Generic[S, E]):
     ) -> None:
         assert self._cl is not None and self._consumer is not None
         t0 = time.monotonic()
-        if commits and faults.active(faults.WORKER_COMMIT_BEFORE_PRODUCE):  # soak tests only
-            await self._consumer.commit(commits)
-            for tp, c in commits.items():
-                self._parts[tp.partition].committed = c
-            commits = {}
-            await asyncio.sleep(1.0)
         try:
             # Outputs confirmed by the broker.
             if futs:

@@ -76,17 +76,19 @@ async def test_checker_catches_a_worker_that_commits_before_producing() -> None:
         SoakConfig(
             contacts=300,
             duration=10.0,
-            kill_interval=3.0,
-            kill_pause=1.0,
+            # One worker, killed every 9 s: each life has a few seconds of work after its
+            # start-up (~5 s here), most of it inside the commit-before-produce window.
+            kill_interval=9.0,
+            kill_pause=0.5,
             kill_roles=("worker",),
             graceful_fraction=0.0,
-            workers=2,
+            workers=1,
             dispatchers=1,
             ingresses=1,
             api_faults=False,
             product_fault=WORKER_COMMIT_BEFORE_PRODUCE,
             driver="commands",
-            deadline=35.0,
+            deadline=50.0,
             drain_s=40.0,
             quiet_s=8.0,
             out_dir=OUT,
