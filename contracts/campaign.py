@@ -500,7 +500,9 @@ class CampaignControl(_Model):
         return self
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps(self.model_dump(mode="json", exclude_none=True, by_alias=True))
+        # Nones are kept: in a spec, null can mean something (``calling_hours: null`` disables
+        # the check), and dropping it would bring the default back on decode.
+        return orjson.dumps(self.model_dump(mode="json", by_alias=True))
 
 
 class CampaignStatus(StrEnum):

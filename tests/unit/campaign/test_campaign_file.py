@@ -137,3 +137,20 @@ def test_control_start_needs_matching_spec() -> None:
         CampaignControl(
             id="x", occurred_at=datetime.now(UTC), campaign="a", action=ControlAction.START
         )
+
+
+def test_start_message_keeps_calling_hours_null() -> None:
+    """``calling_hours: null`` disables the check; the START message must not bring the default back."""
+    from datetime import UTC, datetime
+
+    spec = parse_campaign_yaml(GOOD + "calling_hours: null\n")
+    assert spec.calling_hours is None
+    msg = CampaignControl(
+        id="x",
+        occurred_at=datetime.now(UTC),
+        campaign=spec.name,
+        action=ControlAction.START,
+        spec=spec,
+    )
+    decoded = CampaignControl.model_validate_json(msg.to_bytes())
+    assert decoded.spec is not None and decoded.spec.calling_hours is None
