@@ -144,6 +144,7 @@ async def test_campaign_end_to_end(broker: LocalBroker, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.extended
 @pytest.mark.timeout(600)
 async def test_campaign_5000_contacts(broker: LocalBroker, tmp_path: Path) -> None:
     await _run_big(broker, tmp_path, n=5000, cps=60, cap=80)

@@ -116,6 +116,7 @@ async def test_60_creates_two_replicas(
 
 
 @pytest.mark.slow
+@pytest.mark.extended
 @pytest.mark.parametrize("replicas", [1, 2])
 async def test_300_creates(
     kafka_settings: Settings,
