@@ -93,6 +93,26 @@ class CommandKind(StrEnum):
 #: Commands that create a call count against the CPS budget; all others against the RPS budget.
 CALL_CREATING_KINDS = frozenset({CommandKind.CREATE_CALL})
 
+#: Commands that change one live leg (``PUT``/``DELETE`` on ``/v1/calls/{uuid}...``): they need the
+#: leg's uuid, and Vonage answers them 400 "too early" right after the call was created.
+CALL_UPDATE_KINDS = frozenset(
+    {
+        CommandKind.TRANSFER,
+        CommandKind.HANGUP,
+        CommandKind.MUTE,
+        CommandKind.UNMUTE,
+        CommandKind.EARMUFF,
+        CommandKind.UNEARMUFF,
+        CommandKind.TALK_START,
+        CommandKind.TALK_STOP,
+        CommandKind.STREAM_START,
+        CommandKind.STREAM_STOP,
+        CommandKind.DTMF,
+        CommandKind.DTMF_SUBSCRIBE,
+        CommandKind.DTMF_UNSUBSCRIBE,
+    }
+)
+
 
 class CommandEnvelope(_Envelope):
     """A Voice/Application API operation to perform, consumed by the dispatcher."""

@@ -37,7 +37,7 @@ import random
 from dataclasses import dataclass
 from enum import StrEnum
 
-from contracts.envelopes import CommandKind
+from contracts.envelopes import CALL_UPDATE_KINDS, CommandKind
 
 
 class Action(StrEnum):
@@ -117,23 +117,6 @@ TOO_EARLY_MIN_DELAY = 0.3
 #: When the call's age is unknown, retry a 400 on an update this many times at most.
 TOO_EARLY_BLIND_RETRIES = 1
 
-CALL_UPDATE_KINDS = frozenset(
-    {
-        CommandKind.TRANSFER,
-        CommandKind.HANGUP,
-        CommandKind.MUTE,
-        CommandKind.UNMUTE,
-        CommandKind.EARMUFF,
-        CommandKind.UNEARMUFF,
-        CommandKind.TALK_START,
-        CommandKind.TALK_STOP,
-        CommandKind.STREAM_START,
-        CommandKind.STREAM_STOP,
-        CommandKind.DTMF,
-        CommandKind.DTMF_SUBSCRIBE,
-        CommandKind.DTMF_UNSUBSCRIBE,
-    }
-)
 #: Kinds addressed to one call (``/v1/calls/{uuid}...``): region routing applies.
 CALL_SCOPED_KINDS = CALL_UPDATE_KINDS | {CommandKind.GET_CALL}
 APPLICATION_KINDS = frozenset(

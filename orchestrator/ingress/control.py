@@ -25,6 +25,7 @@ from starlette.responses import Response
 from contracts._base import format_validation_error
 from contracts.envelopes import (
     CALL_CREATING_KINDS,
+    CALL_UPDATE_KINDS,
     CommandEnvelope,
     CommandKind,
     command_key,
@@ -42,24 +43,7 @@ log = get_logger("ingress.control")
 _ID = r"^[A-Za-z0-9._~:-]{1,128}$"
 _REF = r"^[A-Za-z0-9._~-]{1,128}$"
 #: Commands that act on one live leg and so need its uuid.
-_LEG_KINDS = frozenset(
-    {
-        CommandKind.TRANSFER,
-        CommandKind.HANGUP,
-        CommandKind.MUTE,
-        CommandKind.UNMUTE,
-        CommandKind.EARMUFF,
-        CommandKind.UNEARMUFF,
-        CommandKind.TALK_START,
-        CommandKind.TALK_STOP,
-        CommandKind.STREAM_START,
-        CommandKind.STREAM_STOP,
-        CommandKind.DTMF,
-        CommandKind.DTMF_SUBSCRIBE,
-        CommandKind.DTMF_UNSUBSCRIBE,
-        CommandKind.GET_CALL,
-    }
-)
+_LEG_KINDS = CALL_UPDATE_KINDS | {CommandKind.GET_CALL}
 MAX_COMMAND_BYTES = 256 * 1024
 
 
