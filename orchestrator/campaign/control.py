@@ -33,6 +33,7 @@ from orchestrator.campaign.contacts import ContactFileError, iter_contacts
 from orchestrator.campaign.dnc import load_dnc
 from orchestrator.config import Settings
 from orchestrator.kafka.clients import make_producer
+from orchestrator.kafka.ends import end_offsets
 
 __all__ = [
     "StateWatcher",
@@ -139,7 +140,10 @@ async def _read_to_end(
     within: float = 60.0,
     settle_s: float = 0.0,
 ) -> None:
-    ends = await consumer.end_offsets(tps)
+    # True ends (Tansu under-reports ListOffsets after multi-record batches: kafka/ends.py). The
+    # probe's "nobody else writes" caveat does not bite here: a reader of state/results wants a
+    # snapshot, and records written after the probe are simply left for the next read.
+    ends = await end_offsets(consumer, tps)
     remaining = {tp for tp in tps if ends[tp] > await consumer.position(tp)}
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
@@ -154,7 +158,7 @@ async def _read_to_end(
         for tp in list(remaining):
             if await consumer.position(tp) >= ends[tp]:
                 remaining.discard(tp)
-    # Tansu can under-report end offsets after multi-record batches: read on until quiet.
+    # Optional: keep reading until the topics stay quiet for ``settle_s`` (a writer still busy).
     quiet_until = loop.time() + settle_s
     while settle_s > 0 and loop.time() < quiet_until:
         batch = await consumer.getmany(*tps, timeout_ms=int(settle_s * 1000), max_records=5000)
@@ -227,7 +231,7 @@ async def read_results(settings: Settings, campaign: str) -> list[ContactResult]
         tps = await partitions_of(consumer, topic)
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        await _read_to_end(consumer, tps, on, settle_s=0.5)
+        await _read_to_end(consumer, tps, on)
     finally:
         await consumer.stop()
     return sorted(found.values(), key=lambda r: r.index)
