@@ -21,7 +21,7 @@ from contracts.errors import accept_header
 from orchestrator.simulator import app_api, problems, voice_api
 from orchestrator.simulator.auth import AuthFailure, check_basic
 from orchestrator.simulator.engine import SimEngine
-from orchestrator.simulator.faults import decide
+from orchestrator.simulator.faults import decide, throttled
 from orchestrator.simulator.http import Ctx, Resp
 
 __all__ = ["SimulatorApp", "create_app"]
@@ -184,6 +184,12 @@ class SimulatorApp:
 
         # Rate limits: creating calls against --cps, other Voice API requests against --rps.
         now = engine.clock.mono()
+        if throttled(engine.profile, op, engine.fault_rng):
+            rec.t = engine.clock.wall(now)
+            rec.fault = "throttled"
+            rec.reason = "rate limited (injected)"
+            engine.ledger.count("faults.throttled")
+            return Resp(429, problems.rate_limited()), False
         if auth_kind == "jwt":
             limiter, kind = (
                 (engine.cps_limiter, "cps") if op == "create_call" else (engine.rps_limiter, "rps")

@@ -1,6 +1,9 @@
 """Fault injection per API operation, drawn from the seeded profile.
 
-Three faults, as a client meets them against the real platform:
+Four faults, as a client meets them against the real platform:
+- an injected 429 *instead of* processing, decided before the rate limiter (so it takes no slot):
+  the account's limits as Vonage sees them, which a client cannot observe (other clients on the
+  account, a lower limit than configured); the body is the real limiter's;
 - an injected 5xx *instead of* processing (safe to retry);
 - added latency before the response (client timeouts);
 - a dropped connection *after* the request was processed: the call exists, the client never hears
@@ -14,7 +17,7 @@ from dataclasses import dataclass
 
 from orchestrator.simulator.profile import Profile
 
-__all__ = ["FaultDecision", "decide"]
+__all__ = ["FaultDecision", "decide", "throttled"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,3 +45,9 @@ def decide(profile: Profile, op: str, rng: random.Random) -> FaultDecision:
         return FaultDecision(error_status=fault.error_status, latency=latency)
     drop = bool(fault.drop_rate) and rng.random() < fault.drop_rate
     return FaultDecision(drop=drop, latency=latency)
+
+
+def throttled(profile: Profile, op: str, rng: random.Random) -> bool:
+    """Whether to answer this request with an injected 429 (draws only when the rate is set)."""
+    fault = profile.fault_for(op) if profile.faults.endpoints else None
+    return fault is not None and bool(fault.throttle_rate) and rng.random() < fault.throttle_rate

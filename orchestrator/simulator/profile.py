@@ -200,6 +200,13 @@ class EndpointFault(_Model):
     """Faults for one API operation (or '*' for all)."""
 
     error_rate: Probability = Field(0.0, description="Probability of a 5xx instead of processing.")
+    throttle_rate: Probability = Field(
+        0.0,
+        description=(
+            "Probability of a 429 (the rate limiter's body) instead of processing; takes no "
+            "limiter slot (Vonage's limits for other clients of the account, say)."
+        ),
+    )
     error_status: int = Field(503, ge=500, le=599, description="Status of injected errors.")
     drop_rate: Probability = Field(
         0.0,
@@ -222,7 +229,10 @@ class Faults(_Model):
 
     endpoints: Annotated[dict[str, EndpointFault], BeforeValidator(_check_ops)] = Field(
         default_factory=dict,
-        description="{op: {error_rate, error_status, drop_rate, latency_ms, latency_jitter_ms}}.",
+        description=(
+            "{op: {error_rate, error_status, throttle_rate, drop_rate, latency_ms, "
+            "latency_jitter_ms}}."
+        ),
     )
 
 

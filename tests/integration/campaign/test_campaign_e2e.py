@@ -71,6 +71,8 @@ async def _run_big(broker: LocalBroker, tmp_path: Path, n: int, cps: float, cap:
     latest = _one_result_per_contact(results, n)
     disp = Counter(r["disposition"] for r in latest.values())
     assert p.finished == n and sum(p.dispositions.values()) == n
+    # Injected 429s on create-call happened, and (below) changed nothing: retried, dialled once.
+    assert ledger["counters"].get("faults.throttled", 0) > 0, ledger["counters"]
     # A realistic mix came out, and every class of contact was handled.
     for d in ("answered", "machine", "busy", "dnc", "invalid_number", "expired"):
         assert disp[d] > 0, disp

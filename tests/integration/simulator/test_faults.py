@@ -70,6 +70,28 @@ async def test_injected_5xx_does_nothing(make_sim: Any, receiver: Receiver) -> N
         assert ledger["counters"]["faults.error"] == 1
 
 
+async def test_injected_429_is_the_limiters_answer_and_does_nothing(
+    make_sim: Any, receiver: Receiver
+) -> None:
+    prof = only("busy", faults={"endpoints": {"create_call": {"throttle_rate": 1.0}}})
+    async with make_sim(profile=prof, cps=2) as sim:
+        app = sim.create_application()
+        headers = {"Authorization": f"Bearer {app.jwt()}"}
+        async with httpx.AsyncClient(base_url=sim.base_url) as c:
+            for i in range(4):  # more than --cps: none of them takes a limiter slot
+                r = await c.post("/v1/calls", json=call_body(receiver, f"t{i}"), headers=headers)
+                assert r.status_code == 429
+                assert r.json()["title"] == "Rate Limit Hit"
+        ledger = sim.ledger()
+        assert ledger["calls"] == []
+        creates = [r for r in ledger["requests"] if r["op"] == "create_call"]
+        assert [(r["status"], r["fault"], r["limit"]) for r in creates] == [
+            (429, "throttled", None)
+        ] * 4
+        assert ledger["counters"]["faults.throttled"] == 4
+        assert "rate_limited.cps" not in ledger["counters"]
+
+
 async def test_official_sdk_redials_on_dropped_connection(
     make_sim: Any, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
