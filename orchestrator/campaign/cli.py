@@ -27,64 +27,22 @@ def start(file: Path, watch: bool) -> None:
     """Validate FILE (a campaign YAML) and start it."""
     import asyncio
 
-    from contracts.campaign import CampaignFileError, ControlAction, load_campaign_file
-    from orchestrator.campaign.contacts import ContactFileError
-    from orchestrator.campaign.control import check_campaign, count_contacts, send_control
+    from contracts.campaign import CampaignFileError, load_campaign_file
+    from orchestrator.campaign.control import StartRefused, start_campaign
 
     settings = _settings()
     try:
         spec = load_campaign_file(file)
-        notes = check_campaign(spec, settings.public_base)
-        total = count_contacts(spec)
-    except (CampaignFileError, ContactFileError) as err:
+        started = asyncio.run(start_campaign(settings, spec, requested_by="cli"))
+    except (CampaignFileError, StartRefused) as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(2)
-    except ValueError as err:  # the rendered create-call request is invalid
-        click.echo(f"error: {file}: flow: {str(err).splitlines()[0]}", err=True)
-        sys.exit(2)
-    for note in notes:
+    for note in started.notes:
         click.echo(f"warning: {note}", err=True)
-    existing = asyncio.run(_existing_status(settings, spec.name))
-    if existing is not None:
-        click.echo(
-            f"error: campaign {spec.name!r} exists already (status {existing}); "
-            "a campaign runs once: give the new one another name",
-            err=True,
-        )
-        sys.exit(2)
-    ranges = None
-    if spec.contacts.kind == "topic":
-        from orchestrator.campaign.topic_source import topic_ranges
-
-        try:
-            ranges = asyncio.run(topic_ranges(settings, spec.contacts.location))
-        except ValueError as err:
-            click.echo(f"error: {err}", err=True)
-            sys.exit(2)
-        total = sum(max(0, end - begin) for _, begin, end in ranges)
-    asyncio.run(
-        send_control(
-            settings,
-            spec.name,
-            ControlAction.START,
-            spec=spec,
-            contacts_total=total,
-            requested_by="cli",
-            source_ranges=ranges,
-        )
-    )
+    total = started.contacts_total
     click.echo(f"started {spec.name}" + (f" ({total} contacts)" if total is not None else ""))
     if watch:
         asyncio.run(watch_status(settings, spec.name, follow=True))
-
-
-async def _existing_status(settings: Any, name: str) -> str | None:
-    from orchestrator.campaign.control import StateWatcher
-
-    async with StateWatcher(settings) as w:
-        await w.refresh()
-        p = w.progress(name)
-    return None if p is None else str(p.status)
 
 
 def _control(name: str, action: str) -> None:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import io
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,12 +38,18 @@ from orchestrator.kafka.clients import make_producer
 from orchestrator.kafka.ends import end_offsets
 
 __all__ = [
+    "StartRefused",
+    "Started",
     "StateWatcher",
     "check_campaign",
     "count_contacts",
+    "existing_status",
     "partitions_of",
     "read_results",
+    "results_csv",
+    "results_jsonl",
     "send_control",
+    "start_campaign",
     "write_results",
 ]
 
@@ -110,6 +118,76 @@ async def send_control(
     finally:
         await producer.stop()
     return ctrl
+
+
+class StartRefused(ValueError):
+    """The campaign cannot start; ``exists`` is the status of an earlier one of that name."""
+
+    def __init__(self, reason: str, *, exists: str | None = None) -> None:
+        super().__init__(reason)
+        self.exists = exists
+
+
+@dataclass(frozen=True)
+class Started:
+    control: CampaignControl
+    contacts_total: int | None
+    notes: list[str] = field(default_factory=list)
+
+
+async def existing_status(settings: Settings, name: str) -> str | None:
+    """The status of campaign ``name`` on campaign.state, or None when there is none."""
+    async with StateWatcher(settings) as w:
+        await w.refresh()
+        p = w.progress(name)
+    return None if p is None else str(p.status)
+
+
+async def start_campaign(
+    settings: Settings,
+    spec: CampaignSpec,
+    *,
+    requested_by: str,
+    status_of: Callable[[str], Awaitable[str | None]] | None = None,
+) -> Started:
+    """Check ``spec``, refuse a name used before, count the contacts and send START.
+
+    The one start path of the CLI and the control API. Raises :class:`StartRefused` with a
+    reason an operator can act on; ``notes`` are warnings (ignored DNC lines).
+    """
+    try:
+        notes = await asyncio.to_thread(check_campaign, spec, settings.public_base)
+        total = await asyncio.to_thread(count_contacts, spec)
+    except ContactFileError as err:
+        raise StartRefused(str(err)) from None
+    except ValueError as err:  # the rendered create-call request is invalid
+        raise StartRefused(f"flow: {str(err).splitlines()[0]}") from None
+    existing = await (status_of or (lambda n: existing_status(settings, n)))(spec.name)
+    if existing is not None:
+        raise StartRefused(
+            f"campaign {spec.name!r} exists already (status {existing}); "
+            "a campaign runs once: give the new one another name",
+            exists=existing,
+        )
+    ranges = None
+    if spec.contacts.kind == "topic":
+        from orchestrator.campaign.topic_source import topic_ranges
+
+        try:
+            ranges = await topic_ranges(settings, spec.contacts.location)
+        except ValueError as err:
+            raise StartRefused(str(err)) from None
+        total = sum(max(0, end - begin) for _, begin, end in ranges)
+    ctrl = await send_control(
+        settings,
+        spec.name,
+        ControlAction.START,
+        spec=spec,
+        contacts_total=total,
+        requested_by=requested_by,
+        source_ranges=ranges,
+    )
+    return Started(ctrl, total, notes)
 
 
 async def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
@@ -255,24 +333,44 @@ _COLUMNS = [
 ]
 
 
+def results_jsonl(results: Iterable[ContactResult]) -> Iterator[bytes]:
+    """One JSON line per contact."""
+    for r in results:
+        yield r.to_bytes() + b"\n"
+
+
+def results_csv(results: Iterable[ContactResult]) -> Iterator[str]:
+    """A header, then one CSV row per contact (lists joined with ``;``)."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+
+    def flush() -> str:
+        text = buf.getvalue()
+        buf.seek(0)
+        buf.truncate()
+        return text
+
+    w.writerow(_COLUMNS)
+    yield flush()
+    for r in results:
+        d = r.model_dump(mode="json")
+        w.writerow(
+            [
+                ";".join(d[c]) if isinstance(d[c], list) else ("" if d[c] is None else d[c])
+                for c in _COLUMNS
+            ]
+        )
+        yield flush()
+
+
 def write_results(results: list[ContactResult], out: Path) -> None:
-    """CSV (one row per contact; lists joined with ``;``) or JSONL, chosen by the extension."""
+    """CSV or JSONL, chosen by the extension."""
     if out.suffix.lower() == ".jsonl":
         with out.open("wb") as fh:
-            for r in results:
-                fh.write(r.to_bytes() + b"\n")
+            fh.writelines(results_jsonl(results))
         return
     with out.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(_COLUMNS)
-        for r in results:
-            d = r.model_dump(mode="json")
-            w.writerow(
-                [
-                    ";".join(d[c]) if isinstance(d[c], list) else ("" if d[c] is None else d[c])
-                    for c in _COLUMNS
-                ]
-            )
+        fh.writelines(results_csv(results))
 
 
 async def wait_until(predicate: Callable[[], bool], within: float, interval: float = 0.2) -> bool:

@@ -21,6 +21,7 @@ from starlette.routing import Route
 from contracts.flow import FlowSet
 from contracts.topics import VOICE_COMMANDS, VOICE_EVENTS, VOICE_STATE
 from orchestrator.config import ConfigError, Settings
+from orchestrator.ingress.campaigns import CampaignsApi
 from orchestrator.ingress.control import ControlApi
 from orchestrator.ingress.metrics import IngressMetrics
 from orchestrator.ingress.openapi import build_openapi
@@ -118,6 +119,7 @@ def create_app(
         state=state,
         metrics=metrics,
     )
+    campaigns = CampaignsApi(settings, auth=control._auth, count=control._count)
     ready_topics = [events_topic, commands_topic, *opts.extra_ready_topics]
     if state is not None:
         ready_topics.append(state_topic)
@@ -158,6 +160,7 @@ def create_app(
         try:
             yield
         finally:
+            await campaigns.stop()
             if state is not None:
                 await state.stop()
             await pub.stop()
@@ -168,6 +171,7 @@ def create_app(
     routes += [
         Route("/v1/commands", control.post_command, methods=["POST"]),
         Route("/v1/calls/{flow_key}", control.get_call, methods=["GET"]),
+        *campaigns.routes(),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),

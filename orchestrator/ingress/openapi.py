@@ -11,7 +11,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from contracts.campaign import CampaignProgress, CampaignSpec, ContactResult
 from contracts.envelopes import CommandEnvelope
+from orchestrator.ingress.campaigns import CampaignAccepted, CampaignProblem, ControlAccepted
 from orchestrator.ingress.control import CallState, CommandAccepted, CommandRequest, Problem
 
 _REF = "#/components/schemas/{model}"
@@ -65,6 +67,134 @@ def _webhook_path(kind: str, ncco: bool) -> dict[str, Any]:
     return {
         "get": {**op, "operationId": f"{kind}Get"},
         "post": {**op, "operationId": f"{kind}Post"},
+    }
+
+
+def _json_ref(description: str, model: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": _REF.format(model=model)}}},
+    }
+
+
+_NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+_AUTH_PROBLEMS = {
+    "401": _problem("Missing or wrong bearer token."),
+    "403": _problem("Control API disabled."),
+}
+
+
+def _campaign_paths() -> dict[str, Any]:
+    """``/v1/campaigns``: the CLI's campaign operations over HTTP (ingress/campaigns.py)."""
+    security: list[dict[str, list[str]]] = [{"controlToken": []}]
+    spec_ref = {"$ref": _REF.format(model="CampaignSpec")}
+    control = {
+        "post": {
+            "operationId": "controlCampaign",
+            "summary": "Pause (no new dials), resume, or cancel (unfinished contacts: cancelled)",
+            "security": security,
+            "parameters": [
+                _NAME,
+                {
+                    "name": "action",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "enum": ["pause", "resume", "cancel"]},
+                },
+            ],
+            "responses": {
+                "202": _json_ref("Stored on campaign.control.", "ControlAccepted"),
+                **_AUTH_PROBLEMS,
+                "404": _problem("No campaign of that name (or an unknown action)."),
+                "503": _problem("Broker unavailable: retry."),
+            },
+        }
+    }
+    return {
+        "/v1/campaigns": {
+            "post": {
+                "operationId": "startCampaign",
+                "summary": "Validate a campaign spec and start it (campaign.control START)",
+                "description": (
+                    "The body is the campaign file as JSON (or YAML with Content-Type "
+                    "application/yaml). Contact and DNC files must be readable by the ingress "
+                    "and the controller (absolute paths on a shared volume), or use a topic "
+                    "source. A campaign runs once: a used name is 409."
+                ),
+                "security": security,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": spec_ref},
+                        "application/yaml": {"schema": spec_ref},
+                    },
+                },
+                "responses": {
+                    "202": _json_ref("START stored on campaign.control.", "CampaignAccepted"),
+                    "400": _problem("Not JSON / YAML."),
+                    **_AUTH_PROBLEMS,
+                    "409": _problem("A campaign of that name exists already."),
+                    "413": _problem("Body too large."),
+                    "422": _json_ref(
+                        "Invalid spec (fields lists each invalid field), a contacts/DNC file "
+                        "missing, or a flow that renders no valid create-call request.",
+                        "CampaignProblem",
+                    ),
+                    "503": _problem("Broker unavailable: retry."),
+                },
+            }
+        },
+        "/v1/campaigns/{name}": {
+            "get": {
+                "operationId": "getCampaign",
+                "summary": "Progress: dialed, in flight, dispositions, dials/min, ETA",
+                "description": "The controller's latest progress on campaign.state, plus eta_s.",
+                "security": security,
+                "parameters": [_NAME],
+                "responses": {
+                    "200": _json_ref("Progress.", "CampaignProgress"),
+                    **_AUTH_PROBLEMS,
+                    "404": _problem("No campaign of that name (yet: the controller stores it)."),
+                    "503": _problem("Broker unavailable: retry."),
+                },
+            }
+        },
+        "/v1/campaigns/{name}/{action}": control,
+        "/v1/campaigns/{name}/results": {
+            "get": {
+                "operationId": "getCampaignResults",
+                "summary": "One final result per contact (JSONL, or CSV by Accept / ?format=)",
+                "security": security,
+                "parameters": [
+                    _NAME,
+                    {
+                        "name": "format",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "enum": ["jsonl", "csv"]},
+                        "description": "Default: csv if Accept names text/csv, else jsonl.",
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": (
+                            "Results so far (all of them once the campaign completed); the "
+                            "count is in X-Result-Count."
+                        ),
+                        "content": {
+                            "application/jsonl": {
+                                "schema": {"$ref": _REF.format(model="ContactResult")}
+                            },
+                            "text/csv": {"schema": {"type": "string"}},
+                        },
+                    },
+                    "400": _problem("Unknown format."),
+                    **_AUTH_PROBLEMS,
+                    "404": _problem("No campaign of that name."),
+                    "503": _problem("Broker unavailable: retry."),
+                },
+            }
+        },
     }
 
 
@@ -136,6 +266,7 @@ def build_openapi() -> dict[str, Any]:
                 },
             }
         },
+        **_campaign_paths(),
         "/healthz": {
             "get": {
                 "operationId": "healthz",
@@ -193,7 +324,17 @@ def build_openapi() -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": _schemas(
-                CommandRequest, CommandAccepted, CallState, Problem, CommandEnvelope
+                CommandRequest,
+                CommandAccepted,
+                CallState,
+                Problem,
+                CommandEnvelope,
+                CampaignSpec,
+                CampaignAccepted,
+                CampaignProblem,
+                ControlAccepted,
+                CampaignProgress,
+                ContactResult,
             ),
             "securitySchemes": {
                 "controlToken": {

@@ -1,0 +1,273 @@
+"""Campaign operations on the control API: start, status, pause, resume, cancel, results.
+
+The same operations as ``orchestrator campaign ...`` and built on the same functions
+(:mod:`orchestrator.campaign.control`): a START/PAUSE/... message on ``campaign.control``,
+progress read from ``campaign.state``, results from ``campaign.results``. The ingress needs no
+connection to a controller. Contact and DNC files named in a spec are read here (checks, count)
+and by the controller, so they must be on a volume both see; a ``topic`` source needs none.
+
+- ``POST /v1/campaigns`` (JSON or YAML campaign spec) -> 202, 409 (name used), 422 (bad spec)
+- ``GET /v1/campaigns/{name}`` -> progress, 404 when unknown
+- ``POST /v1/campaigns/{name}/{pause|resume|cancel}`` -> 202, 404 when unknown
+- ``GET /v1/campaigns/{name}/results`` -> JSONL (default) or CSV, one line per contact
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+import yaml
+from aiokafka.errors import KafkaError
+from pydantic import BaseModel, Field, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from contracts._base import error_text, format_validation_error
+from contracts.campaign import CampaignProgress, CampaignSpec, ControlAction
+from orchestrator.campaign.control import (
+    StartRefused,
+    StateWatcher,
+    read_results,
+    results_csv,
+    results_jsonl,
+    send_control,
+    start_campaign,
+)
+from orchestrator.config import Settings
+from orchestrator.ingress.control import MAX_COMMAND_BYTES, _json, _problem
+from orchestrator.logs import get_logger
+
+log = get_logger("ingress.campaigns")
+
+#: A broker that does not answer within this turns into 503 (retry) instead of a hung request.
+KAFKA_DEADLINE_S = 15.0
+_ACTIONS = {
+    "pause": ControlAction.PAUSE,
+    "resume": ControlAction.RESUME,
+    "cancel": ControlAction.CANCEL,
+}
+_YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
+_CSV = "text/csv; charset=utf-8"
+_JSONL = "application/jsonl"
+
+
+class FieldProblem(BaseModel):
+    field: str
+    message: str
+
+
+class CampaignProblem(BaseModel):
+    """A refused campaign: ``fields`` names each invalid field of the spec."""
+
+    error: str
+    reason: str
+    fields: list[FieldProblem] = Field(default_factory=list)
+
+
+class CampaignAccepted(BaseModel):
+    campaign: str
+    control_id: str = Field(description="Id of the START message on campaign.control.")
+    contacts_total: int | None = None
+    status_url: str
+    results_url: str
+    warnings: list[str] = Field(default_factory=list)
+
+
+class ControlAccepted(BaseModel):
+    campaign: str
+    action: str
+    control_id: str
+    status_url: str
+
+
+def _fields(err: ValidationError) -> list[dict[str, str]]:
+    out = []
+    for e in err.errors(include_url=False, include_input=False):
+        loc = ".".join(str(p) for p in e["loc"] if p != "__root__").replace("from_", "from")
+        msg = "unknown field" if e.get("type") == "extra_forbidden" else error_text(e)
+        out.append({"field": loc or "(top level)", "message": msg})
+    return out
+
+
+class CampaignsApi:
+    """Handlers for ``/v1/campaigns``; ``auth`` and ``count`` come from :class:`ControlApi`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        auth: Callable[[Request], Response | None],
+        count: Callable[[str, Request, Response, float], Response],
+    ) -> None:
+        self.settings = settings
+        self._auth = auth
+        self._count = count
+        self._watcher: StateWatcher | None = None
+        self._lock = asyncio.Lock()
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/v1/campaigns", self._wrap("start", self.start), methods=["POST"]),
+            Route("/v1/campaigns/{name}", self._wrap("status", self.status), methods=["GET"]),
+            Route(
+                "/v1/campaigns/{name}/results",
+                self._wrap("results", self.results),
+                methods=["GET"],
+            ),
+            Route(
+                "/v1/campaigns/{name}/{action}",
+                self._wrap("control", self.control),
+                methods=["POST"],
+            ),
+        ]
+
+    async def stop(self) -> None:
+        async with self._lock:
+            if self._watcher is not None:
+                await self._watcher.__aexit__(None, None, None)
+                self._watcher = None
+
+    def _wrap(
+        self, endpoint: str, handler: Callable[[Request], Awaitable[Response]]
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def run(request: Request) -> Response:
+            started = time.perf_counter()
+            response = self._auth(request)
+            if response is None:
+                try:
+                    async with asyncio.timeout(KAFKA_DEADLINE_S):
+                        response = await handler(request)
+                except (TimeoutError, KafkaError) as err:
+                    log.warning("campaign request failed", endpoint=endpoint, error=repr(err))
+                    response = _problem(
+                        503,
+                        "unavailable",
+                        "broker unavailable or slow: retry",
+                        **{"Retry-After": "1"},
+                    )
+            return self._count(f"control.campaigns.{endpoint}", request, response, started)
+
+        return run
+
+    async def _status_of(self, name: str) -> CampaignProgress | None:
+        """Latest progress on campaign.state (one watcher, read on incrementally per request)."""
+        async with self._lock:
+            if self._watcher is None:
+                watcher = StateWatcher(self.settings)
+                await watcher.__aenter__()
+                self._watcher = watcher
+            try:
+                await self._watcher.refresh()
+            except BaseException:
+                await self._watcher.__aexit__(None, None, None)
+                self._watcher = None
+                raise
+            return self._watcher.progress(name)
+
+    def _unknown(self, name: str) -> Response:
+        return _problem(404, "not found", f"no campaign named {name[:128]!r}")
+
+    # --- POST /v1/campaigns -----------------------------------------------------------------------
+
+    async def start(self, request: Request) -> Response:
+        raw = await request.body()
+        if len(raw) > MAX_COMMAND_BYTES:
+            return _problem(413, "too large", f"body over {MAX_COMMAND_BYTES} bytes")
+        ctype = (request.headers.get("content-type") or "application/json").split(";")[0].strip()
+        try:
+            if ctype.lower() in _YAML_TYPES:
+                data = yaml.safe_load(raw.decode("utf-8"))
+            else:
+                data = orjson.loads(raw)
+        except (yaml.YAMLError, UnicodeDecodeError, orjson.JSONDecodeError) as err:
+            kind = "YAML" if ctype.lower() in _YAML_TYPES else "JSON"
+            return _problem(400, "invalid campaign", f"body: not valid {kind} ({err})")
+        if not isinstance(data, dict):
+            return _problem(422, "invalid campaign", "body: a campaign is an object (name, ...)")
+        try:
+            spec = CampaignSpec.model_validate(data)
+        except ValidationError as err:
+            errors = err.errors(include_url=False, include_input=False)
+            body = CampaignProblem(
+                error="invalid campaign",
+                reason=format_validation_error(errors),
+                fields=[FieldProblem(**f) for f in _fields(err)],
+            )
+            return _json(422, body.model_dump(mode="json"))
+        try:
+            started = await start_campaign(
+                self.settings, spec, requested_by="control-api", status_of=self._status_str
+            )
+        except StartRefused as err:
+            if err.exists is not None:
+                return _problem(409, "conflict", str(err))
+            return _problem(422, "invalid campaign", str(err))
+        log.info("campaign started", campaign=spec.name, contacts=started.contacts_total)
+        url = f"/v1/campaigns/{spec.name}"
+        accepted = CampaignAccepted(
+            campaign=spec.name,
+            control_id=started.control.id,
+            contacts_total=started.contacts_total,
+            status_url=url,
+            results_url=f"{url}/results",
+            warnings=started.notes,
+        )
+        return _json(202, accepted.model_dump(mode="json"), Location=url)
+
+    async def _status_str(self, name: str) -> str | None:
+        p = await self._status_of(name)
+        return None if p is None else str(p.status)
+
+    # --- GET /v1/campaigns/{name} -----------------------------------------------------------------
+
+    async def status(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        p = await self._status_of(name)
+        if p is None:
+            return self._unknown(name)
+        body: dict[str, Any] = p.model_dump(mode="json")
+        body["eta_s"] = p.eta_s
+        return _json(200, body)
+
+    # --- POST /v1/campaigns/{name}/{pause|resume|cancel} ------------------------------------------
+
+    async def control(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        action = _ACTIONS.get(request.path_params["action"])
+        if action is None:
+            return _problem(404, "not found", "actions: pause, resume, cancel")
+        if await self._status_of(name) is None:
+            return self._unknown(name)
+        ctrl = await send_control(self.settings, name, action, requested_by="control-api")
+        log.info("campaign control", campaign=name, action=str(action))
+        accepted = ControlAccepted(
+            campaign=name,
+            action=str(action),
+            control_id=ctrl.id,
+            status_url=f"/v1/campaigns/{name}",
+        )
+        return _json(202, accepted.model_dump(mode="json"))
+
+    # --- GET /v1/campaigns/{name}/results ---------------------------------------------------------
+
+    async def results(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        fmt = request.query_params.get("format")
+        if fmt is None:
+            accept = (request.headers.get("accept") or "").lower()
+            fmt = "csv" if "text/csv" in accept else "jsonl"
+        if fmt not in ("csv", "jsonl"):
+            return _problem(400, "bad format", "format: csv or jsonl")
+        if await self._status_of(name) is None:
+            return self._unknown(name)
+        found = await read_results(self.settings, name)
+        disposition = f'attachment; filename="{name}-results.{fmt}"'
+        headers = {"Content-Disposition": disposition, "X-Result-Count": str(len(found))}
+        if fmt == "csv":
+            return StreamingResponse(results_csv(found), media_type=_CSV, headers=headers)
+        return StreamingResponse(results_jsonl(found), media_type=_JSONL, headers=headers)
