@@ -40,6 +40,7 @@ __all__ = [
     "CampaignProgress",
     "CampaignSpec",
     "CampaignStatus",
+    "CampaignTick",
     "Contact",
     "ContactResult",
     "ContactsSource",
@@ -503,6 +504,28 @@ class CampaignControl(_Model):
         # Nones are kept: in a spec, null can mean something (``calling_hours: null`` disables
         # the check), and dropping it would bring the default back on decode.
         return orjson.dumps(self.model_dump(mode="json", by_alias=True))
+
+
+class CampaignTick(_Model):
+    """The controller's clock reading, written to its own input topic and acted on when read back.
+
+    The controller decides by time (attempt timeouts, stop_at, calling hours, pacing). Deciding on
+    the wall clock directly would make a replay after a crash decide differently from the first
+    run (an attempt that got its outcome in time the first run times out on replay, and the
+    contact's one final result comes out twice, with two dispositions). Time only moves when a
+    tick is read from the log, so a replay meets the same times in the same order as the first
+    run, and emits the same commands and results.
+    """
+
+    type: Literal["campaign.tick"] = "campaign.tick"
+    campaign: str = Field(pattern=CAMPAIGN_NAME_PATTERN)
+    at: datetime = Field(description="The campaign clock (calling hours, retries, stop_at).")
+    wall: float = Field(description="Real seconds since the epoch (pacing is in real time).")
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json"))
 
 
 class CampaignStatus(StrEnum):

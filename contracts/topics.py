@@ -56,7 +56,12 @@ DISPATCH_LEDGER = TopicSpec(
     "DialLedgerEntry (create-call attempts recorded before sending)",
     compacted=True,
 )
-CAMPAIGN_CONTROL = TopicSpec("campaign.control", 3, "campaign name", "CampaignControl")
+CAMPAIGN_CONTROL = TopicSpec(
+    "campaign.control",
+    3,
+    "campaign name",
+    "CampaignControl, CampaignTick, forwarded Outcome and CommandResult",
+)
 CAMPAIGN_STATE = TopicSpec(
     "campaign.state", 3, "campaign name / contact", "campaign snapshot", compacted=True
 )

@@ -9,6 +9,12 @@ Outputs: ``create_call`` commands, one final result per contact on ``campaign.re
 
 The runtime confirms outputs before it writes the state that produced them, so a restored state
 never refers to a command that was not sent; a replay re-emits the same deterministic ids.
+
+Time is part of the input (:class:`~contracts.campaign.CampaignTick`): a due timer only writes the
+clock's reading to ``campaign.control``, and the machine sees time move when that tick is read
+back, in log order with the outcomes. A replay after a crash therefore makes the same decisions as
+the first run (an attempt times out, or gets its outcome, exactly as it did before), so what it
+emits again is the same, not merely under the same ids.
 """
 
 from __future__ import annotations
@@ -26,10 +32,11 @@ import structlog
 from contracts.campaign import (
     CampaignControl,
     CampaignSpec,
+    CampaignTick,
     ControlAction,
 )
 from contracts.envelopes import CommandResult, Outcome, command_key
-from contracts.topics import CAMPAIGN_RESULTS, VOICE_COMMANDS
+from contracts.topics import CAMPAIGN_CONTROL, CAMPAIGN_RESULTS, VOICE_COMMANDS
 from handlers.campaign import (
     CampaignMachine,
     ContactTrack,
@@ -54,7 +61,7 @@ log = structlog.get_logger("campaign")
 #: ``{campaign}.{run}.{row}.{attempt}`` (see handlers.campaign.make_call_ref).
 CALL_REF_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_-]{0,47})\.([0-9a-f]{8})\.(\d+)\.(\d+)$")
 
-Event = CampaignControl | Outcome | CommandResult
+Event = CampaignControl | CampaignTick | Outcome | CommandResult
 ContactReader = FileContactReader | TopicContactReader
 
 
@@ -72,6 +79,7 @@ class CampaignState:
     machine: CampaignMachine
     start_id: str
     source_ranges: list[tuple[int, int, int]] | None = None
+    #: Stream time: the campaign clock and the real clock of the last tick read (see module doc).
     updated_at: float = 0.0
     updated_wall: float = 0.0
 
@@ -90,10 +98,16 @@ class ControllerApp(App[CampaignState, Event]):
         self.settings = settings
         self.commands_topic = f"{settings.topic_prefix}{VOICE_COMMANDS.name}"
         self.results_topic = f"{settings.topic_prefix}{CAMPAIGN_RESULTS.name}"
+        self.control_topic = f"{settings.topic_prefix}{CAMPAIGN_CONTROL.name}"
         self.clock = clock
         self.max_tick_s = max_tick_s
+        #: A tick not read back after this long is written again (it is idempotent).
+        self.tick_resend_s = 2.0
         self._wall = time.time()  # real time of the current call (pacing is in real seconds)
         self._readers: dict[str, ContactReader] = {}
+        #: Real time a tick was written per campaign and not read back yet (memory only: after a
+        #: takeover the new owner just writes another; a tick older than stream time is a no-op).
+        self._tick_sent: dict[str, float] = {}
         self._dnc: dict[str, DncList] = {}
 
     # -- runtime hooks -----------------------------------------------------------------------
@@ -106,6 +120,8 @@ class ControllerApp(App[CampaignState, Event]):
             kind = doc.get("type") if isinstance(doc, dict) else None
             if kind == "campaign.control":
                 return CampaignControl.model_validate(doc)
+            if kind == "campaign.tick":
+                return CampaignTick.model_validate(doc)
             if kind == "voice.outcome":
                 return Outcome.model_validate(doc)
             if kind == "dispatcher.result":
@@ -117,28 +133,37 @@ class ControllerApp(App[CampaignState, Event]):
     def apply(
         self, key: str, state: CampaignState | None, event: Event, ctx: Context
     ) -> Step[CampaignState]:
-        now = self._now(ctx)
-        outs: list[MachineOutput] = []
-        if isinstance(event, CampaignControl):
-            if event.action == ControlAction.START:
-                if state is not None:
-                    log.info("campaign.start_ignored", campaign=key, reason="already started")
-                    return self._step(key, state, [], now)
-                assert event.spec is not None
-                state = self._new_state(event, now)
+        if state is None:
+            if isinstance(event, CampaignControl) and event.action == ControlAction.START:
+                # Nothing is decided before the first tick (written right away); until then the
+                # stream time is the request's own (a cancel may come first).
+                state = self._new_state(event)
                 log.info("campaign.started", campaign=key, run=state.machine.run)
-            elif state is None:
+                return Step(state, [self._tick(key, ctx.now or time.time())], timer=1.0)
+            if isinstance(event, CampaignControl):
                 log.warning("campaign.unknown", campaign=key, action=event.action)
-                return Step(None)
-            elif event.action == ControlAction.PAUSE:
+            return Step(None)
+        now = self._stream_now(state)
+        outs: list[MachineOutput] = []
+        if isinstance(event, CampaignTick):
+            self._tick_sent.pop(key, None)
+            first = state.updated_wall == 0.0
+            if first or event.at.timestamp() > state.updated_at:
+                state.updated_at = event.at.timestamp()
+            state.updated_wall = max(state.updated_wall, event.wall)
+            now = self._stream_now(state)
+            state.machine.start(now)
+        elif isinstance(event, CampaignControl):
+            if event.action == ControlAction.START:
+                log.info("campaign.start_ignored", campaign=key, reason="already started")
+                return self._step(key, state, [], now)
+            if event.action == ControlAction.PAUSE:
                 state.machine.pause(now)
             elif event.action == ControlAction.RESUME:
                 state.machine.resume(now)
             elif event.action == ControlAction.CANCEL:
                 outs += state.machine.cancel(now)
         elif isinstance(event, CommandResult):
-            if state is None:
-                return Step(None)
             if event.call_ref is None or event.kind != "create_call":
                 return self._step(key, state, [], now)
             error = event.error or {}
@@ -155,8 +180,6 @@ class ControllerApp(App[CampaignState, Event]):
                 now,
             )
         else:
-            if state is None:
-                return Step(None)
             if event.call_ref is None or event.scope != "leg":
                 # Keep the timer armed: a Step without one would cancel the campaign's ticks.
                 return self._step(key, state, [], now)
@@ -174,13 +197,18 @@ class ControllerApp(App[CampaignState, Event]):
         return self._step(key, state, outs, now)
 
     def on_timer(self, key: str, state: CampaignState, ctx: Context) -> Step[CampaignState]:
-        try:
-            return self._step(key, state, [], self._now(ctx))
-        except Exception as err:
-            # The runtime drops a timer whose handler raised, which would stall the campaign
-            # silently; keep ticking (and saying why) instead.
-            log.error("campaign.tick_failed", campaign=key, error=f"{type(err).__name__}: {err}")
-            return Step(state, (), timer=1.0)
+        """Write the clock's reading to the log; the decisions happen when it is read back."""
+        wall = ctx.now or time.time()
+        sent = self._tick_sent.get(key)
+        if sent is not None and wall - sent < self.tick_resend_s:
+            # One tick in flight per campaign; it re-arms the timer when it is applied.
+            return Step(state, (), timer=self.tick_resend_s - (wall - sent))
+        return Step(state, [self._tick(key, wall)], timer=self.tick_resend_s)
+
+    def _tick(self, key: str, wall: float) -> Output:
+        self._tick_sent[key] = wall
+        tick = CampaignTick(campaign=key, at=self._clock_now(wall), wall=wall)
+        return Output(self.control_topic, key.encode(), tick.to_bytes())
 
     def dump_state(self, state: CampaignState) -> Any:
         m = state.machine
@@ -192,6 +220,7 @@ class ControllerApp(App[CampaignState, Event]):
             "meta": m.meta_json(),
             "tracks": [t.to_json() for t in m.tracks()],
             "progress": m.progress(now, state.updated_wall or None).model_dump(mode="json"),
+            "clock": {"at": state.updated_at, "wall": state.updated_wall},
         }
 
     def load_state(self, raw: Any) -> CampaignState:
@@ -204,16 +233,28 @@ class ControllerApp(App[CampaignState, Event]):
             dnc=self._dnc_for(spec),
         )
         ranges = raw.get("source_ranges")
+        clock = raw.get("clock") or {}
         return CampaignState(
-            spec, machine, raw["start_id"], [tuple(r) for r in ranges] if ranges else None
+            spec,
+            machine,
+            raw["start_id"],
+            [tuple(r) for r in ranges] if ranges else None,
+            # A state written before ticks existed: start from the clock (the next tick corrects).
+            updated_at=float(clock.get("at") or time.time()),
+            updated_wall=float(clock.get("wall") or time.time()),
         )
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _now(self, ctx: Context) -> datetime:
-        self._wall = ctx.now or time.time()
-        t = self.clock() if self.clock is not None else self._wall
-        return datetime.fromtimestamp(t, UTC)
+    def _clock_now(self, wall: float) -> datetime:
+        """The campaign clock now (a test may run it faster than real time)."""
+        self._wall = wall
+        return datetime.fromtimestamp(self.clock() if self.clock is not None else wall, UTC)
+
+    def _stream_now(self, state: CampaignState) -> datetime:
+        """The time of the last tick read: what every decision of a step uses."""
+        self._wall = state.updated_wall
+        return datetime.fromtimestamp(state.updated_at, UTC)
 
     def _cps(self, spec: CampaignSpec) -> float:
         return self.settings.vonage_cps * spec.pacing.cps_share
@@ -225,16 +266,19 @@ class ControllerApp(App[CampaignState, Event]):
             self._dnc[spec.name] = dnc
         return dnc
 
-    def _new_state(self, ctrl: CampaignControl, now: datetime) -> CampaignState:
+    def _new_state(self, ctrl: CampaignControl) -> CampaignState:
         spec = ctrl.spec
         assert spec is not None
         machine = CampaignMachine(
             spec, run=run_id(ctrl.id), cps_limit=self._cps(spec), dnc=self._dnc_for(spec)
         )
         machine.contacts_total = ctrl.contacts_total
-        machine.start(now)
         self._readers.pop(spec.name, None)
-        return CampaignState(spec, machine, ctrl.id, ctrl.source_ranges)
+        # Stream time starts at the request's time; the first tick replaces it (wall 0 = no
+        # tick read yet).
+        return CampaignState(
+            spec, machine, ctrl.id, ctrl.source_ranges, updated_at=ctrl.occurred_at.timestamp()
+        )
 
     def _reader(self, state: CampaignState) -> ContactReader:
         m = state.machine
@@ -276,8 +320,6 @@ class ControllerApp(App[CampaignState, Event]):
         if m.active:
             outs = outs + self._advance(state, now)
         m.drain_changes()
-        state.updated_at = now.timestamp()
-        state.updated_wall = self._wall
         records: list[Output] = []
         account = state.spec.account or self.settings.vonage_account
         for o in outs:

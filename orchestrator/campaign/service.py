@@ -56,7 +56,12 @@ class ControllerService:
                 changelog_topic=f"{p}{CAMPAIGN_STATE.name}",
                 dlq_topic=f"{p}{VOICE_DLQ.name}",
                 group_id=CONTROLLER_GROUP,
-                output_topics=(f"{p}{VOICE_COMMANDS.name}", f"{p}{CAMPAIGN_RESULTS.name}"),
+                # Its own input too: the clock ticks it writes (see orchestrator.campaign.app).
+                output_topics=(
+                    f"{p}{VOICE_COMMANDS.name}",
+                    f"{p}{CAMPAIGN_RESULTS.name}",
+                    f"{p}{CAMPAIGN_CONTROL.name}",
+                ),
                 tick_s=0.02,
                 commit_interval_s=0.3,
                 retention_s=10 * 365 * 86400.0,
