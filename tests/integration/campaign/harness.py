@@ -153,7 +153,7 @@ def profile(seed: int, *, faults: bool = True) -> dict[str, Any]:
                 # Injected 429s and 5xx instead of processing, and dropped answers after it
                 # (more 429s come from the simulator's real rate limiter).
                 "create_call": {
-                    "throttle_rate": 0.03,
+                    "throttle_rate": 0.01,
                     "error_rate": 0.03,
                     "error_status": 503,
                     "drop_rate": 0.003,
