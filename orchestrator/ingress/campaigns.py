@@ -46,6 +46,8 @@ log = get_logger("ingress.campaigns")
 
 #: A broker that does not answer within this turns into 503 (retry) instead of a hung request.
 KAFKA_DEADLINE_S = 15.0
+#: Results are read whole from campaign.results first; a big campaign takes a while.
+RESULTS_DEADLINE_S = 120.0
 _ACTIONS = {
     "pause": ControlAction.PAUSE,
     "resume": ControlAction.RESUME,
@@ -116,7 +118,7 @@ class CampaignsApi:
             Route("/v1/campaigns/{name}", self._wrap("status", self.status), methods=["GET"]),
             Route(
                 "/v1/campaigns/{name}/results",
-                self._wrap("results", self.results),
+                self._wrap("results", self.results, RESULTS_DEADLINE_S),
                 methods=["GET"],
             ),
             Route(
@@ -133,14 +135,17 @@ class CampaignsApi:
                 self._watcher = None
 
     def _wrap(
-        self, endpoint: str, handler: Callable[[Request], Awaitable[Response]]
+        self,
+        endpoint: str,
+        handler: Callable[[Request], Awaitable[Response]],
+        deadline: float = KAFKA_DEADLINE_S,
     ) -> Callable[[Request], Awaitable[Response]]:
         async def run(request: Request) -> Response:
             started = time.perf_counter()
             response = self._auth(request)
             if response is None:
                 try:
-                    async with asyncio.timeout(KAFKA_DEADLINE_S):
+                    async with asyncio.timeout(deadline):
                         response = await handler(request)
                 except (TimeoutError, KafkaError) as err:
                     log.warning("campaign request failed", endpoint=endpoint, error=repr(err))

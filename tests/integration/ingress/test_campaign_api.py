@@ -20,9 +20,12 @@ import orjson
 import pytest
 import yaml
 from pydantic import SecretStr
+from starlette.applications import Starlette
 
+from orchestrator.config import Settings
 from orchestrator.ingress.app import IngressOptions, create_app
-from orchestrator.kafka.localbroker import LocalBroker
+from orchestrator.ingress.campaigns import CampaignsApi
+from orchestrator.kafka.localbroker import LocalBroker, free_port
 from tests.integration.campaign.harness import campaign_spec, local_env, write_contacts
 from tests.integration.ingress.conftest import TOKEN, running
 
@@ -149,3 +152,17 @@ async def test_campaigns_over_the_control_api(broker: LocalBroker, tmp_path: Pat
                        for x in lines if not x.get("call_refs"))  # fmt: skip
             r = await client.get("/v1/campaigns/api-a/results?format=xml", headers=AUTH)
             assert r.status_code == 400
+
+
+async def test_broker_unreachable_gives_503(kafka_settings: Settings) -> None:
+    settings = kafka_settings.model_copy(
+        update={"kafka_bootstrap_servers": f"127.0.0.1:{free_port()}"}
+    )
+    api = CampaignsApi(settings, auth=lambda _: None, count=lambda _e, _r, resp, _t: resp)
+    app = Starlette(routes=api.routes())
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://ingress") as client:
+        for method, path in (("GET", "/v1/campaigns/x"), ("POST", "/v1/campaigns/x/pause")):
+            r = await client.request(method, path)
+            assert r.status_code == 503 and r.headers["retry-after"] == "1", r.text
+    await api.stop()
