@@ -60,6 +60,22 @@ def _private_key_pem() -> str:
     ).decode()
 
 
+async def _tick_lag_ms(url: str) -> float | None:
+    """Mean real time from the controller writing a clock tick to reading it (its /metrics)."""
+    import httpx
+
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(url, timeout=5)).text
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        for suffix in ("_sum", "_count"):
+            if line.startswith(f"orchestrator_campaign_tick_lag_seconds{suffix} "):
+                values[suffix] = float(line.split()[-1])
+    if not values.get("_count"):
+        return None
+    return round(values["_sum"] / values["_count"] * 1000, 1)
+
+
 async def _http_ok(url: str, limit_s: float) -> None:
     import httpx
 
@@ -268,11 +284,12 @@ async def main_async(contacts: int, cps: float, time_scale: float) -> None:
             "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "warning"),
             "LOG_FORMAT": "json",
         }
+        ctl_port = free_port()
         roles = [
             ("ingress", ["--host", "127.0.0.1", "--port", str(ingress_port)]),
             ("worker", ["--health-port", str(free_port()), "--health-host", "127.0.0.1"]),
             ("dispatcher", ["--health-port", str(free_port()), "--health-host", "127.0.0.1"]),
-            ("campaign", ["controller", "--health-port", str(free_port())]),
+            ("campaign", ["controller", "--health-port", str(ctl_port)]),
         ]
         for role, args in roles:
             s = Slot(role, 0, args, {**env, "INSTANCE_ID": f"bench-{role}"}, tmp)
@@ -311,6 +328,7 @@ async def main_async(contacts: int, cps: float, time_scale: float) -> None:
         events = await read_topic(settings, VOICE_EVENTS.name)
         outcomes = await read_topic(settings, VOICE_OUTCOMES.name)
         lat = _latencies(events, outcomes)
+        tick_lag = await _tick_lag_ms(f"http://127.0.0.1:{ctl_port}/metrics")
         report(
             BenchResult(
                 name="campaign",
@@ -320,7 +338,12 @@ async def main_async(contacts: int, cps: float, time_scale: float) -> None:
                 baseline="bare HTTP client on the same simulator, no Kafka",
                 baseline_value=raw_rate,
                 target="ratio >= 0.7 (the limit, not the pipeline, is the bottleneck)",
-                extra={"contacts": contacts, "results": len(results), "time scale": time_scale},
+                extra={
+                    "contacts": contacts,
+                    "results": len(results),
+                    "time scale": time_scale,
+                    "mean tick lag ms": tick_lag,
+                },
             )
         )
         report(

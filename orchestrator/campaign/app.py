@@ -28,6 +28,7 @@ from typing import Any
 
 import orjson
 import structlog
+from prometheus_client import CollectorRegistry, Histogram
 
 from contracts.campaign import (
     CampaignControl,
@@ -94,6 +95,7 @@ class ControllerApp(App[CampaignState, Event]):
         *,
         clock: Callable[[], float] | None = None,
         max_tick_s: float = 0.25,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         self.settings = settings
         self.commands_topic = f"{settings.topic_prefix}{VOICE_COMMANDS.name}"
@@ -108,6 +110,17 @@ class ControllerApp(App[CampaignState, Event]):
         #: Real time a tick was written per campaign and not read back yet (memory only: after a
         #: takeover the new owner just writes another; a tick older than stream time is a no-op).
         self._tick_sent: dict[str, float] = {}
+        #: Real time the next tick is wanted per campaign. Records that are not ticks may bring it
+        #: forward, never push it back: a steady stream of outcomes would otherwise keep time
+        #: from moving (each would re-arm the timer a little later).
+        self._due: dict[str, float] = {}
+        self._real = 0.0  # real time of the current call
+        self.tick_lag = Histogram(
+            "orchestrator_campaign_tick_lag_seconds",
+            "Real time from writing a clock tick to reading it back (how stale decisions are).",
+            registry=registry,
+            buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+        )
         self._dnc: dict[str, DncList] = {}
 
     # -- runtime hooks -----------------------------------------------------------------------
@@ -133,20 +146,23 @@ class ControllerApp(App[CampaignState, Event]):
     def apply(
         self, key: str, state: CampaignState | None, event: Event, ctx: Context
     ) -> Step[CampaignState]:
+        self._real = ctx.now or time.time()
         if state is None:
             if isinstance(event, CampaignControl) and event.action == ControlAction.START:
                 # Nothing is decided before the first tick (written right away); until then the
                 # stream time is the request's own (a cancel may come first).
                 state = self._new_state(event)
                 log.info("campaign.started", campaign=key, run=state.machine.run)
-                return Step(state, [self._tick(key, ctx.now or time.time())], timer=1.0)
+                return Step(state, [self._tick(key, self._real)], timer=self.tick_resend_s)
             if isinstance(event, CampaignControl):
                 log.warning("campaign.unknown", campaign=key, action=event.action)
             return Step(None)
         now = self._stream_now(state)
         outs: list[MachineOutput] = []
         if isinstance(event, CampaignTick):
-            self._tick_sent.pop(key, None)
+            if self._tick_sent.pop(key, None) is not None:  # ours, not a replayed one
+                self.tick_lag.observe(max(0.0, self._real - event.wall))
+                self._due.pop(key, None)  # time moved: the next due time is decided afresh
             first = state.updated_wall == 0.0
             if first or event.at.timestamp() > state.updated_at:
                 state.updated_at = event.at.timestamp()
@@ -201,8 +217,10 @@ class ControllerApp(App[CampaignState, Event]):
         wall = ctx.now or time.time()
         sent = self._tick_sent.get(key)
         if sent is not None and wall - sent < self.tick_resend_s:
-            # One tick in flight per campaign; it re-arms the timer when it is applied.
+            # One tick in flight per campaign; reading it back re-arms the timer.
+            self._due[key] = sent + self.tick_resend_s
             return Step(state, (), timer=self.tick_resend_s - (wall - sent))
+        self._due[key] = wall + self.tick_resend_s
         return Step(state, [self._tick(key, wall)], timer=self.tick_resend_s)
 
     def _tick(self, key: str, wall: float) -> Output:
@@ -345,8 +363,12 @@ class ControllerApp(App[CampaignState, Event]):
             if reader is not None:
                 reader.close()
             log.info("campaign.finished", campaign=key, status=str(m.status))
+            self._due.pop(key, None)
+            self._tick_sent.pop(key, None)
             return Step(state, records, timer=None, finished=True)
-        return Step(state, records, timer=self._timer(m, now))
+        due = min(self._due.get(key, float("inf")), self._real + self._timer(m, now))
+        self._due[key] = due
+        return Step(state, records, timer=max(0.0, due - self._real))
 
     def _timer(self, m: CampaignMachine, now: datetime) -> float:
         wait = m.next_wakeup(now, self._wall)

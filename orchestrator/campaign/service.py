@@ -47,7 +47,7 @@ class ControllerService:
         p = settings.topic_prefix
         self.settings = settings
         self.registry = registry or CollectorRegistry()
-        self.app = ControllerApp(settings, clock=clock)
+        self.app = ControllerApp(settings, clock=clock, registry=self.registry)
         self.runtime: Runtime[object, object] = Runtime(
             settings,
             self.app,  # type: ignore[arg-type]
