@@ -17,7 +17,7 @@ import random
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
@@ -47,6 +47,7 @@ from orchestrator.dispatcher.ledger import (
     match_created_call,
 )
 from orchestrator.dispatcher.limiter import Permit, RateLimiter
+from orchestrator.dispatcher.listing import CallLister
 from orchestrator.dispatcher.metrics import DispatcherMetrics
 from orchestrator.dispatcher.retry import Action, Attempt, Backoff, classify, exhausted
 from orchestrator.logs import get_logger
@@ -159,6 +160,7 @@ class Executor:
         self.resolve_policy = resolve or ResolvePolicy()
         self.rng = rng or random.Random()
         self._created: OrderedDict[str, float] = OrderedDict()
+        self._listers: dict[str, CallLister] = {}
 
     # --- entry point -----------------------------------------------------------------------
 
@@ -520,10 +522,13 @@ class Executor:
             wait = (entry.at + timedelta(seconds=policy.after) - _utcnow()).total_seconds()
             if wait > 0:
                 await interruptible(work, asyncio.sleep(wait))
-            _, limiter = self.budgets.get(cmd.account).for_kind(CommandKind.LIST_CALLS)
+            lister = self._lister(work)
+            # The call, if it exists, was created between the first send and the last one.
+            start = entry.first_at - timedelta(seconds=policy.skew)
+            end = entry.at + timedelta(seconds=policy.skew)
             tries = 0
             while True:
-                calls = await self._list_calls(work, limiter, entry)
+                calls = await interruptible(work, lister.calls(start, end))
                 if calls is not None:
                     break
                 tries += 1
@@ -580,19 +585,32 @@ class Executor:
         finally:
             self.metrics.unresolved.dec()
 
+    def _lister(self, work: Work) -> CallLister:
+        """The account's shared listing (resolutions waiting together share one pass)."""
+        account = work.cmd.account
+        lister = self._listers.get(account)
+        if lister is None:
+            _, limiter = self.budgets.get(account).for_kind(CommandKind.LIST_CALLS)
+            # The pass serves many commands, so no single command's abort may stop it.
+            detached = replace(work, abort=asyncio.Event())
+
+            async def fetch(start: datetime, end: datetime) -> list[dict[str, Any]] | None:
+                return await self._list_calls(detached, limiter, start, end)
+
+            lister = self._listers[account] = CallLister(fetch)
+        return lister
+
     async def _list_calls(
-        self, work: Work, limiter: RateLimiter, entry: LedgerEntry
+        self, work: Work, limiter: RateLimiter, start: datetime, end: datetime
     ) -> list[dict[str, Any]] | None:
-        """Every call in the window around the attempt, or ``None`` if the listing failed."""
+        """Every call created in [start, end], or ``None`` if the listing failed."""
         policy = self.resolve_policy
-        # No date_end: a clock behind Vonage's (or the simulator's scaled clock) must not hide
-        # the call; later calls cost a page at most and cannot match a claimed uuid.
-        start = entry.first_at - timedelta(seconds=policy.skew)
         calls: list[dict[str, Any]] = []
         index = 0
         while True:
             params = {
                 "date_start": start.isoformat().replace("+00:00", "Z"),
+                "date_end": end.isoformat().replace("+00:00", "Z"),
                 "page_size": str(policy.page_size),
                 "record_index": str(index),
                 "order": "asc",

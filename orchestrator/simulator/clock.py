@@ -2,7 +2,8 @@
 
 Only the *telephony* timeline is scaled (ringing, talking, TTS, the "too early" window), so a
 campaign of thousands of contacts finishes in minutes. Rate limits and HTTP timeouts stay in real
-time, because the product's dispatcher and ingress measure them with real clocks.
+time, because the product's dispatcher and ingress measure them with real clocks. So do the date
+filters of ``GET /v1/calls``: a client windows a listing by its own clock, as it would Vonage's.
 """
 
 from __future__ import annotations

@@ -264,8 +264,10 @@ async def list_calls(ctx: Ctx) -> Resp:
         for c in ctx.engine.calls
         if (status is None or c.status == status)
         and (conv is None or c.conversation_uuid == conv or c.origin_conversation_uuid == conv)
-        and (start is None or c.created_sim >= start)
-        and (end is None or c.created_sim <= end)
+        # Filtered on the real clock: a client windows its listing by its own clock, which
+        # agrees with Vonage's; the simulated (scaled) telephony clock runs far ahead of it.
+        and (start is None or c.created_wall >= start)
+        and (end is None or c.created_wall <= end)
     ]
     if order == "desc":
         calls.reverse()
