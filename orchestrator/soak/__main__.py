@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 import click
 
-from orchestrator.soak.run import SoakConfig, run_soak
+from orchestrator.soak.run import SoakConfig, SoakResult, run_soak
 
 
 @click.command()
@@ -71,9 +74,22 @@ def main(
         driver=driver,
         out_dir=out_dir,
     )
-    result = asyncio.run(run_soak(cfg))
+    result = asyncio.run(_until_signalled(run_soak(cfg)))
     click.echo(result.render())
     sys.exit(0 if result.ok else 1)
+
+
+async def _until_signalled(run: Coroutine[Any, Any, SoakResult]) -> SoakResult:
+    """SIGTERM (and SIGINT, even where a shell started us with it ignored) cancels the run, so its
+    cleanup stops every process it started instead of leaving them behind."""
+    task = asyncio.ensure_future(run)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        raise click.Abort() from None
 
 
 main()

@@ -430,6 +430,7 @@ async def run_soak(cfg: SoakConfig) -> SoakResult:
     slots: list[Slot] = []
     sim: Slot | None = None
     proxy: RoundRobinProxy | None = None
+    chaos_task: asyncio.Task[None] | None = None
     try:
         settings = Settings(
             kafka_bootstrap_servers=broker.bootstrap,
@@ -603,6 +604,12 @@ async def run_soak(cfg: SoakConfig) -> SoakResult:
             out_dir=out_dir,
         )
     finally:
+        # Chaos first: on an interrupt it is still running, and a restart it makes while the
+        # awaits below run would outlive the soak (found after a Ctrl-C: two orphan ingresses).
+        if chaos_task is not None and not chaos_task.done():
+            chaos_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await chaos_task
         for s in slots:
             s.force_stop()
         if proxy is not None:
