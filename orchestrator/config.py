@@ -122,7 +122,9 @@ class Settings(BaseSettings):
         if self.vonage_signature_secret is None:
             return []
         return [
-            s.strip() for s in self.vonage_signature_secret.get_secret_value().split(",") if s.strip()
+            s.strip()
+            for s in self.vonage_signature_secret.get_secret_value().split(",")
+            if s.strip()
         ]
 
     @property

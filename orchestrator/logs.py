@@ -53,7 +53,11 @@ def configure_logging(settings: Settings | None = None, *, stream: Any = None) -
         cache_logger_on_first_use=True,
     )
     # Libraries (aiokafka, uvicorn) log through stdlib logging: keep them quiet and on stderr.
-    logging.basicConfig(level=max(level, logging.WARNING), stream=stream, format="%(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=max(level, logging.WARNING),
+        stream=stream,
+        format="%(name)s %(levelname)s %(message)s",
+    )
 
 
 def get_logger(name: str) -> Any:

@@ -24,7 +24,9 @@ async def test_produce_consume_round_trip(kafka_settings: Settings) -> None:
     producer = make_producer(kafka_settings)
     await producer.start()
     try:
-        sent = [await producer.send_and_wait(topic, f"v{i}".encode(), key=b"call-1") for i in range(5)]
+        sent = [
+            await producer.send_and_wait(topic, f"v{i}".encode(), key=b"call-1") for i in range(5)
+        ]
     finally:
         await producer.stop()
     assert len({md.partition for md in sent}) == 1, "one key, one partition"
