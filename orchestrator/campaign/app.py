@@ -105,7 +105,7 @@ class ControllerApp(App[CampaignState, Event]):
         self.max_tick_s = max_tick_s
         #: A tick not read back after this long is written again (it is idempotent).
         self.tick_resend_s = 2.0
-        self._wall = time.time()  # real time of the current call (pacing is in real seconds)
+        self._wall = 0.0  # the stream's real time in the current step (pacing is in real seconds)
         self._readers: dict[str, ContactReader] = {}
         #: Real time a tick was written per campaign and not read back yet (memory only: after a
         #: takeover the new owner just writes another; a tick older than stream time is a no-op).
@@ -265,8 +265,7 @@ class ControllerApp(App[CampaignState, Event]):
     # -- internals ---------------------------------------------------------------------------
 
     def _clock_now(self, wall: float) -> datetime:
-        """The campaign clock now (a test may run it faster than real time)."""
-        self._wall = wall
+        """The campaign clock now (a test may run it faster than real time); only ticks read it."""
         return datetime.fromtimestamp(self.clock() if self.clock is not None else wall, UTC)
 
     def _stream_now(self, state: CampaignState) -> datetime:
