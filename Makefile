@@ -6,14 +6,14 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test test-all test-fast demo lint fmt bench soak deploy-check schema clean
+.PHONY: install broker-ready test test-all test-fast demo lint fmt bench soak deploy-check schema clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
 
 $(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e '.[embedded,dev]'
+	$(PY) -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -26,16 +26,21 @@ install: $(STAMP)
 PYTEST_WORKERS ?= 3
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadfile
 
-test: $(STAMP)
+# Provisions the local Apache Kafka once (jars via mvn on the first run, verified against the
+# committed checksums; cached under build/kafka) and says which Kafka and which Java will run.
+broker-ready: $(STAMP)
+	@$(PY) -m orchestrator.localbroker
+
+test: broker-ready
 	$(PYTEST) -m "not extended"
 
-test-all: $(STAMP)
+test-all: broker-ready
 	$(PYTEST)
 
-test-fast: $(STAMP)
+test-fast: broker-ready
 	$(PYTEST) -m "not slow"
 
-demo: $(STAMP)
+demo: broker-ready
 	$(VENV)/bin/orchestrator demo
 
 lint: $(STAMP)
@@ -49,7 +54,7 @@ fmt: $(STAMP)
 
 # Each benchmark starts its own broker/simulator; results land in bench/RESULTS.md and the README.
 BENCHES ?= ingress worker dispatcher campaign simulator_throughput
-bench: $(STAMP)
+bench: broker-ready
 	@rm -f build/bench.jsonl; mkdir -p build
 	@for b in $(BENCHES); do \
 	  if [ -f bench/$$b.py ]; then echo "== bench $$b"; \
@@ -60,7 +65,7 @@ bench: $(STAMP)
 # The soak: broker, simulator (faults, 429s, reorder, duplicates) and several role processes, a
 # campaign of SOAK_CONTACTS, kill -9 every SOAK_KILL_INTERVAL s, graceful restarts; then the
 # history checker (exit 1 on any anomaly). E.g. `make soak SOAK_CONTACTS=100000 SOAK_DURATION=1800`.
-soak: $(STAMP)
+soak: broker-ready
 	$(PY) -m orchestrator.soak
 
 schema: $(STAMP)

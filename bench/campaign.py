@@ -34,7 +34,7 @@ from bench._result import BenchResult, report
 from contracts.topics import VOICE_EVENTS, VOICE_OUTCOMES
 from orchestrator.checker.collect import Record, read_topic
 from orchestrator.config import Settings
-from orchestrator.kafka.localbroker import LocalBroker, free_port
+from orchestrator.localbroker import LocalBroker, free_port
 from orchestrator.soak.procs import Slot
 
 SECRET = "bench-signature-secret-0123456789abcdef"

@@ -45,7 +45,7 @@ from contracts.topics import VOICE_COMMANDS, VOICE_EVENTS, topic_name
 from orchestrator.config import Settings
 from orchestrator.kafka.admin import ensure_topics
 from orchestrator.kafka.clients import make_consumer, make_producer
-from orchestrator.kafka.localbroker import LocalBroker, free_port
+from orchestrator.localbroker import LocalBroker, free_port
 from orchestrator.simulator.auth import generate_key_pair, mint_application_jwt
 
 ROOT = Path(__file__).resolve().parents[1]

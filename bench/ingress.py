@@ -34,7 +34,7 @@ from bench._result import BenchResult, report
 from orchestrator.config import Settings
 from orchestrator.ingress.signature import sign_for_tests
 from orchestrator.kafka.admin import ensure_topics
-from orchestrator.kafka.localbroker import LocalBroker, free_port
+from orchestrator.localbroker import LocalBroker, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "bench-signature-secret-0123456789abcdef"

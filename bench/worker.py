@@ -46,7 +46,8 @@ from contracts.topics import TopicSpec
 from orchestrator.config import Settings
 from orchestrator.kafka.admin import ensure_topics
 from orchestrator.kafka.clients import group_name, make_consumer, make_producer
-from orchestrator.kafka.localbroker import LocalBroker, free_port
+from orchestrator.kafka.reading import end_offsets
+from orchestrator.localbroker import LocalBroker, free_port
 from orchestrator.worker.synthetic import stream
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,26 +86,6 @@ async def _preload(settings: Settings, records: list[tuple[bytes, bytes]]) -> fl
     finally:
         await producer.stop()
     return len(records) / (time.perf_counter() - t0)
-
-
-async def _end_offsets(
-    consumer: AIOKafkaConsumer, topic: str, partitions: int
-) -> dict[TopicPartition, int]:
-    """Per-partition end (the fetch high watermark; Tansu's ListOffsets can be short of it)."""
-    tps = [TopicPartition(topic, p) for p in range(partitions)]
-    consumer.assign(tps)
-    listed = await consumer.end_offsets(tps)
-    ends: dict[TopicPartition, int] = {}
-    for tp in tps:
-        consumer.seek(tp, max(listed[tp] - 1, 0))
-    while len(ends) < len(tps):
-        await consumer.getmany(timeout_ms=100)
-        for tp in tps:
-            high = consumer.highwater(tp)
-            if high is not None:
-                ends[tp] = max(high, listed[tp])
-    consumer.assign([])
-    return ends
 
 
 async def _raw_loop(settings: Settings, n: int) -> float:
@@ -202,7 +183,7 @@ async def _worker_run(
     try:
         topic = f"{settings.topic_prefix}voice.events"
         tps = [TopicPartition(topic, p) for p in range(partitions)]
-        ends = await _end_offsets(probe, topic, partitions)
+        ends = await end_offsets(probe, tps)
         deadline = time.monotonic() + 600
         while _get(port, "/readyz")[0] != 200:
             if proc.poll() is not None or time.monotonic() > deadline:

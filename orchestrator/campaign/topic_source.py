@@ -28,7 +28,7 @@ Range = tuple[int, int, int]
 
 async def topic_ranges(settings: Settings, topic: str) -> list[Range]:
     """(partition, begin, end) of every partition of ``topic`` now."""
-    from orchestrator.campaign.control import partitions_of
+    from orchestrator.kafka.reading import partitions_of
 
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None)
     await consumer.start()

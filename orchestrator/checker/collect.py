@@ -14,8 +14,6 @@ must end with exactly one distinct final record.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -54,53 +52,24 @@ class Record:
     timestamp_ms: int = 0
 
 
-async def read_topic(
-    settings: Settings, name: str, *, limit_s: float = 300.0, idle_s: float = 1.5
-) -> list[Record]:
-    """Every record of ``name``, from the beginning until the topic has been quiet for ``idle_s``.
-
-    The end is found by reading, not by asking: the local broker (Tansu) reports a partition's end
-    offset as the last *batch's* base offset + 1, so ``end_offsets`` can stop a reader before the
-    last records of a multi-record batch. The checker runs after every writer stopped, so "no
-    record for ``idle_s`` on any partition, and at least the reported end reached" is the end.
-    """
-    from aiokafka import TopicPartition
+async def read_topic(settings: Settings, name: str, *, limit_s: float = 300.0) -> list[Record]:
+    """Every record of ``name``, from the beginning to its end (the checker runs after every
+    writer stopped, so the end listed now is the end)."""
+    from aiokafka import ConsumerRecord, TopicPartition
 
     from orchestrator.kafka.clients import make_consumer
+    from orchestrator.kafka.reading import partitions_of, read_to_end
+
+    out: list[Record] = []
+
+    def keep(tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        out.extend(Record(tp.partition, r.offset, r.key, r.value, r.timestamp) for r in records)
 
     consumer = make_consumer(settings, group_id=None, max_poll_records=5000)
     await consumer.start()
-    out: list[Record] = []
     try:
-        parts = consumer.partitions_for_topic(name)
-        if not parts:
-            await consumer.force_metadata_update()
-            parts = consumer.partitions_for_topic(name) or set()
-        tps = [TopicPartition(name, p) for p in sorted(parts)]
-        if not tps:
-            return out
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        seen: dict[TopicPartition, int] = {}
-        quiet_since = time.monotonic()
-        async with asyncio.timeout(limit_s):
-            while True:
-                batch = await consumer.getmany(timeout_ms=300, max_records=5000)
-                for tp, records in batch.items():
-                    for rec in records:
-                        out.append(
-                            Record(tp.partition, rec.offset, rec.key, rec.value, rec.timestamp)
-                        )
-                        seen[tp] = rec.offset + 1
-                if batch:
-                    quiet_since = time.monotonic()
-                    continue
-                reached = all(seen.get(tp, 0) >= ends[tp] for tp in tps)
-                if reached and time.monotonic() - quiet_since >= idle_s:
-                    break
-                if not reached and time.monotonic() - quiet_since >= 10 * idle_s:
-                    break  # a compacted-away tail: nothing more will come
+        tps = await partitions_of(consumer, name)
+        await read_to_end(consumer, tps, keep, within=limit_s)
     finally:
         await consumer.stop()
     return out

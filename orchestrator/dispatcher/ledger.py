@@ -36,12 +36,12 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from pydantic import BaseModel, ConfigDict
 
 from orchestrator.config import Settings
 from orchestrator.kafka.clients import make_consumer
-from orchestrator.kafka.ends import end_offsets
+from orchestrator.kafka.reading import read_to_end
 
 
 class LedgerState(StrEnum):
@@ -206,29 +206,24 @@ class DialLedger:
         consumer = make_consumer(settings, group_id=None, enable_auto_commit=False)
         await consumer.start()
         loaded = 0
+
+        def load(_: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+            nonlocal loaded
+            for rec in records:
+                if rec.key is None:
+                    continue
+                cid = rec.key.decode()
+                if rec.value is None:
+                    self._remove(cid)
+                    continue
+                entry = LedgerEntry.model_validate_json(rec.value)
+                if entry.source_partition in owned:
+                    self._apply(entry)
+                    loaded += 1
+
         try:
             tps = [TopicPartition(self.topic, p) for p in wanted]
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            ends = await end_offsets(consumer, tps)  # Tansu under-reports: see kafka/ends.py
-            pending = {tp for tp in tps if ends[tp] > 0}
-            while pending:
-                batch = await consumer.getmany(*pending, timeout_ms=500)
-                for records in batch.values():
-                    for rec in records:
-                        if rec.key is None:
-                            continue
-                        cid = rec.key.decode()
-                        if rec.value is None:
-                            self._remove(cid)
-                            continue
-                        entry = LedgerEntry.model_validate_json(rec.value)
-                        if entry.source_partition in owned:
-                            self._apply(entry)
-                            loaded += 1
-                for tp in list(pending):
-                    if await consumer.position(tp) >= ends[tp]:
-                        pending.discard(tp)
+            await read_to_end(consumer, tps, load, within=300.0)
         finally:
             await consumer.stop()
         return loaded

@@ -29,9 +29,8 @@ command may legitimately wait minutes (a backlog behind the CPS limiter, a creat
 while the dispatcher is stateless except for the dial ledger, which is keyed by command id and
 placed by partition. So this module keeps its own small scheduler (ordering key = partition and
 flow key, cooperative aborts at safe points) and uses the runtime's pieces where they fit: its
-health server (``/healthz``, ``/readyz``, ``/metrics``), the shared Kafka clients
-(``orchestrator.kafka.clients``) and true end offsets for the ledger restore
-(``orchestrator.kafka.ends``).
+health server (``/healthz``, ``/readyz``, ``/metrics``), and the shared Kafka clients
+(``orchestrator.kafka.clients``).
 """
 
 from __future__ import annotations

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
 from orchestrator.config import Settings
 from orchestrator.kafka.clients import make_consumer
+from orchestrator.kafka.reading import end_offsets, partitions_of
 from orchestrator.logs import get_logger
 
 log = get_logger("ingress.state")
@@ -98,21 +99,10 @@ class StateView:
         )
         await consumer.start()
         try:
-            partitions = consumer.partitions_for_topic(self.topic)
-            waited = 0.0
-            while not partitions:
-                # Metadata for a topic not yet known to this client arrives after a refresh.
-                await consumer._client.force_metadata_update()
-                partitions = consumer.partitions_for_topic(self.topic)
-                if not partitions:
-                    await asyncio.sleep(1.0)
-                    waited += 1.0
-                    if waited >= 10:
-                        raise TimeoutError(f"topic {self.topic} not found")
-            tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+            tps = await partitions_of(consumer, self.topic)
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
-            end = await consumer.end_offsets(tps)
+            end = await end_offsets(consumer, tps)
             pending = {tp for tp, off in end.items() if off > 0}
             if not pending:
                 self.caught_up.set()

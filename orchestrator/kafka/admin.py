@@ -36,6 +36,18 @@ async def _existing(admin: AIOKafkaAdminClient) -> set[str]:
     return set(names)
 
 
+async def _led(admin: AIOKafkaAdminClient, names: list[str]) -> bool:
+    """Every partition of every named topic exists and has a leader."""
+    described = {t["topic"]: t for t in await admin.describe_topics(names)}
+    for name in names:
+        topic = described.get(name)
+        if topic is None or topic["error_code"] != 0 or not topic["partitions"]:
+            return False
+        if any(p["error_code"] != 0 or p["leader"] < 0 for p in topic["partitions"]):
+            return False
+    return True
+
+
 async def ensure_topics(
     settings: Settings,
     *,
@@ -75,10 +87,10 @@ async def ensure_topics(
         ]
         with contextlib.suppress(TopicAlreadyExistsError):  # another replica won the race
             await admin.create_topics(new)
-        # Wait until metadata shows them, so producers started right after do not race.
+        # Wait until every new partition has a leader, so producers and consumers started right
+        # after neither race the metadata nor get NotLeaderForPartition.
         with anyio.fail_after(timeout):
-            while missing_now := [s.name for s in missing if s.name not in await _existing(admin)]:
-                del missing_now
+            while not await _led(admin, [s.name for s in missing]):
                 await anyio.sleep(0.05)
         return [s.name for s in missing]
     finally:

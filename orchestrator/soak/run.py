@@ -39,7 +39,7 @@ from contracts.topics import (
 from orchestrator.checker.checks import Report, check
 from orchestrator.checker.collect import collect
 from orchestrator.config import Settings
-from orchestrator.kafka.localbroker import LocalBroker, free_port
+from orchestrator.localbroker import LocalBroker, free_port
 from orchestrator.soak.procs import Slot
 from orchestrator.soak.proxy import RoundRobinProxy
 

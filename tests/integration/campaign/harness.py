@@ -27,12 +27,12 @@ from orchestrator.campaign.control import (
     StateWatcher,
     _consumer,
     _read_to_end,
-    partitions_of,
     send_control,
 )
 from orchestrator.config import Settings
 from orchestrator.kafka.admin import ensure_topics
-from orchestrator.kafka.localbroker import free_port
+from orchestrator.kafka.reading import partitions_of
+from orchestrator.localbroker import free_port
 from orchestrator.run import LocalStack
 from orchestrator.simulator import Simulator
 from tests.conftest import make_settings
@@ -262,12 +262,9 @@ async def raw_records(settings: Settings, topic_base: str) -> list[tuple[bytes, 
     consumer = _consumer(settings)
     await consumer.start()
     try:
-        tps = await partitions_of(consumer, topic)
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
         await _read_to_end(
             consumer,
-            tps,
+            await partitions_of(consumer, topic),
             lambda k, v: out.append((k, orjson.loads(v))) if v is not None else None,
             settle_s=0.5,
         )

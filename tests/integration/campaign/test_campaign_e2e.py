@@ -21,7 +21,7 @@ from contracts.campaign import CampaignStatus
 from handlers.calling_hours import is_open, zones_for
 from orchestrator.checker.checks import concurrency, duplicate_dials, rate_windows
 from orchestrator.checker.collect import history_from
-from orchestrator.kafka.localbroker import LocalBroker
+from orchestrator.localbroker import LocalBroker
 from tests.integration.campaign.harness import (
     ANCHOR,
     campaign_spec,

@@ -16,7 +16,7 @@ from contracts.topics import CAMPAIGN_CONTROL, CAMPAIGN_RESULTS
 from orchestrator.cli import cli
 from orchestrator.kafka.admin import ensure_topics
 from orchestrator.kafka.clients import make_producer
-from orchestrator.kafka.localbroker import LocalBroker
+from orchestrator.localbroker import LocalBroker
 from tests.conftest import make_settings
 from tests.integration.campaign.harness import raw_records
 

@@ -13,7 +13,7 @@ from orchestrator.campaign.topic_source import TopicContactReader, topic_ranges
 from orchestrator.config import Settings
 from orchestrator.kafka.admin import ensure_topics
 from orchestrator.kafka.clients import make_producer
-from orchestrator.kafka.localbroker import LocalBroker
+from orchestrator.localbroker import LocalBroker
 from tests.integration.campaign.harness import campaign_spec, local_env, results_raw
 
 pytestmark = [pytest.mark.integration]

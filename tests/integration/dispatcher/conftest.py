@@ -19,7 +19,6 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import TopicPartition
 from pydantic import AnyHttpUrl, SecretStr
 
 from contracts.envelopes import CommandEnvelope, CommandKind, command_key
@@ -27,7 +26,8 @@ from contracts.topics import VOICE_COMMANDS, VOICE_DLQ, VOICE_EVENTS, topic_name
 from orchestrator.checker.checks import ApiRequest, rate_windows
 from orchestrator.config import Settings
 from orchestrator.kafka.clients import make_consumer, make_producer
-from orchestrator.kafka.localbroker import free_port
+from orchestrator.kafka.reading import partitions_of
+from orchestrator.localbroker import free_port
 from orchestrator.simulator import Simulator
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -156,11 +156,7 @@ class Reader:
         tps = []
         for spec in (VOICE_EVENTS, VOICE_DLQ):
             name = topic_name(spec, prefix)
-            parts = self._consumer.partitions_for_topic(name)
-            if not parts:
-                await self._consumer._client.force_metadata_update()
-                parts = self._consumer.partitions_for_topic(name) or set()
-            tps += [TopicPartition(name, p) for p in parts]
+            tps += await partitions_of(self._consumer, name)
         self._consumer.assign(tps)
         await self._consumer.seek_to_beginning(*tps)
         self._task = asyncio.create_task(self._run())

@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from aiokafka import TopicPartition
 from pydantic import SecretStr
 from starlette.applications import Starlette
 
@@ -22,6 +21,7 @@ from orchestrator.ingress.app import IngressOptions, create_app
 from orchestrator.ingress.flows import load_flows
 from orchestrator.ingress.signature import sign_for_tests
 from orchestrator.kafka.clients import make_consumer
+from orchestrator.kafka.reading import end_offsets, partitions_of
 
 SECRET = "integration-signature-secret-0123456789"
 TOKEN = "control-token-for-tests"
@@ -101,12 +101,8 @@ async def read_topic(
     consumer = make_consumer(settings, group_id=None)
     await consumer.start()
     try:
-        parts = consumer.partitions_for_topic(topic)
         deadline = time.monotonic() + within
-        while not parts and time.monotonic() < deadline:
-            await consumer._client.force_metadata_update()
-            parts = consumer.partitions_for_topic(topic)
-        tps = [TopicPartition(topic, p) for p in sorted(parts or ())]
+        tps = await partitions_of(consumer, topic, within=within)
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         out: list[tuple[bytes | None, Any]] = []
@@ -123,11 +119,6 @@ async def topic_size(settings: Settings, topic: str) -> int:
     consumer = make_consumer(settings, group_id=None)
     await consumer.start()
     try:
-        parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in parts]
-        if not tps:
-            return 0
-        ends = await consumer.end_offsets(tps)
-        return sum(ends.values())
+        return sum((await end_offsets(consumer, await partitions_of(consumer, topic))).values())
     finally:
         await consumer.stop()

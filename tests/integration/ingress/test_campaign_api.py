@@ -25,7 +25,7 @@ from starlette.applications import Starlette
 from orchestrator.config import Settings
 from orchestrator.ingress.app import IngressOptions, create_app
 from orchestrator.ingress.campaigns import CampaignsApi
-from orchestrator.kafka.localbroker import LocalBroker, free_port
+from orchestrator.localbroker import LocalBroker, free_port
 from tests.integration.campaign.harness import campaign_spec, local_env, write_contacts
 from tests.integration.ingress.conftest import TOKEN, running
 

@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from orchestrator.config import Settings
-from orchestrator.kafka.localbroker import free_port
+from orchestrator.localbroker import free_port
 from tests.integration.ingress.conftest import EXAMPLE_FLOWS, SECRET, read_topic, signed_headers
 from tests.integration.ingress.test_webhooks import ANSWER, STARTED
 

@@ -24,7 +24,7 @@ from orchestrator.ingress.app import IngressOptions, create_app
 from orchestrator.ingress.flows import load_flows
 from orchestrator.ingress.signature import sign_for_tests
 from orchestrator.kafka.admin import ensure_topics
-from orchestrator.kafka.localbroker import LocalBroker
+from orchestrator.localbroker import LocalBroker
 from tests.conftest import make_settings
 from tests.integration.ingress.conftest import EXAMPLE_FLOWS, SECRET, with_secrets
 

@@ -27,7 +27,7 @@ from handlers.flow import decode_ctx
 from orchestrator.config import Settings
 from orchestrator.ingress.app import IngressOptions, create_app
 from orchestrator.ingress.flows import load_flows
-from orchestrator.kafka.localbroker import free_port
+from orchestrator.localbroker import free_port
 from orchestrator.simulator.server import Simulator
 from orchestrator.simulator.uvserve import EmbeddedServer
 from tests.integration.ingress.conftest import EXAMPLE_FLOWS, read_topic

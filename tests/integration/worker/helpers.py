@@ -17,10 +17,11 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.structs import ConsumerRecord, TopicPartition
+from aiokafka.structs import ConsumerRecord
 
 from orchestrator.config import Settings
-from orchestrator.kafka.localbroker import free_port
+from orchestrator.kafka.reading import partitions_of, read_to_end
+from orchestrator.localbroker import free_port
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -57,26 +58,11 @@ async def read_topic(settings: Settings, name: str) -> list[ConsumerRecord[bytes
         auto_offset_reset="earliest",
     )
     await consumer.start()
+    out: list[ConsumerRecord[bytes, bytes]] = []
     try:
-        full = topic(settings, name)
-        await consumer.topics()  # refreshes metadata for every topic
-        tps = [TopicPartition(full, p) for p in sorted(consumer.partitions_for_topic(full) or ())]
-        assert tps, f"topic {full} has no partitions"
-        consumer.assign(tps)
-        listed = await consumer.end_offsets(tps)
-        for tp in tps:
-            consumer.seek(tp, 0)
-        out: list[ConsumerRecord[bytes, bytes]] = []
-        remaining = set(tps)
-        # The end is the fetch high watermark: Tansu's ListOffsets(latest) can be short of it.
-        while remaining:
-            batch = await consumer.getmany(*remaining, timeout_ms=100)
-            for msgs in batch.values():
-                out.extend(msgs)
-            for tp in list(remaining):
-                high = consumer.highwater(tp)
-                if high is not None and await consumer.position(tp) >= max(high, listed[tp]):
-                    remaining.discard(tp)
+        tps = await partitions_of(consumer, topic(settings, name))
+        assert tps, f"topic {topic(settings, name)} has no partitions"
+        await read_to_end(consumer, tps, lambda _, records: out.extend(records))
         return out
     finally:
         await consumer.stop()

@@ -27,7 +27,7 @@ import pytest
 from contracts.envelopes import DeadLetter, Outcome
 from orchestrator.config import Settings
 from orchestrator.kafka.admin import ensure_topics
-from orchestrator.kafka.localbroker import LocalBroker
+from orchestrator.localbroker import LocalBroker
 from orchestrator.worker.synthetic import Scenario, stream
 from tests.conftest import make_settings
 from tests.integration.worker.helpers import WorkerProcess, produce, read_json, wait_for
