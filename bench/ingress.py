@@ -208,17 +208,14 @@ async def _measure(
 
 
 async def _stored(settings: Settings) -> int:
-    from aiokafka import TopicPartition
-
     from orchestrator.kafka.clients import make_consumer
+    from orchestrator.kafka.reading import end_offsets, partitions_of
 
     topic = f"{PREFIX}voice.events"
     consumer = make_consumer(settings, group_id=None)
     await consumer.start()
     try:
-        parts = consumer.partitions_for_topic(topic) or set()
-        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in parts])
-        return sum(ends.values())
+        return sum((await end_offsets(consumer, await partitions_of(consumer, topic))).values())
     finally:
         await consumer.stop()
 

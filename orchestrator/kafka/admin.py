@@ -90,7 +90,9 @@ async def ensure_topics(
         # Wait until every new partition has a leader, so producers and consumers started right
         # after neither race the metadata nor get NotLeaderForPartition.
         with anyio.fail_after(timeout):
-            while not await _led(admin, [s.name for s in missing]):
+            while True:
+                if await _led(admin, [s.name for s in missing]):
+                    break
                 await anyio.sleep(0.05)
         return [s.name for s in missing]
     finally:

