@@ -44,6 +44,13 @@ from orchestrator.soak.run import SoakConfig, SoakResult, run_soak
     show_default=True,
     help="campaign: a controller process dials a CSV; commands: the harness produces creates.",
 )
+@click.option(
+    "--min-throughput-ratio",
+    envvar="SOAK_MIN_THROUGHPUT_RATIO",
+    default=0.8,
+    show_default=True,
+    help="Fail unless calls/s in the last tenth of the run is at least this share of the first.",
+)
 @click.option("--out", "out_dir", default="build/soak", show_default=True, type=Path)
 def main(
     contacts: int,
@@ -57,6 +64,7 @@ def main(
     seed: int,
     fault: str | None,
     driver: str,
+    min_throughput_ratio: float,
     out_dir: Path,
 ) -> None:
     """Run the soak (kills, restarts, a faulty Voice API) and check the history; exit 1 on anomalies."""
@@ -72,6 +80,7 @@ def main(
         seed=seed,
         product_fault=fault or None,
         driver=driver,
+        min_throughput_ratio=min_throughput_ratio or None,
         out_dir=out_dir,
     )
     result = asyncio.run(_until_signalled(run_soak(cfg)))

@@ -40,8 +40,11 @@ from orchestrator.checker.checks import Report, check
 from orchestrator.checker.collect import collect
 from orchestrator.config import Settings
 from orchestrator.localbroker import LocalBroker, free_port
+from orchestrator.soak.plot import plot_run
 from orchestrator.soak.procs import Slot
 from orchestrator.soak.proxy import RoundRobinProxy
+from orchestrator.soak.sampler import ResourceSampler
+from orchestrator.soak.throughput import Throughput, by_tenth
 
 SIGNATURE_SECRET = "soak-signature-secret"  # local simulator only
 API_KEY, API_SECRET = "soakkey1", "soak-api-secret"
@@ -89,6 +92,11 @@ class SoakConfig:
     max_concurrent: int | None = None
     out_dir: Path = field(default_factory=lambda: Path("build/soak"))
     log_level: str = "warning"
+    #: Fail unless calls/s in the last tenth of the dialling phase is at least this share of the
+    #: first tenth's (None: report only; short runs are dominated by start-up and tail).
+    min_throughput_ratio: float | None = None
+    #: Seconds between resource samples (contacts done, RSS of every process).
+    sample_interval: float = 5.0
 
     @property
     def cps(self) -> float:
@@ -108,10 +116,19 @@ class SoakResult:
     sim_counters: dict[str, int]
     statuses: dict[str, int]
     out_dir: Path
+    throughput: Throughput
+    peak_rss: dict[str, float]
+    min_throughput_ratio: float | None = None
+
+    @property
+    def throughput_held(self) -> bool:
+        return self.min_throughput_ratio is None or self.throughput.held(self.min_throughput_ratio)
 
     @property
     def ok(self) -> bool:
-        return self.report.ok and not self.crashes and not self.unclean_exits
+        return (
+            self.report.ok and not self.crashes and not self.unclean_exits and self.throughput_held
+        )
 
     def render(self) -> str:
         lines = [
@@ -121,6 +138,15 @@ class SoakResult:
             f"  simulator counters: {self.sim_counters}",
             f"  crashed processes: {len(self.crashes)} {self.crashes[:10]}",
             f"  unclean graceful exits: {len(self.unclean_exits)} {self.unclean_exits[:10]}",
+            f"  {self.throughput.render()}"
+            + (
+                ""
+                if self.min_throughput_ratio is None
+                else f" ({'held' if self.throughput_held else 'DID NOT HOLD'}: "
+                f"needs >= {self.min_throughput_ratio:.2f})"
+            ),
+            "  peak RSS (MiB): "
+            + ", ".join(f"{k} {v:.0f}" for k, v in sorted(self.peak_rss.items())),
             self.report.render(),
             f"  logs: {self.out_dir}",
             "SOAK " + ("PASSED" if self.ok else "FAILED"),
@@ -429,6 +455,7 @@ async def run_soak(cfg: SoakConfig) -> SoakResult:
     sim: Slot | None = None
     proxy: RoundRobinProxy | None = None
     chaos_task: asyncio.Task[None] | None = None
+    sampler: ResourceSampler | None = None
     try:
         settings = Settings(
             kafka_bootstrap_servers=broker.bootstrap,
@@ -542,6 +569,15 @@ async def run_soak(cfg: SoakConfig) -> SoakResult:
             progress.start()
             await produce_commands(settings, commands)
 
+        sim_slot = sim
+
+        def pids() -> dict[str, int | None]:
+            named = {"broker": broker.pid, "simulator": _pid(sim_slot)}
+            named.update({s.name: _pid(s) for s in slots})
+            return named
+
+        sampler = ResourceSampler(pids, lambda: len(progress.done), cfg.sample_interval)
+        sampler.start()
         chaos = Chaos(cfg, slots, rng)
         chaos_task = asyncio.create_task(chaos.run())
         deadline = time.monotonic() + (cfg.deadline or cfg.duration * 4 + 120)
@@ -573,6 +609,7 @@ async def run_soak(cfg: SoakConfig) -> SoakResult:
         await _wait_sim_idle(sim_url, 30.0)
         await asyncio.sleep(3.0)
         await progress.stop()
+        await sampler.stop()
 
         unclean: list[str] = []
         for s in slots:
@@ -588,6 +625,21 @@ async def run_soak(cfg: SoakConfig) -> SoakResult:
         report.counts["voice.events records"] = collected.topic_counts.get("voice.events", 0)
         report.counts["kills (SIGKILL)"] = chaos.kills
         report.counts["graceful restarts"] = chaos.graceful
+        throughput = by_tenth([d.created_at for d in history.dials])
+        (out_dir / "samples.json").write_bytes(orjson.dumps(sampler.samples))
+        peak: dict[str, float] = {}
+        for sample in sampler.samples:
+            for name, mb in sample.rss.items():
+                peak[name] = max(peak.get(name, 0.0), mb)
+        with contextlib.suppress(ImportError):  # matplotlib: a dev extra
+            plot_run(
+                out_dir / "soak.png",
+                samples=sampler.samples,
+                dial_times=[d.created_at for d in history.dials],
+                kill_times=[t for t, what, _ in chaos.timeline if what == "sigkill"],
+                title=f"{run_id}: {cfg.contacts} contacts, {chaos.kills} SIGKILLs, "
+                f"{throughput.render()}",
+            )
         return SoakResult(
             report=report,
             kills=chaos.kills,
@@ -600,8 +652,13 @@ async def run_soak(cfg: SoakConfig) -> SoakResult:
             sim_counters=collected.sim_counters,
             statuses={str(k): v for k, v in collected.api_statuses.items()},
             out_dir=out_dir,
+            throughput=throughput,
+            peak_rss=peak,
+            min_throughput_ratio=cfg.min_throughput_ratio,
         )
     finally:
+        if sampler is not None:
+            await sampler.stop()
         # Chaos first: on an interrupt it is still running, and a restart it makes while the
         # awaits below run would outlive the soak (found after a Ctrl-C: two orphan ingresses).
         if chaos_task is not None and not chaos_task.done():
@@ -617,6 +674,10 @@ async def run_soak(cfg: SoakConfig) -> SoakResult:
                 await sim.terminate(5)
             sim.force_stop()
         broker.stop()
+
+
+def _pid(slot: Slot | None) -> int | None:
+    return slot.proc.pid if slot is not None and slot.running and slot.proc else None
 
 
 async def _sim_idle(sim_url: str) -> bool:
