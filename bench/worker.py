@@ -37,15 +37,14 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
 from bench._result import BenchResult, report
 from contracts.topics import TopicSpec
 from orchestrator.config import Settings
 from orchestrator.kafka.admin import ensure_topics
-from orchestrator.kafka.clients import group_name, make_consumer, make_producer
+from orchestrator.kafka.clients import make_admin, make_consumer, make_producer
 from orchestrator.kafka.reading import end_offsets
 from orchestrator.localbroker import LocalBroker, free_port
 from orchestrator.worker.synthetic import stream
@@ -174,11 +173,7 @@ async def _worker_run(
     proc = subprocess.Popen(  # noqa: ASYNC220 - starts and returns; nothing blocks on it here
         [sys.executable, *args], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
     )
-    probe = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        group_id=group_name(settings, group),
-        enable_auto_commit=False,
-    )
+    probe = make_consumer(settings, group_id=group)
     await probe.start()
     try:
         topic = f"{settings.topic_prefix}voice.events"
@@ -236,7 +231,7 @@ async def _worker_run(
 
 async def _drop_topics(settings: Settings) -> None:
     """Free the broker's memory between rounds (best effort)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = make_admin(settings)
     await admin.start()
     try:
         names = [t for t in await admin.list_topics() if t.startswith(settings.topic_prefix)]

@@ -149,9 +149,10 @@ async def _latencies(settings: Any) -> list[float]:
     last touched; the event at that offset says when the ingress received the webhook.
     """
     import orjson
-    from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+    from aiokafka import ConsumerRecord, TopicPartition
 
     from contracts.topics import VOICE_EVENTS, VOICE_STATE
+    from orchestrator.kafka.clients import make_consumer
     from orchestrator.kafka.reading import partitions_of, read_to_end
 
     received: dict[tuple[int, int], float] = {}
@@ -170,13 +171,7 @@ async def _latencies(settings: Any) -> list[float]:
             if isinstance(doc.get("offset"), int) and doc.get("at"):
                 applied.append((tp.partition, doc["offset"], float(doc["at"])))
 
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        max_partition_fetch_bytes=8 * 1024 * 1024,
-    )
+    consumer = make_consumer(settings, group_id=None, max_partition_fetch_bytes=8 * 1024 * 1024)
     await consumer.start()
     try:  # the run is over, so nobody writes these partitions any more
         for spec, on in ((VOICE_EVENTS, on_events), (VOICE_STATE, on_state)):

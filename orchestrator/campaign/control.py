@@ -34,7 +34,7 @@ from handlers.campaign_dial import create_call_body
 from orchestrator.campaign.contacts import ContactFileError, iter_contacts
 from orchestrator.campaign.dnc import load_dnc
 from orchestrator.config import Settings
-from orchestrator.kafka.clients import make_producer
+from orchestrator.kafka.clients import make_consumer, make_producer
 from orchestrator.kafka.reading import partitions_of, read_to_end
 
 __all__ = [
@@ -190,14 +190,7 @@ async def start_campaign(
 
 
 def _consumer(settings: Settings) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        fetch_max_wait_ms=100,
-        max_partition_fetch_bytes=8 * 1024 * 1024,
-    )
+    return make_consumer(settings, group_id=None, max_partition_fetch_bytes=8 * 1024 * 1024)
 
 
 async def _read_to_end(

@@ -14,12 +14,12 @@ import contextlib
 from collections import deque
 
 import orjson
-from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
 from contracts.campaign import Contact
 from orchestrator.campaign.contacts import contact_from_row
 from orchestrator.config import Settings
+from orchestrator.kafka.clients import make_consumer
 
 __all__ = ["TopicContactReader", "topic_ranges"]
 
@@ -30,7 +30,7 @@ async def topic_ranges(settings: Settings, topic: str) -> list[Range]:
     """(partition, begin, end) of every partition of ``topic`` now."""
     from orchestrator.kafka.reading import partitions_of
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None)
+    consumer = make_consumer(settings, group_id=None)
     await consumer.start()
     try:
         tps = await partitions_of(consumer, topic)
@@ -97,12 +97,7 @@ class TopicContactReader:
             self._task.cancel()
 
     async def _fill(self) -> None:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            group_id=None,
-            enable_auto_commit=False,
-            fetch_max_wait_ms=100,
-        )
+        consumer = make_consumer(self.settings, group_id=None)
         await consumer.start()
         try:
             for p, begin, end, base in self.plan:

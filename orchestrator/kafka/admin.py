@@ -16,6 +16,7 @@ from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
 from contracts.topics import TopicSpec, topics
 from orchestrator.config import ConfigError, Settings
+from orchestrator.kafka.clients import make_admin
 
 
 class MissingTopicsError(ConfigError):
@@ -57,9 +58,7 @@ async def ensure_topics(
 ) -> list[str]:
     """Make sure every topic exists; return the names created. Raise if missing and not ``create``."""
     wanted = {s.name: s for s in (specs if specs is not None else product_topics(settings))}
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=int(timeout * 1000)
-    )
+    admin = make_admin(settings, request_timeout_ms=int(timeout * 1000))
     try:
         with anyio.fail_after(timeout):
             await admin.start()

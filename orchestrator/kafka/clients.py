@@ -1,8 +1,7 @@
-"""aiokafka clients built from :class:`Settings` with the product's delivery settings.
+"""Every Kafka client is built here, from :class:`Settings`: one place for the connection
+(bootstrap servers, and later security) and the product's delivery settings.
 
-Producers use ``acks=all`` (a write is acknowledged only once durable on the in-sync replicas) and
-no idempotence or transactions, which the local broker does not have; with Apache Kafka in
-production idempotence is one switch (``enable_idempotence``), left to the deployment.
+Producers use ``acks=all``: a write is acknowledged only once durable on the in-sync replicas.
 """
 
 from __future__ import annotations
@@ -10,13 +9,23 @@ from __future__ import annotations
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 
 from orchestrator.config import Settings
 
 
+def connection(settings: Settings) -> dict[str, Any]:
+    """What every client needs to reach the cluster."""
+    return {"bootstrap_servers": settings.kafka_bootstrap_servers}
+
+
+def make_admin(settings: Settings, **overrides: Any) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(**{**connection(settings), **overrides})
+
+
 def make_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
     opts: dict[str, Any] = {
-        "bootstrap_servers": settings.kafka_bootstrap_servers,
+        **connection(settings),
         "acks": "all",
         "linger_ms": 2,
         "max_batch_size": 256 * 1024,
@@ -41,7 +50,7 @@ def make_consumer(
     settings: Settings, *topics: str, group_id: str | None, **overrides: Any
 ) -> AIOKafkaConsumer:
     opts: dict[str, Any] = {
-        "bootstrap_servers": settings.kafka_bootstrap_servers,
+        **connection(settings),
         "group_id": group_name(settings, group_id) if group_id else None,
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",

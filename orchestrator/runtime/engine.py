@@ -177,13 +177,8 @@ class Runtime(Generic[S, E]):
         self._cl = OutputBuffer(self._producer)
         await self._out.prepare(self.cfg.dlq_topic, *self.cfg.output_topics)
         await self._cl.prepare(self.cfg.changelog_topic)
-        self._restorer = AIOKafkaConsumer(
-            bootstrap_servers=s.kafka_bootstrap_servers,
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            fetch_max_wait_ms=50,
-            max_partition_fetch_bytes=4 * 1024 * 1024,
+        self._restorer = make_consumer(
+            s, group_id=None, fetch_max_wait_ms=50, max_partition_fetch_bytes=4 * 1024 * 1024
         )
         await self._restorer.start()
         self._consumer = make_consumer(
