@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test test-all test-fast demo lint fmt bench soak deploy-check schema clean
+.PHONY: install test test-all test-fast demo lint fmt bench soak deploy-check schema schema-release clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -39,8 +39,8 @@ demo: $(STAMP)
 	$(VENV)/bin/orchestrator demo
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check contracts handlers orchestrator tests bench deploy
-	$(VENV)/bin/ruff format --check contracts handlers orchestrator tests bench deploy
+	$(VENV)/bin/ruff check contracts handlers orchestrator tests bench deploy tools
+	$(VENV)/bin/ruff format --check contracts handlers orchestrator tests bench deploy tools
 	$(VENV)/bin/mypy
 
 fmt: $(STAMP)
@@ -63,8 +63,19 @@ bench: $(STAMP)
 soak: $(STAMP)
 	$(PY) -m orchestrator.soak
 
+# Every JSON Schema, index.json, asyncapi.yaml and openapi.json into build/schemas; the AsyncAPI
+# document is checked by the AsyncAPI project's parser (tools/asyncapi: npm ci on first use), and
+# the two documents linked from the README are refreshed in docs/api/ (commit them).
 schema: $(STAMP)
 	$(VENV)/bin/orchestrator schema export build/schemas
+	$(PY) tools/asyncapi/check.py build/schemas/asyncapi.yaml
+	cp build/schemas/asyncapi.yaml build/schemas/openapi.json docs/api/
+	$(VENV)/bin/orchestrator schema compat
+
+# At a release: the records' schemas become the baseline later changes are checked against.
+schema-release: $(STAMP)
+	@test -n "$(VERSION)" || { echo "usage: make schema-release VERSION=x.y.z"; exit 2; }
+	$(VENV)/bin/orchestrator schema export --released docs/api/released/$(VERSION)
 
 # Offline Kubernetes checks (renders, strict schemas, manifest rules, topic drift, Dockerfile lint).
 # Installs kubectl itself when missing; `make test` runs the same checks via tests/deploy.
@@ -72,4 +83,4 @@ deploy-check: $(STAMP)
 	$(PY) -m deploy.check
 
 clean:
-	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache tools/asyncapi/node_modules
