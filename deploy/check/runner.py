@@ -13,6 +13,7 @@ import yaml
 from .dockerfile import lint_dockerfile
 from .findings import Report
 from .kubectl import Kubectl, RenderError, ensure_kubectl, kustomize
+from .placeholders import check_placeholders
 from .policy import PEM_RE, SettingsNames, check_render
 from .schemas import validate_objects
 from .topics import check_topics
@@ -116,4 +117,5 @@ def run_checks(
         validate_objects(objects, where, schema_dir, report)
         if where.startswith("overlays/"):
             check_render(where, objects, report, settings)
+            check_placeholders(where, directory, objects, report, repo_root)
     return report
