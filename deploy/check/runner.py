@@ -13,8 +13,10 @@ import yaml
 from .dockerfile import lint_dockerfile
 from .findings import Report
 from .kubectl import Kubectl, RenderError, ensure_kubectl, kustomize
+from .monitoring import check_monitoring, has_monitoring
 from .placeholders import check_placeholders
 from .policy import PEM_RE, SettingsNames, check_render
+from .promtool import Promtool, ensure_promtool
 from .schemas import validate_objects
 from .topics import check_topics
 from .yamlio import load_all as _load_all
@@ -69,10 +71,11 @@ def run_checks(
     deploy_dir: Path = DEPLOY_DIR,
     *,
     kubectl: Kubectl | None = None,
+    promtool: Promtool | None = None,
     install: bool = True,
     log: Log = _quiet,
 ) -> Report:
-    """All checks; ``kubectl`` may be passed in (tests resolve it once for many runs)."""
+    """All checks; ``kubectl`` and ``promtool`` may be passed in (tests resolve them once)."""
     report = Report()
     repo_root = deploy_dir.parent
     lint_dockerfile(deploy_dir / "Dockerfile", repo_root, report)
@@ -103,6 +106,8 @@ def run_checks(
         except RenderError as err:
             return err
 
+    promtool_tried = promtool is not None
+
     with ThreadPoolExecutor(max_workers=2) as pool:  # kubectl processes; the machine has 2 cores
         renders = list(pool.map(render, dirs))
     for directory, text in zip(dirs, renders, strict=True):
@@ -118,4 +123,10 @@ def run_checks(
         if where.startswith("overlays/"):
             check_render(where, objects, report, settings)
             check_placeholders(where, directory, objects, report, repo_root)
+            if has_monitoring(objects):
+                if not promtool_tried:
+                    promtool, promtool_tried = ensure_promtool(log, install=install), True
+                    if promtool is not None:
+                        report.notes.append(f"promtool {promtool.path} ({promtool.origin})")
+                check_monitoring(where, objects, report, promtool)
     return report

@@ -19,6 +19,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from deploy.check import DEPLOY_DIR, Report, run_checks  # noqa: E402
 from deploy.check.kubectl import Kubectl, ensure_kubectl  # noqa: E402
+from deploy.check.promtool import Promtool, ensure_promtool  # noqa: E402
 
 # Build-context entries the Dockerfile copies; linked into each copy so its COPY check holds.
 CONTEXT_ENTRIES = ("pyproject.toml", "README.md", "contracts", "handlers", "orchestrator")
@@ -48,8 +49,17 @@ def deploy_copy(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def check(kubectl: Kubectl) -> Callable[[Path], Report]:
+def check(kubectl: Kubectl, promtool: Promtool) -> Callable[[Path], Report]:
     def run(deploy_dir: Path) -> Report:
-        return run_checks(deploy_dir, kubectl=kubectl)
+        return run_checks(deploy_dir, kubectl=kubectl, promtool=promtool)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def promtool() -> Promtool:
+    messages: list[str] = []
+    found = ensure_promtool(messages.append)
+    if found is None:
+        pytest.fail("promtool unavailable and not installable here: " + "; ".join(messages))
+    return found
