@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test test-all test-fast demo lint fmt bench soak deploy-check schema schema-release clean
+.PHONY: install test test-all test-fast demo lint fmt bench soak deploy-check helm-chart schema schema-release clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -77,10 +77,15 @@ schema-release: $(STAMP)
 	@test -n "$(VERSION)" || { echo "usage: make schema-release VERSION=x.y.z"; exit 2; }
 	$(VENV)/bin/orchestrator schema export --released docs/api/released/$(VERSION)
 
-# Offline Kubernetes checks (renders, strict schemas, manifest rules, topic drift, Dockerfile lint).
-# Installs kubectl itself when missing; `make test` runs the same checks via tests/deploy.
+# Offline Kubernetes checks (renders, strict schemas, manifest rules, placeholders, dashboards and
+# alerts, topic and Helm chart drift, helm lint/template, Dockerfile lint). Installs kubectl,
+# promtool and helm itself when missing; `make test` runs the same checks via tests/deploy.
 deploy-check: $(STAMP)
 	$(PY) -m deploy.check
+
+# Regenerate the Helm chart from deploy/k8s (deploy-check fails when it is stale).
+helm-chart: $(STAMP)
+	$(PY) -m deploy.gen_helm
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache tools/asyncapi/node_modules

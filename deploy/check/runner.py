@@ -12,6 +12,7 @@ import yaml
 
 from .dockerfile import lint_dockerfile
 from .findings import Report
+from .helm import Helm, check_chart, ensure_helm
 from .kubectl import Kubectl, RenderError, ensure_kubectl, kustomize
 from .monitoring import check_monitoring, has_monitoring
 from .placeholders import check_placeholders
@@ -72,10 +73,11 @@ def run_checks(
     *,
     kubectl: Kubectl | None = None,
     promtool: Promtool | None = None,
+    helm: Helm | None = None,
     install: bool = True,
     log: Log = _quiet,
 ) -> Report:
-    """All checks; ``kubectl`` and ``promtool`` may be passed in (tests resolve them once)."""
+    """All checks; the tools may be passed in (tests resolve them once for many runs)."""
     report = Report()
     repo_root = deploy_dir.parent
     lint_dockerfile(deploy_dir / "Dockerfile", repo_root, report)
@@ -129,4 +131,32 @@ def run_checks(
                     if promtool is not None:
                         report.notes.append(f"promtool {promtool.path} ({promtool.origin})")
                 check_monitoring(where, objects, report, promtool)
+    if (deploy_dir / "helm").is_dir():
+        _check_helm(deploy_dir, kubectl, helm, install, log, report, settings, promtool)
     return report
+
+
+def _check_helm(
+    deploy_dir: Path,
+    kubectl: Kubectl,
+    helm: Helm | None,
+    install: bool,
+    log: Log,
+    report: Report,
+    settings: SettingsNames,
+    promtool: Promtool | None,
+) -> None:
+    """The chart's drift and lint, then its render through every rule an overlay meets."""
+    if helm is None:
+        helm = ensure_helm(log, install=install)
+    objects = check_chart(deploy_dir, kubectl, helm, report)
+    if not objects:
+        return
+    where = "helm"
+    report.objects_checked += len(objects)
+    validate_objects(objects, where, deploy_dir / "schemas", report)
+    check_render(where, objects, report, settings)
+    check_placeholders(where, deploy_dir / "helm", objects, report, deploy_dir.parent)
+    if promtool is None:
+        promtool = ensure_promtool(log, install=install)
+    check_monitoring(where, objects, report, promtool)

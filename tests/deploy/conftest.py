@@ -18,6 +18,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from deploy.check import DEPLOY_DIR, Report, run_checks  # noqa: E402
+from deploy.check.helm import Helm, ensure_helm  # noqa: E402
 from deploy.check.kubectl import Kubectl, ensure_kubectl  # noqa: E402
 from deploy.check.promtool import Promtool, ensure_promtool  # noqa: E402
 
@@ -49,9 +50,9 @@ def deploy_copy(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def check(kubectl: Kubectl, promtool: Promtool) -> Callable[[Path], Report]:
+def check(kubectl: Kubectl, promtool: Promtool, helm: Helm) -> Callable[[Path], Report]:
     def run(deploy_dir: Path) -> Report:
-        return run_checks(deploy_dir, kubectl=kubectl, promtool=promtool)
+        return run_checks(deploy_dir, kubectl=kubectl, promtool=promtool, helm=helm)
 
     return run
 
@@ -62,4 +63,13 @@ def promtool() -> Promtool:
     found = ensure_promtool(messages.append)
     if found is None:
         pytest.fail("promtool unavailable and not installable here: " + "; ".join(messages))
+    return found
+
+
+@pytest.fixture(scope="session")
+def helm() -> Helm:
+    messages: list[str] = []
+    found = ensure_helm(messages.append)
+    if found is None:
+        pytest.fail("helm unavailable and not installable here: " + "; ".join(messages))
     return found
