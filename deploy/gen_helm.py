@@ -216,10 +216,14 @@ def _monitoring_templates(deploy_dir: Path) -> dict[str, str]:
     return out
 
 
-def generate(kubectl: Kubectl, deploy_dir: Path = DEPLOY_DIR) -> dict[str, str]:
-    """Every file of the chart, by path relative to the chart directory."""
-    base = deploy_dir / "k8s" / "base"
-    rendered = [d for d in yaml.safe_load_all(kustomize(kubectl, base)) if d]
+def generate(
+    kubectl: Kubectl, deploy_dir: Path = DEPLOY_DIR, base_render: str | None = None
+) -> dict[str, str]:
+    """Every file of the chart, by path relative to the chart directory (``base_render``: the
+    base as ``kubectl kustomize`` printed it, when the caller has it already)."""
+    if base_render is None:
+        base_render = kustomize(kubectl, deploy_dir / "k8s" / "base")
+    rendered = [d for d in yaml.safe_load_all(base_render) if d]
     settings_cm = next(
         o
         for o in rendered

@@ -99,14 +99,20 @@ def render_chart(helm: Helm, chart: Path, values: Path) -> tuple[list[dict[str, 
     return [d for d in load_all(out.stdout) if d], ""
 
 
-def check_chart(deploy_dir: Path, kubectl: Kubectl, helm: Helm | None, report: Report) -> list[Any]:
+def check_chart(
+    deploy_dir: Path,
+    kubectl: Kubectl,
+    helm: Helm | None,
+    report: Report,
+    base_render: str | None = None,
+) -> list[Any]:
     """Drift, lint and the required-values guard; returns the rendered objects for the rules."""
     from deploy.gen_helm import drift, generate
 
     chart = deploy_dir / "helm" / "voice-orchestrator"
     where = "helm/voice-orchestrator"
     try:
-        files = generate(kubectl, deploy_dir)
+        files = generate(kubectl, deploy_dir, base_render)
     except RenderError:
         report.skipped.append("the base does not render (reported above): chart NOT checked")
         return []

@@ -74,10 +74,14 @@ def run_checks(
     kubectl: Kubectl | None = None,
     promtool: Promtool | None = None,
     helm: Helm | None = None,
+    chart: bool = True,
     install: bool = True,
     log: Log = _quiet,
 ) -> Report:
-    """All checks; the tools may be passed in (tests resolve them once for many runs)."""
+    """All checks; the tools may be passed in (tests resolve them once for many runs).
+
+    ``chart=False`` leaves out the Helm chart (tests of other rules skip its 1-2 s per run).
+    """
     report = Report()
     repo_root = deploy_dir.parent
     lint_dockerfile(deploy_dir / "Dockerfile", repo_root, report)
@@ -131,8 +135,12 @@ def run_checks(
                     if promtool is not None:
                         report.notes.append(f"promtool {promtool.path} ({promtool.origin})")
                 check_monitoring(where, objects, report, promtool)
-    if (deploy_dir / "helm").is_dir():
-        _check_helm(deploy_dir, kubectl, helm, install, log, report, settings, promtool)
+    if chart and (deploy_dir / "helm").is_dir():
+        base = renders[dirs.index(deploy_dir / "k8s" / "base")]
+        base_render = base if isinstance(base, str) else None
+        _check_helm(
+            deploy_dir, kubectl, helm, install, log, report, settings, promtool, base_render
+        )
     return report
 
 
@@ -145,11 +153,12 @@ def _check_helm(
     report: Report,
     settings: SettingsNames,
     promtool: Promtool | None,
+    base_render: str | None,
 ) -> None:
     """The chart's drift and lint, then its render through every rule an overlay meets."""
     if helm is None:
         helm = ensure_helm(log, install=install)
-    objects = check_chart(deploy_dir, kubectl, helm, report)
+    objects = check_chart(deploy_dir, kubectl, helm, report, base_render)
     if not objects:
         return
     where = "helm"

@@ -23,8 +23,8 @@ def base(deploy_dir: Path, name: str) -> Path:
     return deploy_dir / "k8s" / "base" / name
 
 
-def test_real_tree_passes(check: Check) -> None:
-    report = check(DEPLOY_DIR)
+def test_real_tree_passes(check_all: Check) -> None:
+    report = check_all(DEPLOY_DIR)
     assert report.ok, report.render_text()
     assert not report.skipped
     # 2 overlays x (namespace, SA, ConfigMap, 4 workloads, ...) + 9 topics.
