@@ -18,10 +18,10 @@ from .helpers import assert_fails
 Check = Callable[[Path], Report]
 
 REAL_VALUES = {
-    "registry.example.com/voice-orchestrator": "ghcr.io/acme/voice-orchestrator",
+    "registry.example.com/voice-orchestrator": "registry.acme.test/voice-orchestrator",
     "VONAGE_APPLICATION_ID=": "VONAGE_APPLICATION_ID=aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
     "VONAGE_API_KEY=": "VONAGE_API_KEY=abcd1234",
-    "webhooks.example.com": "webhooks.acme.io",
+    "webhooks.example.com": "webhooks.acme.test",
 }
 
 
