@@ -32,7 +32,7 @@ def test_current_records_are_compatible_with_the_last_release(
 ) -> None:
     baseline = latest_release(RELEASED)
     assert baseline is not None, f"no released baseline under {RELEASED}"
-    assert set(released_names()) <= {p.name.split(".")[0] for p in baseline.glob("*.schema.json")}
+    # A record added since the release is not in the baseline: new records are compatible.
     breaks = compare_released(baseline, current)
     assert not breaks, "breaking changes (bump schema_version, docs/schemas.md):\n" + "\n".join(
         map(str, breaks)
