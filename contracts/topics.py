@@ -45,7 +45,12 @@ EVENTS_PARTITIONS = 12
 VOICE_EVENTS = TopicSpec(
     "voice.events", EVENTS_PARTITIONS, "flow key", "EventEnvelope | CommandResult envelope"
 )
-VOICE_COMMANDS = TopicSpec("voice.commands", EVENTS_PARTITIONS, "flow key", "CommandEnvelope")
+VOICE_COMMANDS = TopicSpec(
+    "voice.commands",
+    EVENTS_PARTITIONS,
+    "flow key; acct:{account} for call-creating commands",
+    "CommandEnvelope",
+)
 VOICE_OUTCOMES = TopicSpec("voice.outcomes", EVENTS_PARTITIONS, "flow key", "OutcomeEnvelope")
 VOICE_STATE = TopicSpec(
     "voice.state", EVENTS_PARTITIONS, "flow key", "state snapshot + source offset", compacted=True
@@ -65,10 +70,14 @@ CAMPAIGN_CONTROL = TopicSpec(
     "CampaignControl, CampaignTick, forwarded Outcome and CommandResult",
 )
 CAMPAIGN_STATE = TopicSpec(
-    "campaign.state", 3, "campaign name / contact", "campaign snapshot", compacted=True
+    "campaign.state", 3, "campaign name", "campaign snapshot", compacted=True
 )
 CAMPAIGN_RESULTS = TopicSpec(
-    "campaign.results", 3, "campaign name / contact id", "ContactResult", retention_ms=30 * DAY_MS
+    "campaign.results",
+    3,
+    "{campaign}/{contact_id}",
+    "ContactResult",
+    retention_ms=30 * DAY_MS,
 )
 
 TOPICS: tuple[TopicSpec, ...] = (
