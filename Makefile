@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install broker-ready test test-all test-fast demo lint fmt bench soak deploy-check schema clean
+.PHONY: install broker-ready test test-all test-fast demo lint fmt bench soak deploy-check helm-chart schema schema-release clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -44,8 +44,8 @@ demo: broker-ready
 	$(VENV)/bin/orchestrator demo
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check contracts handlers orchestrator tests bench deploy
-	$(VENV)/bin/ruff format --check contracts handlers orchestrator tests bench deploy
+	$(VENV)/bin/ruff check contracts handlers orchestrator tests bench deploy tools
+	$(VENV)/bin/ruff format --check contracts handlers orchestrator tests bench deploy tools
 	$(VENV)/bin/mypy
 
 fmt: $(STAMP)
@@ -68,13 +68,29 @@ bench: broker-ready
 soak: broker-ready
 	$(PY) -m orchestrator.soak
 
+# Every JSON Schema, index.json, asyncapi.yaml and openapi.json into build/schemas; the AsyncAPI
+# document is checked by the AsyncAPI project's parser (tools/asyncapi: npm ci on first use), and
+# the two documents linked from the README are refreshed in docs/api/ (commit them).
 schema: $(STAMP)
 	$(VENV)/bin/orchestrator schema export build/schemas
+	$(PY) tools/asyncapi/check.py build/schemas/asyncapi.yaml
+	cp build/schemas/asyncapi.yaml build/schemas/openapi.json docs/api/
+	$(VENV)/bin/orchestrator schema compat
 
-# Offline Kubernetes checks (renders, strict schemas, manifest rules, topic drift, Dockerfile lint).
-# Installs kubectl itself when missing; `make test` runs the same checks via tests/deploy.
+# At a release: the records' schemas become the baseline later changes are checked against.
+schema-release: $(STAMP)
+	@test -n "$(VERSION)" || { echo "usage: make schema-release VERSION=x.y.z"; exit 2; }
+	$(VENV)/bin/orchestrator schema export --released docs/api/released/$(VERSION)
+
+# Offline Kubernetes checks (renders, strict schemas, manifest rules, placeholders, dashboards and
+# alerts, topic and Helm chart drift, helm lint/template, Dockerfile lint). Installs kubectl,
+# promtool and helm itself when missing; `make test` runs the same checks via tests/deploy.
 deploy-check: $(STAMP)
 	$(PY) -m deploy.check
 
+# Regenerate the Helm chart from deploy/k8s (deploy-check fails when it is stale).
+helm-chart: $(STAMP)
+	$(PY) -m deploy.gen_helm
+
 clean:
-	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache tools/asyncapi/node_modules

@@ -24,6 +24,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "CampaignTick",
     "Contact",
     "ContactResult",
+    "ContactRow",
     "ContactsSource",
     "ControlAction",
     "Disposition",
@@ -78,7 +80,16 @@ def parse_duration(value: Any) -> float:
     return seconds
 
 
-Seconds = Annotated[float, BeforeValidator(parse_duration)]
+#: In JSON Schema a duration is a number of seconds or a string like ``90s`` (what people write in
+#: the file), so an editor validating the YAML against the exported schema accepts both.
+_DURATION_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "number", "minimum": 0},
+        {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)?\s*$"},
+    ],
+    "description": "Seconds, or a duration such as 250ms, 90s, 5m, 2h or 1d.",
+}
+Seconds = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema(_DURATION_SCHEMA)]
 
 
 class _Model(BaseModel):
@@ -417,6 +428,36 @@ class Contact(_Model):
     variables: dict[str, str] = Field(default_factory=dict)
 
 
+ContactValue = str | int | float | bool | None
+
+
+class ContactRow(BaseModel):
+    """One contact as other services write it: a record's value on a contacts topic, or a JSONL line.
+
+    Read by ``orchestrator.campaign.contacts.contact_from_row``, which turns it into a
+    :class:`Contact`. The number is the first non-empty of ``number``, ``phone``, ``to`` or
+    ``msisdn`` (E.164, or national in the campaign's ``default_region``); a row without one, or
+    with one that does not parse, becomes a contact with disposition ``invalid_number`` rather than
+    an error. Every other column is a template variable (``{{column}}`` in the flow).
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    __pydantic_extra__: dict[str, ContactValue]
+
+    number: str | int | None = Field(None, description="The number to dial.")
+    phone: str | int | None = Field(None, description="Alias of number.")
+    to: str | int | None = Field(None, description="Alias of number.")
+    msisdn: str | int | None = Field(None, description="Alias of number.")
+    id: str | int | None = Field(None, description="Contact id in the results; default: the row.")
+    name: str | None = None
+    timezone: str | None = Field(
+        None, description="IANA zone for calling hours, e.g. Europe/Paris."
+    )
+    variables: dict[str, ContactValue] | None = Field(
+        None, description="Template variables, merged over the extra columns."
+    )
+
+
 class Disposition(StrEnum):
     """The final disposition of a contact (one per contact)."""
 
@@ -538,7 +579,7 @@ class CampaignStatus(StrEnum):
 
 
 class CampaignProgress(_Model):
-    """Progress counters, on ``campaign.state`` under the key ``progress/{campaign}``."""
+    """Progress counters: ``state.progress`` of the campaign's record on ``campaign.state``."""
 
     type: Literal["campaign.progress"] = "campaign.progress"
     campaign: str

@@ -1,21 +1,23 @@
-"""JSON Schema export of every contract, so other services can code against our topics and so the
-Vonage shapes we accept are reviewable without reading Python.
+"""The catalogue of contracts whose JSON Schemas other services get, and one schema's document.
 
-``orchestrator schema export DIR`` calls :func:`export_schemas`.
+``orchestrator schema export DIR`` (``orchestrator.apidocs``) writes one file per model named here,
+plus the dial ledger's entry (defined in the dispatcher, which this package must not import),
+with the topic map, the AsyncAPI and the OpenAPI documents beside them.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
-from contracts import application_api, errors, ncco, voice_api, webhooks
+from contracts import application_api, campaign, changelog, errors, ncco, voice_api, webhooks
 from contracts.envelopes import ENVELOPES
 
-__all__ = ["all_models", "export_schemas"]
+__all__ = ["JSON_SCHEMA_DIALECT", "all_models", "schema_document", "summary"]
+
+#: Pydantic writes JSON Schema 2020-12; each exported file says so in ``$schema``.
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 _VOICE_API: tuple[type[BaseModel], ...] = (
     voice_api.CreateCallRequest,
@@ -49,11 +51,28 @@ _APPLICATION_API: tuple[type[BaseModel], ...] = (
 
 _ERRORS: tuple[type[BaseModel], ...] = (errors.ProblemDetails,)
 
+#: The campaign file, the contact record, and what the controller reads and writes on Kafka.
+_CAMPAIGN: tuple[type[BaseModel], ...] = (
+    campaign.CampaignSpec,
+    campaign.ContactRow,
+    campaign.CampaignControl,
+    campaign.CampaignTick,
+    campaign.CampaignProgress,
+    campaign.ContactResult,
+)
+
+_STATE_RECORDS: tuple[type[BaseModel], ...] = (
+    changelog.VoiceStateRecord,
+    changelog.CampaignStateRecord,
+)
+
 
 def all_models() -> dict[str, type[BaseModel]]:
-    """Every exported contract by name: our Kafka envelopes and every Vonage model."""
+    """Every contract of this package by name: our records, the campaign file, Vonage's models."""
     groups: tuple[tuple[type[BaseModel], ...], ...] = (
         ENVELOPES,
+        _CAMPAIGN,
+        _STATE_RECORDS,
         webhooks.WEBHOOK_MODELS,
         (ncco.Ncco, ncco.PayPrompt),
         ncco.ACTION_MODELS,
@@ -72,32 +91,14 @@ def all_models() -> dict[str, type[BaseModel]]:
     return out
 
 
-def _summary(model: type[BaseModel]) -> str:
+def summary(model: type[BaseModel]) -> str:
+    """The first paragraph of the model's docstring, on one line."""
     doc = (model.__doc__ or "").strip()
-    return doc.split("\n\n", 1)[0].replace("\n", " ") if doc else ""
+    return " ".join(doc.split("\n\n", 1)[0].split()) if doc else ""
 
 
-def export_schemas(directory: Path) -> list[Path]:
-    """Write ``<Name>.schema.json`` per model and an ``index.json``; return the schema paths.
-
-    Output is deterministic (sorted keys), so a diff of the directory is a diff of the contracts.
-    """
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    index: dict[str, Any] = {}
-    for name, model in sorted(all_models().items()):
-        schema = model.model_json_schema(by_alias=True)
-        schema.setdefault("title", name)
-        path = directory / f"{name}.schema.json"
-        path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        written.append(path)
-        index[name] = {
-            "file": path.name,
-            "module": model.__module__,
-            "description": _summary(model),
-        }
-    (directory / "index.json").write_text(
-        json.dumps({"schemas": index}, indent=2, sort_keys=True) + "\n", encoding="utf-8"
-    )
-    return written
+def schema_document(name: str, model: type[BaseModel], schema_id: str) -> dict[str, Any]:
+    """The model's JSON Schema as a standalone document: ``$schema``, ``$id`` and a title."""
+    schema = model.model_json_schema(by_alias=True)
+    schema.setdefault("title", name)
+    return {"$schema": JSON_SCHEMA_DIALECT, "$id": schema_id, **schema}

@@ -1,7 +1,9 @@
 """Topic definitions: the single source for names, keys, partitions and retention.
 
 Everything that creates, checks or documents topics (the local broker, production start-up, the
-Strimzi ``KafkaTopic`` manifests, the README) reads this table, so they cannot drift apart.
+Strimzi ``KafkaTopic`` manifests, the README, the AsyncAPI document and ``index.json`` of the
+schema export) reads these tables, so they cannot drift apart. :data:`TRAFFIC` says which role
+publishes and which subscribes to which records of each topic.
 """
 
 from __future__ import annotations
@@ -43,7 +45,12 @@ EVENTS_PARTITIONS = 12
 VOICE_EVENTS = TopicSpec(
     "voice.events", EVENTS_PARTITIONS, "flow key", "EventEnvelope | CommandResult envelope"
 )
-VOICE_COMMANDS = TopicSpec("voice.commands", EVENTS_PARTITIONS, "flow key", "CommandEnvelope")
+VOICE_COMMANDS = TopicSpec(
+    "voice.commands",
+    EVENTS_PARTITIONS,
+    "flow key; acct:{account} for call-creating commands",
+    "CommandEnvelope",
+)
 VOICE_OUTCOMES = TopicSpec("voice.outcomes", EVENTS_PARTITIONS, "flow key", "OutcomeEnvelope")
 VOICE_STATE = TopicSpec(
     "voice.state", EVENTS_PARTITIONS, "flow key", "state snapshot + source offset", compacted=True
@@ -63,10 +70,14 @@ CAMPAIGN_CONTROL = TopicSpec(
     "CampaignControl, CampaignTick, forwarded Outcome and CommandResult",
 )
 CAMPAIGN_STATE = TopicSpec(
-    "campaign.state", 3, "campaign name / contact", "campaign snapshot", compacted=True
+    "campaign.state", 3, "campaign name", "campaign snapshot", compacted=True
 )
 CAMPAIGN_RESULTS = TopicSpec(
-    "campaign.results", 3, "campaign name / contact id", "ContactResult", retention_ms=30 * DAY_MS
+    "campaign.results",
+    3,
+    "{campaign}/{contact_id}",
+    "ContactResult",
+    retention_ms=30 * DAY_MS,
 )
 
 TOPICS: tuple[TopicSpec, ...] = (
@@ -95,3 +106,124 @@ def topics(prefix: str = "", partitions: int | None = None) -> tuple[TopicSpec, 
 
 def topic_name(spec: TopicSpec, prefix: str = "") -> str:
     return f"{prefix}{spec.name}"
+
+
+# --- Who publishes and who subscribes ---------------------------------------------------------
+
+#: The roles of the traffic table: the four product roles and everything outside the product
+#: (other services, and the ``orchestrator campaign`` CLI, which writes and reads through Kafka).
+INGRESS = "ingress"
+WORKER = "worker"
+DISPATCHER = "dispatcher"
+CAMPAIGN_CONTROLLER = "campaign-controller"
+EXTERNAL = "external"
+ROLES: tuple[str, ...] = (INGRESS, WORKER, DISPATCHER, CAMPAIGN_CONTROLLER, EXTERNAL)
+
+#: The contacts topic a campaign file may name (``contacts.topic``): not one of the product's
+#: topics (other services own it, and its name is per campaign), but a contract all the same.
+CONTACTS_SOURCE = "contacts"
+
+
+@dataclass(frozen=True, slots=True)
+class Traffic:
+    """Some records of one topic: their models, who writes them and who reads them.
+
+    ``messages`` are model names as the schema export writes them (``<Name>.schema.json``); they
+    are names rather than classes because one of them (the dial ledger entry) is defined in the
+    dispatcher, which this package must not import. ``tests/unit/contracts`` resolves each.
+    """
+
+    topic: str
+    messages: tuple[str, ...]
+    publishers: tuple[str, ...]
+    subscribers: tuple[str, ...]
+    note: str = ""
+
+
+TRAFFIC: tuple[Traffic, ...] = (
+    Traffic(
+        VOICE_EVENTS.name,
+        ("EventEnvelope",),
+        (INGRESS,),
+        (WORKER,),
+        "Each verified webhook, stored before the ingress answers Vonage.",
+    ),
+    Traffic(
+        VOICE_EVENTS.name,
+        ("CommandResult",),
+        (DISPATCHER,),
+        (WORKER, CAMPAIGN_CONTROLLER),
+        "What happened to each command; the controller's relay copies campaigns' dial results.",
+    ),
+    Traffic(
+        VOICE_COMMANDS.name,
+        ("CommandEnvelope",),
+        (WORKER, CAMPAIGN_CONTROLLER, INGRESS, EXTERNAL),
+        (DISPATCHER,),
+        "Voice/Application API operations; the ingress writes those of POST /v1/commands.",
+    ),
+    Traffic(
+        VOICE_OUTCOMES.name,
+        ("Outcome",),
+        (WORKER,),
+        (CAMPAIGN_CONTROLLER, EXTERNAL),
+        "One final record per leg and per conversation.",
+    ),
+    Traffic(
+        VOICE_STATE.name,
+        ("VoiceStateRecord",),
+        (WORKER,),
+        (WORKER, INGRESS),
+        "The worker restores from it; the control API reads it for GET /v1/calls/{flow_key}.",
+    ),
+    Traffic(
+        VOICE_DLQ.name,
+        ("DeadLetter",),
+        (WORKER, DISPATCHER, CAMPAIGN_CONTROLLER),
+        (EXTERNAL,),
+        "For operators: every record that could not be processed, with the reason.",
+    ),
+    Traffic(
+        DISPATCH_LEDGER.name,
+        ("LedgerEntry",),
+        (DISPATCHER,),
+        (DISPATCHER,),
+        "Internal: the never-dial-twice ledger, restored by the partition's new owner.",
+    ),
+    Traffic(
+        CAMPAIGN_CONTROL.name,
+        ("CampaignControl",),
+        (INGRESS, EXTERNAL),
+        (CAMPAIGN_CONTROLLER,),
+        "Operators' requests (control API, `orchestrator campaign`).",
+    ),
+    Traffic(
+        CAMPAIGN_CONTROL.name,
+        ("CampaignTick", "Outcome", "CommandResult"),
+        (CAMPAIGN_CONTROLLER,),
+        (CAMPAIGN_CONTROLLER,),
+        "The controller's clock ticks, and its campaigns' outcomes and dial results, re-keyed "
+        "by campaign by its relay.",
+    ),
+    Traffic(
+        CAMPAIGN_STATE.name,
+        ("CampaignStateRecord",),
+        (CAMPAIGN_CONTROLLER,),
+        (CAMPAIGN_CONTROLLER, INGRESS, EXTERNAL),
+        "Restored by the controller; read for status by the control API and the CLI.",
+    ),
+    Traffic(
+        CAMPAIGN_RESULTS.name,
+        ("ContactResult",),
+        (CAMPAIGN_CONTROLLER,),
+        (INGRESS, EXTERNAL),
+        "Exactly one final result per contact.",
+    ),
+    Traffic(
+        CONTACTS_SOURCE,
+        ("ContactRow",),
+        (EXTERNAL,),
+        (CAMPAIGN_CONTROLLER,),
+        "The topic named by a campaign file's contacts.topic, read in offset order.",
+    ),
+)

@@ -77,17 +77,65 @@ def broker(
 
 @cli.group()
 def schema() -> None:
-    """JSON Schemas of every envelope and Vonage model."""
+    """JSON Schemas, AsyncAPI and OpenAPI documents of the product's contracts."""
 
 
 @schema.command("export")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-def schema_export(directory: Path) -> None:
-    """Write one JSON Schema file per model into DIRECTORY."""
-    from contracts.schema import export_schemas
+@click.option(
+    "--base-uri",
+    default=None,
+    help="Prefix of each schema's $id, e.g. where you publish them (https://.../schemas/). "
+    "Default: urn:voice-orchestrator:schema:",
+)
+@click.option(
+    "--released",
+    is_flag=True,
+    help="Write only the records' and the campaign file's schemas: a compatibility baseline "
+    "(docs/api/released/VERSION at a release).",
+)
+def schema_export(directory: Path, base_uri: str | None, released: bool) -> None:
+    """Write every JSON Schema, index.json, asyncapi.yaml and openapi.json into DIRECTORY."""
+    from orchestrator.apidocs.catalog import DEFAULT_BASE_URI
+    from orchestrator.apidocs.export import export_all, export_released
 
-    written = export_schemas(directory)
-    click.echo(f"wrote {len(written)} schemas to {directory}")
+    if released:
+        written = export_released(directory)
+        click.echo(f"wrote {len(written)} schemas and index.json to {directory}")
+        return
+    written = export_all(directory, base_uri or DEFAULT_BASE_URI)
+    click.echo(
+        f"wrote {len(written)} schemas, index.json, asyncapi.yaml, openapi.json to {directory}"
+    )
+
+
+@schema.command("compat")
+@click.option(
+    "--baseline",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="A released export (default: the newest under docs/api/released/ of this checkout).",
+)
+def schema_compat(baseline: Path | None) -> None:
+    """Exit 1 if a record's schema changed incompatibly since the released baseline."""
+    from orchestrator.apidocs.catalog import released_names
+    from orchestrator.apidocs.compat import compare_released, latest_release
+    from orchestrator.apidocs.export import schema_documents
+
+    if baseline is None:
+        root = Path(__file__).resolve().parents[1] / "docs" / "api" / "released"
+        baseline = latest_release(root) if root.is_dir() else None
+        if baseline is None:
+            raise click.ClickException(f"no released baseline under {root}; pass --baseline")
+    breaks = compare_released(baseline, schema_documents(released_names()))
+    for b in breaks:
+        click.echo(f"BREAKING {b}")
+    if breaks:
+        raise click.ClickException(
+            f"{len(breaks)} breaking change(s) against {baseline}: bump the record's "
+            "schema_version, or keep the old shape (docs/schemas.md)"
+        )
+    click.echo(f"compatible with {baseline}")
 
 
 @cli.group()

@@ -68,3 +68,14 @@ ROLES: tuple[Role, ...] = (
 )
 
 ROLE_BY_COMPONENT = {r.component: r for r in ROLES}
+
+# The settings ConfigMap (generated, so its rendered name carries a hash suffix).
+SETTINGS_CONFIGMAP = "orchestrator-settings"
+# Settings a production overlay must give a value: without them the dispatcher cannot mint JWTs
+# (application id), the Basic-auth APIs have no account, Vonage gets no reachable webhook URL.
+REQUIRED_SETTINGS = (
+    "VONAGE_APPLICATION_ID",
+    "VONAGE_API_KEY",
+    "KAFKA_BOOTSTRAP_SERVERS",
+    "PUBLIC_BASE_URL",
+)

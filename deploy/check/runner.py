@@ -12,8 +12,12 @@ import yaml
 
 from .dockerfile import lint_dockerfile
 from .findings import Report
+from .helm import Helm, check_chart, ensure_helm
 from .kubectl import Kubectl, RenderError, ensure_kubectl, kustomize
+from .monitoring import check_monitoring, has_monitoring
+from .placeholders import check_placeholders
 from .policy import PEM_RE, SettingsNames, check_render
+from .promtool import Promtool, ensure_promtool
 from .schemas import validate_objects
 from .topics import check_topics
 from .yamlio import load_all as _load_all
@@ -68,10 +72,16 @@ def run_checks(
     deploy_dir: Path = DEPLOY_DIR,
     *,
     kubectl: Kubectl | None = None,
+    promtool: Promtool | None = None,
+    helm: Helm | None = None,
+    chart: bool = True,
     install: bool = True,
     log: Log = _quiet,
 ) -> Report:
-    """All checks; ``kubectl`` may be passed in (tests resolve it once for many runs)."""
+    """All checks; the tools may be passed in (tests resolve them once for many runs).
+
+    ``chart=False`` leaves out the Helm chart (tests of other rules skip its 1-2 s per run).
+    """
     report = Report()
     repo_root = deploy_dir.parent
     lint_dockerfile(deploy_dir / "Dockerfile", repo_root, report)
@@ -102,6 +112,8 @@ def run_checks(
         except RenderError as err:
             return err
 
+    promtool_tried = promtool is not None
+
     with ThreadPoolExecutor(max_workers=2) as pool:  # kubectl processes; the machine has 2 cores
         renders = list(pool.map(render, dirs))
     for directory, text in zip(dirs, renders, strict=True):
@@ -116,4 +128,44 @@ def run_checks(
         validate_objects(objects, where, schema_dir, report)
         if where.startswith("overlays/"):
             check_render(where, objects, report, settings)
+            check_placeholders(where, directory, objects, report, repo_root)
+            if has_monitoring(objects):
+                if not promtool_tried:
+                    promtool, promtool_tried = ensure_promtool(log, install=install), True
+                    if promtool is not None:
+                        report.notes.append(f"promtool {promtool.path} ({promtool.origin})")
+                check_monitoring(where, objects, report, promtool)
+    if chart and (deploy_dir / "helm").is_dir():
+        base = renders[dirs.index(deploy_dir / "k8s" / "base")]
+        base_render = base if isinstance(base, str) else None
+        _check_helm(
+            deploy_dir, kubectl, helm, install, log, report, settings, promtool, base_render
+        )
     return report
+
+
+def _check_helm(
+    deploy_dir: Path,
+    kubectl: Kubectl,
+    helm: Helm | None,
+    install: bool,
+    log: Log,
+    report: Report,
+    settings: SettingsNames,
+    promtool: Promtool | None,
+    base_render: str | None,
+) -> None:
+    """The chart's drift and lint, then its render through every rule an overlay meets."""
+    if helm is None:
+        helm = ensure_helm(log, install=install)
+    objects = check_chart(deploy_dir, kubectl, helm, report, base_render)
+    if not objects:
+        return
+    where = "helm"
+    report.objects_checked += len(objects)
+    validate_objects(objects, where, deploy_dir / "schemas", report)
+    check_render(where, objects, report, settings)
+    check_placeholders(where, deploy_dir / "helm", objects, report, deploy_dir.parent)
+    if promtool is None:
+        promtool = ensure_promtool(log, install=install)
+    check_monitoring(where, objects, report, promtool)

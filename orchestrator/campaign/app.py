@@ -51,6 +51,7 @@ from handlers.campaign import Output as MachineOutput
 from handlers.campaign_dial import build_create_call
 from orchestrator.campaign.contacts import FileContactReader
 from orchestrator.campaign.dnc import DncList, load_dnc
+from orchestrator.campaign.metrics import CampaignMetrics
 from orchestrator.campaign.topic_source import TopicContactReader
 from orchestrator.config import Settings
 from orchestrator.runtime.app import App, Context, DecodeError, Output, Step
@@ -122,6 +123,7 @@ class ControllerApp(App[CampaignState, Event]):
             buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
         )
         self._dnc: dict[str, DncList] = {}
+        self.metrics = CampaignMetrics(registry)
 
     # -- runtime hooks -----------------------------------------------------------------------
 
@@ -352,11 +354,14 @@ class ControllerApp(App[CampaignState, Event]):
                 records.append(Output(self.commands_topic, command_key(cmd), cmd.to_bytes()))
             elif isinstance(o, FinalResult):
                 r = o.result
+                self.metrics.result(r.campaign, str(r.disposition))
                 records.append(
                     Output(
                         self.results_topic, f"{r.campaign}/{r.contact_id}".encode(), r.to_bytes()
                     )
                 )
+        if self.metrics.due(key, self._real, finished=not m.active):
+            self.metrics.observe(m.progress(now, state.updated_wall or None), self._real)
         if not m.active:
             reader = self._readers.pop(key, None)
             if reader is not None:

@@ -18,7 +18,9 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from deploy.check import DEPLOY_DIR, Report, run_checks  # noqa: E402
+from deploy.check.helm import Helm, ensure_helm  # noqa: E402
 from deploy.check.kubectl import Kubectl, ensure_kubectl  # noqa: E402
+from deploy.check.promtool import Promtool, ensure_promtool  # noqa: E402
 
 # Build-context entries the Dockerfile copies; linked into each copy so its COPY check holds.
 CONTEXT_ENTRIES = ("pyproject.toml", "README.md", "contracts", "handlers", "orchestrator")
@@ -48,8 +50,38 @@ def deploy_copy(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def check(kubectl: Kubectl) -> Callable[[Path], Report]:
+def check(kubectl: Kubectl, promtool: Promtool) -> Callable[[Path], Report]:
+    """Every check but the Helm chart's (tests of other rules skip its cost)."""
+
     def run(deploy_dir: Path) -> Report:
-        return run_checks(deploy_dir, kubectl=kubectl)
+        return run_checks(deploy_dir, kubectl=kubectl, promtool=promtool, chart=False)
 
     return run
+
+
+@pytest.fixture
+def check_all(kubectl: Kubectl, promtool: Promtool, helm: Helm) -> Callable[[Path], Report]:
+    """Every check, the Helm chart's included: what `make deploy-check` runs."""
+
+    def run(deploy_dir: Path) -> Report:
+        return run_checks(deploy_dir, kubectl=kubectl, promtool=promtool, helm=helm)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def promtool() -> Promtool:
+    messages: list[str] = []
+    found = ensure_promtool(messages.append)
+    if found is None:
+        pytest.fail("promtool unavailable and not installable here: " + "; ".join(messages))
+    return found
+
+
+@pytest.fixture(scope="session")
+def helm() -> Helm:
+    messages: list[str] = []
+    found = ensure_helm(messages.append)
+    if found is None:
+        pytest.fail("helm unavailable and not installable here: " + "; ".join(messages))
+    return found

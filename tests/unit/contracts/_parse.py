@@ -30,7 +30,12 @@ WEBHOOK_NAMES = frozenset(m.__name__ for m in webhooks.WEBHOOK_MODELS)
 
 
 def vonage_models() -> dict[str, type[BaseModel]]:
-    return {k: v for k, v in all_models().items() if k not in ENVELOPE_NAMES}
+    ours = {"contracts.campaign", "contracts.changelog"}  # our records and the campaign file
+    return {
+        k: v
+        for k, v in all_models().items()
+        if k not in ENVELOPE_NAMES and v.__module__ not in ours
+    }
 
 
 def parse_as(name: str, body: Any) -> BaseModel:
