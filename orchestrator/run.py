@@ -73,7 +73,11 @@ class LocalStack:
         from prometheus_client import CollectorRegistry
 
         from orchestrator.campaign.service import ControllerService
-        from orchestrator.dispatcher.service import DispatcherOptions, DispatcherService
+        from orchestrator.dispatcher.service import (
+            DISPATCHER_NEEDS,
+            DispatcherOptions,
+            DispatcherService,
+        )
         from orchestrator.ingress.app import IngressOptions, create_app
         from orchestrator.ingress.flows import load_flows
         from orchestrator.kafka.admin import ensure_topics
@@ -83,6 +87,8 @@ class LocalStack:
         from orchestrator.worker.main import WorkerOptions, runtime_config
 
         s = self.settings
+        # Every role's needs before any of them starts: nothing listens or says ready without.
+        s.require(*DISPATCHER_NEEDS, role="the dispatcher (orchestrator run)")
         await ensure_topics(s, create=s.create_topics)
 
         # Ingress first: the other roles cause webhooks that must find it listening.
