@@ -44,6 +44,7 @@ __all__ = [
     "check_campaign",
     "count_contacts",
     "existing_status",
+    "neutralise_cell",
     "partitions_of",
     "read_results",
     "results_csv",
@@ -339,8 +340,24 @@ def results_jsonl(results: Iterable[ContactResult]) -> Iterator[bytes]:
         yield r.to_bytes() + b"\n"
 
 
+#: A spreadsheet runs a cell starting with one of these as a formula (OWASP: CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_cell(value: Any) -> Any:
+    """A cell a spreadsheet shows as text: a leading ``'`` before any formula-starting character.
+
+    Contact names and numbers come from uploaded lists, so ``=HYPERLINK(...)`` is someone's
+    input, not ours. E.164 numbers start with ``+`` and get the quote too; spreadsheets show
+    them as text, with the ``+``, instead of turning them into numbers.
+    """
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def results_csv(results: Iterable[ContactResult]) -> Iterator[str]:
-    """A header, then one CSV row per contact (lists joined with ``;``)."""
+    """A header, then one CSV row per contact (lists joined with ``;``; cells neutralised)."""
     buf = io.StringIO()
     w = csv.writer(buf)
 
@@ -356,7 +373,9 @@ def results_csv(results: Iterable[ContactResult]) -> Iterator[str]:
         d = r.model_dump(mode="json")
         w.writerow(
             [
-                ";".join(d[c]) if isinstance(d[c], list) else ("" if d[c] is None else d[c])
+                neutralise_cell(
+                    ";".join(d[c]) if isinstance(d[c], list) else ("" if d[c] is None else d[c])
+                )
                 for c in _COLUMNS
             ]
         )
