@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from contracts._base import AwareTime, error_text
+from contracts.bounded import BoundedSafeLoader
 from contracts.envelopes import stable_id
 
 __all__ = [
@@ -328,8 +329,8 @@ class CampaignFileError(ValueError):
     """A campaign file that cannot be used; the message names the file, line and field."""
 
 
-class _LineLoader(yaml.SafeLoader):
-    """A safe loader that remembers the line of every mapping key and sequence item."""
+class _LineLoader(BoundedSafeLoader):
+    """The bounded safe loader (no aliases, depth capped); lines are kept by the walk below."""
 
 
 def _construct_with_lines(node: yaml.Node, path: tuple[Any, ...], lines: dict[Any, int]) -> Any:

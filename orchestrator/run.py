@@ -83,6 +83,7 @@ class LocalStack:
         from orchestrator.kafka.admin import ensure_topics
         from orchestrator.runtime.engine import Runtime
         from orchestrator.runtime.health import HealthServer
+        from orchestrator.web.head import uvicorn_http_options
         from orchestrator.worker.app import VoiceApp
         from orchestrator.worker.main import WorkerOptions, runtime_config
 
@@ -105,6 +106,7 @@ class LocalStack:
             access_log=False,
             lifespan="on",
             server_header=False,
+            **uvicorn_http_options(),
         )
         self._server = uvicorn.Server(config)
         # The host process owns SIGINT/SIGTERM (stop every role in order, not just the ingress).
