@@ -52,6 +52,7 @@ __all__ = [
     "Pacing",
     "RetryPolicy",
     "RetryRule",
+    "TopicSlice",
     "load_campaign_file",
     "parse_campaign_yaml",
     "parse_duration",
@@ -89,31 +90,61 @@ class _Model(BaseModel):
 # --- The campaign file -----------------------------------------------------------------------
 
 
+class TopicSlice(_Model):
+    """The records one upload wrote: offsets ``[begin, end)`` of one partition, under one key.
+
+    An upload writes all its records to one partition, so they keep the file's order. Another
+    upload may interleave in the same range; a reader keeps only the records with this key.
+    """
+
+    topic: str = Field(min_length=1, max_length=249)
+    partition: int = Field(ge=0)
+    begin: int = Field(ge=0)
+    end: int = Field(ge=0)
+    key: str = Field(min_length=1, max_length=200)
+    rows: int = Field(0, ge=0, description="Records written under the key.")
+
+    @model_validator(mode="after")
+    def _order(self) -> TopicSlice:
+        if self.end < self.begin:
+            raise ValueError("end must not be before begin")
+        return self
+
+
 class ContactsSource(_Model):
-    """Where contacts come from: exactly one of a CSV file, a JSONL file or a Kafka topic."""
+    """Where contacts come from: exactly one of a CSV file, a JSONL file, a topic or an upload.
+
+    ``upload`` is filled in by the control API when the contacts come with the request
+    (``multipart/form-data``): the rows were written to ``campaign.uploads`` first.
+    """
 
     csv: str | None = None
     jsonl: str | None = None
     topic: str | None = None
+    upload: TopicSlice | None = None
     default_region: str = Field(
         "US", description="Region for numbers written without +country code (ISO 3166 alpha-2)."
     )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ContactsSource:
-        given = [k for k in ("csv", "jsonl", "topic") if getattr(self, k)]
+        given = [k for k in ("csv", "jsonl", "topic", "upload") if getattr(self, k)]
         if len(given) != 1:
-            raise ValueError("give exactly one of csv, jsonl or topic")
+            raise ValueError("give exactly one of csv, jsonl or topic (or upload the file)")
         return self
 
     @property
-    def kind(self) -> Literal["csv", "jsonl", "topic"]:
+    def kind(self) -> Literal["csv", "jsonl", "topic", "upload"]:
         if self.csv:
             return "csv"
-        return "jsonl" if self.jsonl else "topic"
+        if self.jsonl:
+            return "jsonl"
+        return "upload" if self.upload is not None else "topic"
 
     @property
     def location(self) -> str:
+        if self.upload is not None:
+            return self.upload.topic
         return self.csv or self.jsonl or self.topic or ""
 
 
@@ -282,6 +313,11 @@ class CampaignSpec(_Model):
         default_factory=CallingHours, description="null disables the check (not advised)."
     )
     dnc: list[str] = Field(default_factory=list, description="Do-not-call list files.")
+    dnc_uploads: list[TopicSlice] = Field(
+        default_factory=list,
+        description="Do-not-call lists uploaded with the campaign (E.164 numbers on "
+        "campaign.uploads); filled in by the control API.",
+    )
     start_at: AwareTime | None = None
     stop_at: AwareTime | None = None
     ringing_timer: int = Field(45, ge=1, le=120)
