@@ -13,7 +13,8 @@ from pydantic import BaseModel
 
 from contracts.campaign import CampaignProgress, CampaignSpec, ContactResult
 from contracts.envelopes import CommandEnvelope
-from orchestrator.ingress.campaigns import CampaignAccepted, CampaignProblem, ControlAccepted
+from orchestrator.ingress.campaign_spec import CampaignProblem
+from orchestrator.ingress.campaigns import CampaignAccepted, ControlAccepted
 from orchestrator.ingress.control import CallState, CommandAccepted, CommandRequest, Problem
 
 _REF = "#/components/schemas/{model}"

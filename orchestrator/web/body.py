@@ -12,7 +12,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-__all__ = ["BodyTooLarge", "asgi_chunks", "read_limited", "request_body"]
+__all__ = ["BodyTooLarge", "asgi_chunks", "declared_too_large", "read_limited", "request_body"]
 
 
 class BodyTooLarge(Exception):
