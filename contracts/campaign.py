@@ -61,6 +61,9 @@ __all__ = [
 #: Campaign names appear in call_refs and URL paths, so they are kept URL-path-safe and short.
 CAMPAIGN_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$"
 
+#: Kafka's own rule for topic names (a client asked for another waits on metadata in vain).
+TOPIC_NAME_PATTERN = r"^[A-Za-z0-9._-]{1,249}$"
+
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
@@ -97,7 +100,7 @@ class TopicSlice(_Model):
     upload may interleave in the same range; a reader keeps only the records with this key.
     """
 
-    topic: str = Field(min_length=1, max_length=249)
+    topic: str = Field(pattern=TOPIC_NAME_PATTERN)
     partition: int = Field(ge=0)
     begin: int = Field(ge=0)
     end: int = Field(ge=0)
@@ -120,7 +123,7 @@ class ContactsSource(_Model):
 
     csv: str | None = None
     jsonl: str | None = None
-    topic: str | None = None
+    topic: str | None = Field(None, pattern=TOPIC_NAME_PATTERN)
     upload: TopicSlice | None = None
     default_region: str = Field(
         "US", description="Region for numbers written without +country code (ISO 3166 alpha-2)."

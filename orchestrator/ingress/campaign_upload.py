@@ -181,7 +181,7 @@ class _Receiver:
             if len(part.body) > self.spec_limit:
                 raise BodyTooLarge(self.spec_limit)
             return
-        await self._rows(part, part.splitter.feed(data))
+        await self._rows(part, self._lines(part, data))
 
     async def on_end(self) -> None:
         part, self.part = self.part, None
@@ -189,11 +189,17 @@ class _Receiver:
         if part.name == "spec":
             await self._spec(part)
             return
-        await self._rows(part, part.splitter.finish())
+        await self._rows(part, self._lines(part, None))
         if isinstance(part.rows, CsvRows | JsonlRows):
             self._finish_rows(part, part.rows)
         elif isinstance(part.rows, DncRows):
             self._note_rejected(part, part.rows)
+
+    def _lines(self, part: _Part, data: bytes | None) -> list[tuple[int, str]]:
+        try:
+            return part.splitter.finish() if data is None else part.splitter.feed(data)
+        except UploadRowError as err:
+            raise refuse(422, f"{part.name}: {err}") from None
 
     def _finish_rows(self, part: _Part, rows: CsvRows | JsonlRows) -> None:
         try:
