@@ -103,6 +103,10 @@ class Measured:
     healthz_failures: list[str] = field(default_factory=list)
 
     def check(self, what: str) -> None:
+        print(
+            f"\n[hostile] {what}: peak RSS {self.peak_rss_mb:.0f} MB, /healthz max "
+            f"{self.healthz_max_ms:.1f} ms over {self.healthz_probes} probes"
+        )
         assert not self.healthz_failures, f"{what}: /healthz failed: {self.healthz_failures[:3]}"
         assert self.healthz_probes > 0, f"{what}: /healthz never probed"
         assert self.peak_rss_mb < RSS_LIMIT_MB, f"{what}: peak RSS {self.peak_rss_mb:.0f} MB"
