@@ -187,8 +187,7 @@ async def test_fuzz_control_api_and_webhooks(target: Target) -> None:
         hooks = await run(target, webhook_request, SEED + 1)
     print(
         f"\nfuzz: control {sum(control.values())} {dict(control)}; "
-        f"webhooks {sum(hooks.values())} {dict(hooks)}; peak RSS {m.peak_rss_mb:.0f} MB; "
-        f"/healthz max {m.healthz_max_ms:.1f} ms over {m.healthz_probes} probes"
+        f"webhooks {sum(hooks.values())} {dict(hooks)}"
     )
     assert sum(control.values()) == sum(hooks.values()) == N
     assert control[202] > 0 and hooks[204] + hooks[200] > 0  # valid ones got through too
