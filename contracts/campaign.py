@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from contracts._base import AwareTime, error_text
+from contracts.bounded import BoundedSafeLoader
 from contracts.envelopes import stable_id
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "Pacing",
     "RetryPolicy",
     "RetryRule",
+    "TopicSlice",
     "load_campaign_file",
     "parse_campaign_yaml",
     "parse_duration",
@@ -60,6 +62,9 @@ __all__ = [
 
 #: Campaign names appear in call_refs and URL paths, so they are kept URL-path-safe and short.
 CAMPAIGN_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$"
+
+#: Kafka's own rule for topic names (a client asked for another waits on metadata in vain).
+TOPIC_NAME_PATTERN = r"^[A-Za-z0-9._-]{1,249}$"
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -99,31 +104,61 @@ class _Model(BaseModel):
 # --- The campaign file -----------------------------------------------------------------------
 
 
+class TopicSlice(_Model):
+    """The records one upload wrote: offsets ``[begin, end)`` of one partition, under one key.
+
+    An upload writes all its records to one partition, so they keep the file's order. Another
+    upload may interleave in the same range; a reader keeps only the records with this key.
+    """
+
+    topic: str = Field(pattern=TOPIC_NAME_PATTERN)
+    partition: int = Field(ge=0)
+    begin: int = Field(ge=0)
+    end: int = Field(ge=0)
+    key: str = Field(min_length=1, max_length=200)
+    rows: int = Field(0, ge=0, description="Records written under the key.")
+
+    @model_validator(mode="after")
+    def _order(self) -> TopicSlice:
+        if self.end < self.begin:
+            raise ValueError("end must not be before begin")
+        return self
+
+
 class ContactsSource(_Model):
-    """Where contacts come from: exactly one of a CSV file, a JSONL file or a Kafka topic."""
+    """Where contacts come from: exactly one of a CSV file, a JSONL file, a topic or an upload.
+
+    ``upload`` is filled in by the control API when the contacts come with the request
+    (``multipart/form-data``): the rows were written to ``campaign.uploads`` first.
+    """
 
     csv: str | None = None
     jsonl: str | None = None
-    topic: str | None = None
+    topic: str | None = Field(None, pattern=TOPIC_NAME_PATTERN)
+    upload: TopicSlice | None = None
     default_region: str = Field(
         "US", description="Region for numbers written without +country code (ISO 3166 alpha-2)."
     )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ContactsSource:
-        given = [k for k in ("csv", "jsonl", "topic") if getattr(self, k)]
+        given = [k for k in ("csv", "jsonl", "topic", "upload") if getattr(self, k)]
         if len(given) != 1:
-            raise ValueError("give exactly one of csv, jsonl or topic")
+            raise ValueError("give exactly one of csv, jsonl or topic (or upload the file)")
         return self
 
     @property
-    def kind(self) -> Literal["csv", "jsonl", "topic"]:
+    def kind(self) -> Literal["csv", "jsonl", "topic", "upload"]:
         if self.csv:
             return "csv"
-        return "jsonl" if self.jsonl else "topic"
+        if self.jsonl:
+            return "jsonl"
+        return "upload" if self.upload is not None else "topic"
 
     @property
     def location(self) -> str:
+        if self.upload is not None:
+            return self.upload.topic
         return self.csv or self.jsonl or self.topic or ""
 
 
@@ -292,6 +327,11 @@ class CampaignSpec(_Model):
         default_factory=CallingHours, description="null disables the check (not advised)."
     )
     dnc: list[str] = Field(default_factory=list, description="Do-not-call list files.")
+    dnc_uploads: list[TopicSlice] = Field(
+        default_factory=list,
+        description="Do-not-call lists uploaded with the campaign (E.164 numbers on "
+        "campaign.uploads); filled in by the control API.",
+    )
     start_at: AwareTime | None = None
     stop_at: AwareTime | None = None
     ringing_timer: int = Field(45, ge=1, le=120)
@@ -339,8 +379,8 @@ class CampaignFileError(ValueError):
     """A campaign file that cannot be used; the message names the file, line and field."""
 
 
-class _LineLoader(yaml.SafeLoader):
-    """A safe loader that remembers the line of every mapping key and sequence item."""
+class _LineLoader(BoundedSafeLoader):
+    """The bounded safe loader (no aliases, depth capped); lines are kept by the walk below."""
 
 
 def _construct_with_lines(node: yaml.Node, path: tuple[Any, ...], lines: dict[Any, int]) -> Any:

@@ -79,6 +79,14 @@ CAMPAIGN_RESULTS = TopicSpec(
     "ContactResult",
     retention_ms=30 * DAY_MS,
 )
+CAMPAIGN_UPLOADS = TopicSpec(
+    "campaign.uploads",
+    3,
+    "upload id + contacts | dnc",
+    "one contact (JSON object) or one DNC number (E.164) per record",
+    # A campaign reads its uploaded rows until it finishes: keep them as long as results.
+    retention_ms=30 * DAY_MS,
+)
 
 TOPICS: tuple[TopicSpec, ...] = (
     VOICE_EVENTS,
@@ -90,6 +98,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     CAMPAIGN_CONTROL,
     CAMPAIGN_STATE,
     CAMPAIGN_RESULTS,
+    CAMPAIGN_UPLOADS,
 )
 
 

@@ -8,11 +8,21 @@ Secrets are ``SecretStr``: they print as ``**********`` in logs and reprs.
 
 from __future__ import annotations
 
+import difflib
 import os
+import sys
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    AnyHttpUrl,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,6 +31,17 @@ from pydantic_settings import (
 )
 
 CONFIG_FILE_ENV = "ORCHESTRATOR_CONFIG"
+SECRETS_DIR_ENV = "ORCHESTRATOR_SECRETS_DIR"
+#: Prefixes of the variables this product owns: an unknown one is most likely a typo.
+CHECKED_PREFIXES = ("VONAGE_", "KAFKA_", "ORCHESTRATOR_")
+#: Variables read outside the settings object (the rest are derived from its fields).
+OTHER_VARIABLES = (
+    CONFIG_FILE_ENV,
+    SECRETS_DIR_ENV,
+    "ORCHESTRATOR_FLOWS",  # orchestrator ingress --flows
+    "ORCHESTRATOR_FAULT",  # deliberately broken variants (orchestrator/faults.py)
+    "VONAGE_SHARED_DIR",  # the test suite's reference files
+)
 
 
 class ConfigError(Exception):
@@ -32,13 +53,17 @@ class Settings(BaseSettings):
         env_prefix="",
         case_sensitive=False,
         extra="ignore",
-        secrets_dir=os.environ.get("ORCHESTRATOR_SECRETS_DIR") or None,
+        secrets_dir=os.environ.get(SECRETS_DIR_ENV) or None,
+        populate_by_name=True,
     )
 
     # --- Vonage -------------------------------------------------------------------------------
     vonage_application_id: str | None = None
     vonage_private_key: SecretStr | None = Field(
-        None, description="PEM text, or a path to a PEM file."
+        None,
+        # VONAGE_PRIVATE_KEY_PATH is the name Vonage's own tutorials use.
+        validation_alias=AliasChoices("vonage_private_key", "vonage_private_key_path"),
+        description="PEM text, or a path to a PEM file (alias VONAGE_PRIVATE_KEY_PATH).",
     )
     vonage_api_key: str | None = None
     vonage_api_secret: SecretStr | None = None
@@ -69,6 +94,14 @@ class Settings(BaseSettings):
     public_base_url: AnyHttpUrl = AnyHttpUrl("http://localhost:8080")
     control_api_token: SecretStr | None = None
     allow_unsigned_webhooks: bool = False
+    contacts_dir: Path | None = Field(
+        None,
+        description="The only directory the control API reads contact and DNC files from "
+        "(unset: none; upload the files or use a topic).",
+    )
+    contacts_upload_max_bytes: int = Field(
+        64 * 1024 * 1024, ge=1024, description="Largest campaign upload (multipart) accepted."
+    )
 
     # --- Operations ---------------------------------------------------------------------------
     log_format: Literal["auto", "json", "console"] = "auto"
@@ -135,11 +168,57 @@ class Settings(BaseSettings):
     def public_base(self) -> str:
         return str(self.public_base_url).rstrip("/")
 
-    def require(self, *names: str) -> None:
-        """Fail with one line naming the first missing setting a role needs."""
-        for name in names:
-            if getattr(self, name) in (None, ""):
-                raise ConfigError(f"{name.upper()}: required by this command but not set")
+    def require(self, *names: str, role: str = "this command") -> None:
+        """Fail with one line naming every missing setting a role needs.
+
+        Called at start-up, before a role listens or joins a group, so a role that cannot do
+        its work never reports ready (the dispatcher without a private key used to start, say
+        ready, and leave every create ``unknown``).
+        """
+        missing = [n.upper() for n in names if getattr(self, n) in (None, "")]
+        if missing:
+            raise ConfigError(f"{', '.join(missing)}: required by {role} but not set")
+
+
+def known_variables() -> frozenset[str]:
+    """Every environment variable name the product reads, derived from the settings fields.
+
+    Derived (not listed) so a field added later is known at once; aliases count too.
+    """
+    names = set(OTHER_VARIABLES)
+    for name, info in Settings.model_fields.items():
+        names.add(name.upper())
+        alias = info.validation_alias
+        if isinstance(alias, AliasChoices):
+            names.update(str(c).upper() for c in alias.choices if isinstance(c, str))
+        elif isinstance(alias, str):
+            names.add(alias.upper())
+    return frozenset(names)
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """One warning per unknown ``VONAGE_*``/``KAFKA_*``/``ORCHESTRATOR_*`` variable (names only).
+
+    A typo such as ``KAFKA_BOOTSTRAP_SERVER`` is otherwise ignored silently and the default
+    (localhost) is used; the warning names the closest known variable. Values are never shown.
+    """
+    env = os.environ if environ is None else environ
+    known = known_variables()
+    out = []
+    for name in sorted(env):
+        upper = name.upper()
+        if not upper.startswith(CHECKED_PREFIXES) or upper in known:
+            continue
+        close = difflib.get_close_matches(upper, sorted(known), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        out.append(f"{name} is not a known setting and is ignored{hint}")
+    return out
+
+
+def _warn(lines: Iterable[str]) -> None:
+    # Logging is configured from the settings, so it is not set up yet: stderr, one line each.
+    for line in lines:
+        print(f"config warning: {line}", file=sys.stderr)
 
 
 def _describe(err: ValidationError) -> str:
@@ -150,6 +229,7 @@ def _describe(err: ValidationError) -> str:
 
 def load_settings(**overrides: Any) -> Settings:
     """Read settings; raise :class:`ConfigError` with one line naming the bad setting."""
+    _warn(unknown_variables())
     path = os.environ.get(CONFIG_FILE_ENV)
     if path and not Path(path).is_file():
         raise ConfigError(f"{CONFIG_FILE_ENV}: file not found: {path}")

@@ -73,16 +73,23 @@ class LocalStack:
         from prometheus_client import CollectorRegistry
 
         from orchestrator.campaign.service import ControllerService
-        from orchestrator.dispatcher.service import DispatcherOptions, DispatcherService
+        from orchestrator.dispatcher.service import (
+            DISPATCHER_NEEDS,
+            DispatcherOptions,
+            DispatcherService,
+        )
         from orchestrator.ingress.app import IngressOptions, create_app
         from orchestrator.ingress.flows import load_flows
         from orchestrator.kafka.admin import ensure_topics
         from orchestrator.runtime.engine import Runtime
         from orchestrator.runtime.health import HealthServer
+        from orchestrator.web.head import uvicorn_http_options
         from orchestrator.worker.app import VoiceApp
         from orchestrator.worker.main import WorkerOptions, runtime_config
 
         s = self.settings
+        # Every role's needs before any of them starts: nothing listens or says ready without.
+        s.require(*DISPATCHER_NEEDS, role="the dispatcher (orchestrator run)")
         await ensure_topics(s, create=s.create_topics)
 
         # Ingress first: the other roles cause webhooks that must find it listening.
@@ -99,6 +106,7 @@ class LocalStack:
             access_log=False,
             lifespan="on",
             server_header=False,
+            **uvicorn_http_options(),
         )
         self._server = uvicorn.Server(config)
         # The host process owns SIGINT/SIGTERM (stop every role in order, not just the ingress).

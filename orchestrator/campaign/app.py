@@ -19,6 +19,7 @@ emits again is the same, not merely under the same ids.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Callable
@@ -52,6 +53,7 @@ from handlers.campaign_dial import build_create_call
 from orchestrator.campaign.contacts import FileContactReader
 from orchestrator.campaign.dnc import DncList, load_dnc
 from orchestrator.campaign.metrics import CampaignMetrics
+from orchestrator.campaign.topic_dnc import load_dnc_slices
 from orchestrator.campaign.topic_source import TopicContactReader
 from orchestrator.config import Settings
 from orchestrator.runtime.app import App, Context, DecodeError, Output, Step
@@ -124,6 +126,7 @@ class ControllerApp(App[CampaignState, Event]):
         )
         self._dnc: dict[str, DncList] = {}
         self.metrics = CampaignMetrics(registry)
+        self._dnc_loads: dict[str, asyncio.Task[None]] = {}
 
     # -- runtime hooks -----------------------------------------------------------------------
 
@@ -283,7 +286,32 @@ class ControllerApp(App[CampaignState, Event]):
         if dnc is None:
             dnc = load_dnc(spec.dnc, spec.contacts.default_region)
             self._dnc[spec.name] = dnc
+            if spec.dnc_uploads:
+                self._load_uploaded_dnc(spec, dnc)
         return dnc
+
+    def _load_uploaded_dnc(self, spec: CampaignSpec, dnc: DncList) -> None:
+        """Fill ``dnc`` from the campaign's uploaded lists in the background (see _dnc_ready)."""
+        task = asyncio.get_running_loop().create_task(
+            load_dnc_slices(self.settings, list(spec.dnc_uploads), dnc),
+            name=f"dnc-{spec.name}",
+        )
+        self._dnc_loads[spec.name] = task
+
+    def _dnc_ready(self, spec: CampaignSpec) -> bool:
+        """No contact is read before the campaign's uploaded DNC numbers are all in its list."""
+        task = self._dnc_loads.get(spec.name)
+        if task is None:
+            return True
+        if not task.done():
+            return False
+        if task.cancelled() or task.exception() is not None:
+            err = None if task.cancelled() else task.exception()
+            log.warning("campaign.dnc_load_failed", campaign=spec.name, error=repr(err))
+            self._load_uploaded_dnc(spec, self._dnc[spec.name])  # again; contacts wait
+            return False
+        del self._dnc_loads[spec.name]
+        return True
 
     def _new_state(self, ctrl: CampaignControl) -> CampaignState:
         spec = ctrl.spec
@@ -306,7 +334,17 @@ class ControllerApp(App[CampaignState, Event]):
         if reader is None or reader.position != m.cursor:
             if reader is not None:
                 reader.close()
-            if spec.contacts.kind == "topic":
+            if spec.contacts.upload is not None:
+                up = spec.contacts.upload
+                reader = TopicContactReader(
+                    self.settings,
+                    up.topic,
+                    [(up.partition, up.begin, up.end)],
+                    start=m.cursor,
+                    default_region=spec.contacts.default_region,
+                    key=up.key.encode(),
+                )
+            elif spec.contacts.kind == "topic":
                 reader = TopicContactReader(
                     self.settings,
                     spec.contacts.location,
@@ -324,7 +362,7 @@ class ControllerApp(App[CampaignState, Event]):
         outs: list[MachineOutput] = []
         for _ in range(8):  # bounded work per call keeps the partition responsive
             want = m.wants()
-            if want > 0 and not m.eof:
+            if want > 0 and not m.eof and self._dnc_ready(state.spec):
                 reader = self._reader(state)
                 outs += m.add_contacts(reader.read(want), reader.eof, now)
             outs += m.tick(now, self._wall)

@@ -24,6 +24,7 @@ from contracts.campaign import (
     CampaignControl,
     CampaignProgress,
     CampaignSpec,
+    Contact,
     ContactResult,
     ControlAction,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "check_campaign",
     "count_contacts",
     "existing_status",
+    "neutralise_cell",
     "read_results",
     "results_csv",
     "results_jsonl",
@@ -54,7 +56,9 @@ __all__ = [
 
 
 def count_contacts(spec: CampaignSpec) -> int | None:
-    """Data rows in a file source (a fast line count), or None for a topic source."""
+    """Data rows in a file or an upload (a fast line count), or None for a topic source."""
+    if spec.contacts.upload is not None:
+        return spec.contacts.upload.rows
     if spec.contacts.kind == "topic":
         return None
     n = 0
@@ -65,25 +69,29 @@ def count_contacts(spec: CampaignSpec) -> int | None:
     return max(0, n - 1) if spec.contacts.kind == "csv" else n
 
 
-def check_campaign(spec: CampaignSpec, public_base: str) -> list[str]:
-    """Problems worth a warning before starting (raises on ones that make the start useless)."""
+def check_campaign(spec: CampaignSpec, public_base: str, first: Contact | None = None) -> list[str]:
+    """Problems worth a warning before starting (raises on ones that make the start useless).
+
+    ``first`` is the first contact of an upload (files are read here for theirs). Warnings
+    name lines, never their text.
+    """
     notes: list[str] = []
-    if spec.contacts.kind != "topic":
+    if spec.contacts.kind in ("csv", "jsonl"):
         path = Path(spec.contacts.location)
         if not path.is_file():
             raise ContactFileError(f"contacts file not found: {path}")
         first = next(iter_contacts(spec.contacts), None)
-        if first is not None:
-            body = create_call_body(
-                spec, first, make_call_ref(spec.name, "00000000", 0, 1), public_base
-            )
-            CreateCallRequest.model_validate(body)  # a template error shows now, not per call
+    if first is not None:
+        body = create_call_body(
+            spec, first, make_call_ref(spec.name, "00000000", 0, 1), public_base
+        )
+        CreateCallRequest.model_validate(body)  # a template error shows now, not per call
     for p in spec.dnc:
         if not Path(p).is_file():
             raise ContactFileError(f"DNC file not found: {p}")
     dnc = load_dnc(spec.dnc, spec.contacts.default_region)
-    for file, line, text in dnc.rejected[:5]:
-        notes.append(f"{file}:{line}: not a phone number, ignored: {text!r}")
+    for file, line in dnc.rejected[:5]:
+        notes.append(f"{file}:{line}: not a phone number, ignored")
     if len(dnc.rejected) > 5:
         notes.append(f"... and {len(dnc.rejected) - 5} more DNC lines ignored")
     return notes
@@ -148,14 +156,16 @@ async def start_campaign(
     *,
     requested_by: str,
     status_of: Callable[[str], Awaitable[str | None]] | None = None,
+    first: Contact | None = None,
 ) -> Started:
     """Check ``spec``, refuse a name used before, count the contacts and send START.
 
     The one start path of the CLI and the control API. Raises :class:`StartRefused` with a
-    reason an operator can act on; ``notes`` are warnings (ignored DNC lines).
+    reason an operator can act on; ``notes`` are warnings (ignored DNC lines). ``first`` is
+    the first uploaded contact, for the template check of an upload.
     """
     try:
-        notes = await asyncio.to_thread(check_campaign, spec, settings.public_base)
+        notes = await asyncio.to_thread(check_campaign, spec, settings.public_base, first)
         total = await asyncio.to_thread(count_contacts, spec)
     except ContactFileError as err:
         raise StartRefused(str(err)) from None
@@ -307,8 +317,24 @@ def results_jsonl(results: Iterable[ContactResult]) -> Iterator[bytes]:
         yield r.to_bytes() + b"\n"
 
 
+#: A spreadsheet runs a cell starting with one of these as a formula (OWASP: CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_cell(value: Any) -> Any:
+    """A cell a spreadsheet shows as text: a leading ``'`` before any formula-starting character.
+
+    Contact names and numbers come from uploaded lists, so ``=HYPERLINK(...)`` is someone's
+    input, not ours. E.164 numbers start with ``+`` and get the quote too; spreadsheets show
+    them as text, with the ``+``, instead of turning them into numbers.
+    """
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def results_csv(results: Iterable[ContactResult]) -> Iterator[str]:
-    """A header, then one CSV row per contact (lists joined with ``;``)."""
+    """A header, then one CSV row per contact (lists joined with ``;``; cells neutralised)."""
     buf = io.StringIO()
     w = csv.writer(buf)
 
@@ -324,7 +350,9 @@ def results_csv(results: Iterable[ContactResult]) -> Iterator[str]:
         d = r.model_dump(mode="json")
         w.writerow(
             [
-                ";".join(d[c]) if isinstance(d[c], list) else ("" if d[c] is None else d[c])
+                neutralise_cell(
+                    ";".join(d[c]) if isinstance(d[c], list) else ("" if d[c] is None else d[c])
+                )
                 for c in _COLUMNS
             ]
         )

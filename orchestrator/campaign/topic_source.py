@@ -5,6 +5,7 @@ and the topic is read partition after partition, so a contact's row number (its 
 reader's cursor) is the same on every replica and after every restart, even if the topic grows.
 Each record's value is one contact as a JSON object (the JSONL columns). A background task keeps a
 small buffer filled; :meth:`read` never blocks, which suits the runtime's synchronous handlers.
+An uploaded list (``campaign.uploads``) is read the same way, keeping only its own key's records.
 """
 
 from __future__ import annotations
@@ -63,12 +64,15 @@ class TopicContactReader:
         start: int = 0,
         default_region: str | None = "US",
         buffer: int = 2000,
+        key: bytes | None = None,
     ) -> None:
         self.settings = settings
         self.topic = topic
         self.plan = _index_plan(ranges)
         self.position = start
         self.default_region = default_region
+        #: Only records with this key (an upload's slice, which others may interleave with).
+        self.key = key
         self._buffer: deque[Contact] = deque()
         self._max = buffer
         self._done = False
@@ -115,6 +119,8 @@ class TopicContactReader:
                     for m in batch.get(tp, []):
                         if m.offset >= end:
                             break
+                        if self.key is not None and m.key != self.key:
+                            continue
                         index = base + (m.offset - begin)
                         try:
                             row = orjson.loads(m.value) if m.value is not None else {}

@@ -47,6 +47,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, KafkaError
+from cryptography.exceptions import UnsupportedAlgorithm
 from pydantic import ValidationError
 
 from contracts.envelopes import (
@@ -108,20 +109,25 @@ class DispatcherOptions:
     seed: int | None = None
 
 
+#: Every call the dispatcher places is signed with the application's key: without these it
+#: can do nothing useful, and API key/secret (Application API only) do not make up for them.
+DISPATCHER_NEEDS = ("vonage_application_id", "vonage_private_key")
+
+
 def build_client(settings: Settings, routing: RegionRouting = "direct") -> VonageClient:
-    """The Vonage client from settings; fails with one line when no credential is configured."""
-    jwt: JwtMinter | None = None
-    if settings.vonage_application_id and settings.vonage_private_key is not None:
+    """The Vonage client from settings; fails with one line naming what is missing or unusable."""
+    settings.require(*DISPATCHER_NEEDS, role="the dispatcher")
+    assert settings.vonage_application_id is not None
+    try:
         jwt = JwtMinter(settings.vonage_application_id, settings.private_key_pem())
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise ConfigError(
+            "VONAGE_PRIVATE_KEY: not a usable PEM private key (value not shown)"
+        ) from None
     basic = None
     if settings.vonage_api_key and settings.vonage_api_secret is not None:
         basic = basic_auth_header(
             settings.vonage_api_key, settings.vonage_api_secret.get_secret_value()
-        )
-    if jwt is None and basic is None:
-        raise ConfigError(
-            "VONAGE_APPLICATION_ID: the dispatcher needs VONAGE_APPLICATION_ID and "
-            "VONAGE_PRIVATE_KEY (Voice API) or VONAGE_API_KEY and VONAGE_API_SECRET (Application API)"
         )
     return VonageClient(settings.api_base, jwt=jwt, basic=basic, region_routing=routing)
 

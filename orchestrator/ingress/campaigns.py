@@ -3,10 +3,12 @@
 The same operations as ``orchestrator campaign ...`` and built on the same functions
 (:mod:`orchestrator.campaign.control`): a START/PAUSE/... message on ``campaign.control``,
 progress read from ``campaign.state``, results from ``campaign.results``. The ingress needs no
-connection to a controller. Contact and DNC files named in a spec are read here (checks, count)
-and by the controller, so they must be on a volume both see; a ``topic`` source needs none.
+connection to a controller. Contacts and DNC lists come with the request (multipart, written to
+``campaign.uploads``), from a topic, or from files inside ``CONTACTS_DIR`` only: a path named
+over HTTP never reaches anywhere else (:mod:`orchestrator.campaign.contacts_dir`).
 
-- ``POST /v1/campaigns`` (JSON or YAML campaign spec) -> 202, 409 (name used), 422 (bad spec)
+- ``POST /v1/campaigns`` (JSON or YAML spec, or multipart: spec + contacts + dnc files)
+  -> 202, 409 (name used), 413 (too large), 422 (bad spec)
 - ``GET /v1/campaigns/{name}`` -> progress, 404 when unknown
 - ``POST /v1/campaigns/{name}/{pause|resume|cancel}`` -> 202, 404 when unknown
 - ``GET /v1/campaigns/{name}/results`` -> JSONL (default) or CSV, one line per contact
@@ -19,16 +21,15 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
-import yaml
 from aiokafka.errors import KafkaError
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from contracts._base import error_text, format_validation_error
 from contracts.campaign import CampaignProgress, CampaignSpec, ControlAction
+from orchestrator.campaign.contacts import ContactFileError
+from orchestrator.campaign.contacts_dir import confine_spec
 from orchestrator.campaign.control import (
     StartRefused,
     StateWatcher,
@@ -39,13 +40,20 @@ from orchestrator.campaign.control import (
     start_campaign,
 )
 from orchestrator.config import Settings
-from orchestrator.ingress.control import MAX_COMMAND_BYTES, _json, _problem
+from orchestrator.ingress.campaign_spec import YAML_TYPES, Refused, parse_spec, refuse
+from orchestrator.ingress.campaign_upload import receive_upload
+from orchestrator.ingress.control import MAX_COMMAND_BYTES, _json, _problem, too_large
+from orchestrator.ingress.publish import TOO_LARGE_ERRORS
 from orchestrator.logs import get_logger
+from orchestrator.web.body import BodyTooLarge, request_body
 
 log = get_logger("ingress.campaigns")
 
 #: A broker that does not answer within this turns into 503 (retry) instead of a hung request.
 KAFKA_DEADLINE_S = 15.0
+#: A start with uploaded files streams them to campaign.uploads first (the broker's own waits
+#: are bounded by KAFKA_DEADLINE_S and the producer's timeouts inside it).
+UPLOAD_DEADLINE_S = 600.0
 #: Results are read whole from campaign.results first; a big campaign takes a while.
 RESULTS_DEADLINE_S = 120.0
 _ACTIONS = {
@@ -53,22 +61,8 @@ _ACTIONS = {
     "resume": ControlAction.RESUME,
     "cancel": ControlAction.CANCEL,
 }
-_YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 _CSV = "text/csv; charset=utf-8"
 _JSONL = "application/jsonl"
-
-
-class FieldProblem(BaseModel):
-    field: str
-    message: str
-
-
-class CampaignProblem(BaseModel):
-    """A refused campaign: ``fields`` names each invalid field of the spec."""
-
-    error: str
-    reason: str
-    fields: list[FieldProblem] = Field(default_factory=list)
 
 
 class CampaignAccepted(BaseModel):
@@ -85,15 +79,6 @@ class ControlAccepted(BaseModel):
     action: str
     control_id: str
     status_url: str
-
-
-def _fields(err: ValidationError) -> list[dict[str, str]]:
-    out = []
-    for e in err.errors(include_url=False, include_input=False):
-        loc = ".".join(str(p) for p in e["loc"] if p != "__root__").replace("from_", "from")
-        msg = "unknown field" if e.get("type") == "extra_forbidden" else error_text(e)
-        out.append({"field": loc or "(top level)", "message": msg})
-    return out
 
 
 class CampaignsApi:
@@ -114,7 +99,11 @@ class CampaignsApi:
 
     def routes(self) -> list[Route]:
         return [
-            Route("/v1/campaigns", self._wrap("start", self.start), methods=["POST"]),
+            Route(
+                "/v1/campaigns",
+                self._wrap("start", self.start, UPLOAD_DEADLINE_S),
+                methods=["POST"],
+            ),
             Route("/v1/campaigns/{name}", self._wrap("status", self.status), methods=["GET"]),
             Route(
                 "/v1/campaigns/{name}/results",
@@ -147,6 +136,12 @@ class CampaignsApi:
                 try:
                     async with asyncio.timeout(deadline):
                         response = await handler(request)
+                except Refused as refused:
+                    response = refused.response
+                except BodyTooLarge as err:
+                    response = too_large(str(err))
+                except TOO_LARGE_ERRORS:
+                    response = _problem(413, "too large", "the campaign is too large for its topic")
                 except (TimeoutError, KafkaError) as err:
                     log.warning("campaign request failed", endpoint=endpoint, error=repr(err))
                     response = _problem(
@@ -180,34 +175,31 @@ class CampaignsApi:
     # --- POST /v1/campaigns -----------------------------------------------------------------------
 
     async def start(self, request: Request) -> Response:
-        raw = await request.body()
-        if len(raw) > MAX_COMMAND_BYTES:
-            return _problem(413, "too large", f"body over {MAX_COMMAND_BYTES} bytes")
-        ctype = (request.headers.get("content-type") or "application/json").split(";")[0].strip()
-        try:
-            if ctype.lower() in _YAML_TYPES:
-                data = yaml.safe_load(raw.decode("utf-8"))
-            else:
-                data = orjson.loads(raw)
-        except (yaml.YAMLError, UnicodeDecodeError, orjson.JSONDecodeError) as err:
-            kind = "YAML" if ctype.lower() in _YAML_TYPES else "JSON"
-            return _problem(400, "invalid campaign", f"body: not valid {kind} ({err})")
-        if not isinstance(data, dict):
-            return _problem(422, "invalid campaign", "body: a campaign is an object (name, ...)")
-        try:
-            spec = CampaignSpec.model_validate(data)
-        except ValidationError as err:
-            errors = err.errors(include_url=False, include_input=False)
-            body = CampaignProblem(
-                error="invalid campaign",
-                reason=format_validation_error(errors),
-                fields=[FieldProblem(**f) for f in _fields(err)],
+        ctype = (request.headers.get("content-type") or "application/json").split(";")[0]
+        media = ctype.strip().lower()
+        first = None
+        notes: list[str] = []
+        if media == "multipart/form-data":
+            upload = await receive_upload(
+                request, self.settings, spec_limit=MAX_COMMAND_BYTES, check_name=self._unused
             )
-            return _json(422, body.model_dump(mode="json"))
+            spec, first, notes = upload.spec, upload.first, upload.notes
+        else:
+            raw = await request_body(request, MAX_COMMAND_BYTES)
+            spec, _ = await parse_spec(raw, as_yaml=media in YAML_TYPES)
         try:
-            started = await start_campaign(
-                self.settings, spec, requested_by="control-api", status_of=self._status_str
-            )
+            spec = confine_spec(spec, self.settings.contacts_dir)
+        except ContactFileError as err:
+            raise refuse(422, str(err)) from None
+        try:
+            async with asyncio.timeout(KAFKA_DEADLINE_S):
+                started = await start_campaign(
+                    self.settings,
+                    spec,
+                    requested_by="control-api",
+                    status_of=self._status_str,
+                    first=first,
+                )
         except StartRefused as err:
             if err.exists is not None:
                 return _problem(409, "conflict", str(err))
@@ -220,9 +212,22 @@ class CampaignsApi:
             contacts_total=started.contacts_total,
             status_url=url,
             results_url=f"{url}/results",
-            warnings=started.notes,
+            warnings=[*notes, *started.notes],
         )
         return _json(202, accepted.model_dump(mode="json"), Location=url)
+
+    async def _unused(self, spec: CampaignSpec) -> None:
+        """409 before an upload is written, when the name is taken (checked again at START)."""
+        existing = await self._status_str(spec.name)
+        if existing is not None:
+            raise Refused(
+                _problem(
+                    409,
+                    "conflict",
+                    f"campaign {spec.name!r} exists already (status {existing}); "
+                    "a campaign runs once: give the new one another name",
+                )
+            )
 
     async def _status_str(self, name: str) -> str | None:
         p = await self._status_of(name)

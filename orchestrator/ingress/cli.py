@@ -64,6 +64,7 @@ def ingress(
     from orchestrator.ingress.flows import load_flows
     from orchestrator.ingress.publish import NullPublisher
     from orchestrator.logs import configure_logging
+    from orchestrator.web.head import uvicorn_http_options
 
     settings = load_settings()
     configure_logging(settings)
@@ -91,6 +92,7 @@ def ingress(
         lifespan="on",
         timeout_graceful_shutdown=10,
         server_header=False,
+        **uvicorn_http_options(),
     )
     # uvicorn shuts down gracefully on SIGTERM/SIGINT (finish requests, then the lifespan flushes
     # the producer), then re-raises the signal to itself. The product exits 0 after a clean drain

@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from contracts._base import format_validation_error
+from contracts.bounded import TooDeep, load_json
 from contracts.envelopes import (
     CALL_CREATING_KINDS,
     CALL_UPDATE_KINDS,
@@ -34,9 +35,10 @@ from contracts.envelopes import (
 from contracts.flow import FlowSet
 from handlers.flow import encode_ctx, initial_variables, webhook_url
 from orchestrator.ingress.metrics import IngressMetrics
-from orchestrator.ingress.publish import Publisher, PublishError
+from orchestrator.ingress.publish import Publisher, PublishError, RecordTooLarge
 from orchestrator.ingress.state import StateView
 from orchestrator.logs import get_logger
+from orchestrator.web.body import BodyTooLarge, request_body
 
 log = get_logger("ingress.control")
 
@@ -106,6 +108,11 @@ def _json(status: int, body: Any, **headers: str) -> Response:
 
 def _problem(status: int, error: str, reason: str, **headers: str) -> Response:
     return _json(status, {"error": error, "reason": reason}, **headers)
+
+
+def too_large(reason: str) -> Response:
+    """413 for a body refused part-read: the connection closes instead of draining the rest."""
+    return _problem(413, "too large", reason, Connection="close")
 
 
 class ControlApi:
@@ -207,13 +214,16 @@ class ControlApi:
         denied = self._auth(request)
         if denied is not None:
             return denied
-        raw = await request.body()
-        if len(raw) > MAX_COMMAND_BYTES:
-            return _problem(413, "too large", f"body over {MAX_COMMAND_BYTES} bytes")
         try:
-            data = orjson.loads(raw)
+            raw = await request_body(request, MAX_COMMAND_BYTES)
+        except BodyTooLarge as err:
+            return too_large(str(err))
+        try:
+            data = load_json(raw)
         except orjson.JSONDecodeError as err:
             return _problem(400, "invalid command", f"body: not valid JSON ({err.msg})")
+        except TooDeep as err:
+            return _problem(400, "invalid command", f"body: {err}")
         try:
             req = CommandRequest.model_validate(data)
             cmd = self.build(req, datetime.now(UTC))
@@ -226,6 +236,8 @@ class ControlApi:
             stored = await self.publisher.publish(
                 self.commands_topic, command_key(cmd), cmd.to_bytes()
             )
+        except RecordTooLarge as err:
+            return _problem(413, "too large", err.reason)
         except PublishError as err:
             return _problem(503, "unavailable", err.reason, **{"Retry-After": "1"})
         self.metrics.commands.labels(cmd.kind).inc()

@@ -13,7 +13,8 @@ from pydantic import BaseModel
 
 from contracts.campaign import CampaignProgress, CampaignSpec, ContactResult
 from contracts.envelopes import CommandEnvelope
-from orchestrator.ingress.campaigns import CampaignAccepted, CampaignProblem, ControlAccepted
+from orchestrator.ingress.campaign_spec import CampaignProblem
+from orchestrator.ingress.campaigns import CampaignAccepted, ControlAccepted
 from orchestrator.ingress.control import CallState, CommandAccepted, CommandRequest, Problem
 
 _REF = "#/components/schemas/{model}"
@@ -117,9 +118,11 @@ def _campaign_paths() -> dict[str, Any]:
                 "summary": "Validate a campaign spec and start it (campaign.control START)",
                 "description": (
                     "The body is the campaign file as JSON (or YAML with Content-Type "
-                    "application/yaml). Contact and DNC files must be readable by the ingress "
-                    "and the controller (absolute paths on a shared volume), or use a topic "
-                    "source. A campaign runs once: a used name is 409."
+                    "application/yaml), or multipart/form-data: a part `spec` first, then one "
+                    "`contacts` file (.csv or .jsonl) and up to 10 `dnc` files, streamed to "
+                    "campaign.uploads. File paths in a spec are read only inside CONTACTS_DIR. "
+                    "YAML aliases and nesting past 32 levels are refused. A campaign runs once: "
+                    "a used name is 409."
                 ),
                 "security": security,
                 "requestBody": {
@@ -127,6 +130,20 @@ def _campaign_paths() -> dict[str, Any]:
                     "content": {
                         "application/json": {"schema": spec_ref},
                         "application/yaml": {"schema": spec_ref},
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["spec"],
+                                "properties": {
+                                    "spec": {"type": "string", "format": "binary"},
+                                    "contacts": {"type": "string", "format": "binary"},
+                                    "dnc": {
+                                        "type": "array",
+                                        "items": {"type": "string", "format": "binary"},
+                                    },
+                                },
+                            }
+                        },
                     },
                 },
                 "responses": {
@@ -134,10 +151,11 @@ def _campaign_paths() -> dict[str, Any]:
                     "400": _problem("Not JSON / YAML."),
                     **_AUTH_PROBLEMS,
                     "409": _problem("A campaign of that name exists already."),
-                    "413": _problem("Body too large."),
+                    "413": _problem("Body or upload too large, or START too large for its topic."),
                     "422": _json_ref(
                         "Invalid spec (fields lists each invalid field), a contacts/DNC file "
-                        "missing, or a flow that renders no valid create-call request.",
+                        "not readable inside CONTACTS_DIR, a bad upload line, or a flow that "
+                        "renders no valid create-call request.",
                         "CampaignProblem",
                     ),
                     "503": _problem("Broker unavailable: retry."),

@@ -17,7 +17,12 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+)
 
 from orchestrator.config import Settings
 from orchestrator.ingress.metrics import IngressMetrics
@@ -26,15 +31,35 @@ from orchestrator.logs import get_logger
 
 log = get_logger("ingress.publish")
 
-__all__ = ["KafkaPublisher", "NullPublisher", "PublishError", "Publisher", "Stored"]
+__all__ = [
+    "TOO_LARGE_ERRORS",
+    "KafkaPublisher",
+    "NullPublisher",
+    "PublishError",
+    "Publisher",
+    "RecordTooLarge",
+    "Stored",
+]
 
 
 class PublishError(Exception):
-    """The record is not known to be stored: answer 503 so the sender retries."""
+    """The record is not known to be stored: answer ``status`` (503: the sender retries)."""
+
+    status = 503
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class RecordTooLarge(PublishError):
+    """The record can never fit the topic: 413, because a retry would fail the same way."""
+
+    status = 413
+
+
+#: The client's own size check and the broker's refusals of an oversize record or batch.
+TOO_LARGE_ERRORS = (MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +157,11 @@ class KafkaPublisher:
         except TimeoutError:
             outcome = "timeout"
             raise PublishError(f"broker did not acknowledge within {self.deadline:g} s") from None
+        except TOO_LARGE_ERRORS:
+            outcome = "too_large"
+            raise RecordTooLarge(
+                f"record of {len(value)} bytes is larger than {topic} accepts"
+            ) from None
         except KafkaError as err:
             raise PublishError(f"broker error: {type(err).__name__}") from None
         except Exception as err:  # anything else: still not known to be stored, so still 503

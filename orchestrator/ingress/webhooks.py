@@ -27,6 +27,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from contracts.bounded import TooDeep, load_json
 from contracts.envelopes import EventEnvelope, WebhookKind
 from contracts.flow import Flow, FlowSet
 from contracts.webhooks import WebhookValidationError, classify_webhook
@@ -41,9 +42,10 @@ from handlers.flow import (
     render_notify,
 )
 from orchestrator.ingress.metrics import IngressMetrics
-from orchestrator.ingress.publish import Publisher, PublishError
+from orchestrator.ingress.publish import Publisher, PublishError, RecordTooLarge
 from orchestrator.ingress.signature import SignatureError, SignatureVerifier
 from orchestrator.logs import get_logger
+from orchestrator.web.body import BodyTooLarge, request_body
 
 log = get_logger("ingress.webhooks")
 
@@ -67,24 +69,6 @@ def _json(
 
 def _problem(status: int, error: str, reason: str, **headers: str) -> Response:
     return _json(status, {"error": error, "reason": reason}, headers or None)
-
-
-class _TooLarge(Exception):
-    pass
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _TooLarge
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _TooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 @dataclass
@@ -147,14 +131,14 @@ class WebhookEndpoint:
         # 1. size
         try:
             body = (
-                await _read_body(request, self.cfg.max_body_bytes)
+                await request_body(request, self.cfg.max_body_bytes)
                 if request.method == "POST"
                 else b""
             )
-        except _TooLarge:
-            return self._reject(
-                kind, 413, "too_large", f"body over {self.cfg.max_body_bytes} bytes"
-            )
+        except BodyTooLarge as err:
+            self.metrics.rejected.labels(kind, "too_large").inc()
+            # The connection closes: draining the rest of a huge body helps nobody.
+            return _problem(413, "too large", str(err), Connection="close")
         query = request.scope.get("query_string", b"")
         from_query = not body
         if from_query and len(query) > self.cfg.max_body_bytes:
@@ -216,9 +200,11 @@ class WebhookEndpoint:
                 return self._reject(kind, 400, "empty", "no payload (empty body and query)"), False
         else:
             try:
-                payload = orjson.loads(raw)
+                payload = load_json(raw)
             except orjson.JSONDecodeError as err:
                 return self._reject(kind, 400, "json", f"body: not valid JSON ({err.msg})"), False
+            except TooDeep as err:
+                return self._reject(kind, 400, "json", f"body: {err}"), False
             if not isinstance(payload, dict):
                 return self._reject(
                     kind,
@@ -257,6 +243,8 @@ class WebhookEndpoint:
             return self._reject(kind, 422, "envelope", f"payload: {type(err).__name__}"), False
         try:
             await self.publisher.publish(self.cfg.events_topic, flow_key.encode(), value)
+        except RecordTooLarge as err:
+            return self._reject(kind, 413, "record_too_large", err.reason), False
         except PublishError as err:
             log.warning("webhook not stored; answering 503", webhook=kind, reason=err.reason)
             return _problem(503, "unavailable", err.reason, **{"Retry-After": "1"}), False

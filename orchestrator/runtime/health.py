@@ -19,6 +19,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 __all__ = ["HealthServer"]
 
+#: Header lines read at most before the connection is dropped (a probe sends a handful).
+_MAX_HEADERS = 100
 _REASONS = {200: "OK", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
 
 
@@ -61,10 +63,12 @@ class HealthServer:
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             line = await asyncio.wait_for(reader.readline(), 5)
-            while True:  # skip headers
+            for _ in range(_MAX_HEADERS + 1):  # skip headers (each line capped by the reader)
                 header = await asyncio.wait_for(reader.readline(), 5)
                 if header in (b"\r\n", b"\n", b""):
                     break
+            else:
+                return  # a head this long is nobody's probe
             parts = line.decode("latin-1").split()
             method, path = (parts[0], parts[1].split("?", 1)[0]) if len(parts) >= 2 else ("", "")
             status, ctype, body = self._route(method, path)
@@ -74,8 +78,8 @@ class HealthServer:
             )
             writer.write(head.encode() + (body if method != "HEAD" else b""))
             await writer.drain()
-        except (TimeoutError, ConnectionError, asyncio.IncompleteReadError):
-            pass
+        except (TimeoutError, ConnectionError, asyncio.IncompleteReadError, ValueError):
+            pass  # ValueError: a line over the reader's 64 KiB limit
         finally:
             writer.close()
             with contextlib.suppress(Exception):

@@ -23,6 +23,7 @@ from orchestrator.simulator.auth import AuthFailure, check_basic
 from orchestrator.simulator.engine import SimEngine
 from orchestrator.simulator.faults import decide, throttled
 from orchestrator.simulator.http import Ctx, Resp
+from orchestrator.web.body import BodyTooLarge, asgi_chunks, read_limited
 
 __all__ = ["SimulatorApp", "create_app"]
 
@@ -65,6 +66,10 @@ _ROUTES: list[tuple[re.Pattern[str], dict[str, str], str]] = [
 
 _HANDLERS: dict[str, Handler] = {**voice_api.HANDLERS, **app_api.HANDLERS}
 _JSON = b"application/json"
+#: Largest request body (an NCCO-carrying create is a few KiB); 413 above, before reading on.
+MAX_BODY_BYTES = 1024 * 1024
+#: Integers orjson can write back (a query value echoed in a body or a link must fit).
+_INT_RANGE = (-(2**63), 2**63 - 1)
 
 
 def _json_bytes(value: Any) -> bytes:
@@ -92,6 +97,31 @@ class SimulatorApp:
         path: str = scope["path"]
         if len(path) > 1 and path.endswith("/"):
             path = path.rstrip("/")
+        started = False
+
+        async def tracked(msg: dict[str, Any]) -> None:
+            nonlocal started
+            started = started or msg["type"] == "http.response.start"
+            await send(msg)
+
+        try:
+            await self._http(method, path, scope, receive, tracked)
+        except ConnectionAbortedError:
+            raise
+        except Exception:
+            # Vonage answers a failure with a problem body, never uvicorn's bare text/plain 500.
+            log.exception("request failed", path=path)
+            if not started:
+                await _send(send, Resp(500, problems.server_error(500)))
+
+    async def _http(
+        self,
+        method: str,
+        path: str,
+        scope: dict[str, Any],
+        receive: Callable[[], Awaitable[dict[str, Any]]],
+        send: Callable[[dict[str, Any]], Awaitable[None]],
+    ) -> None:
         if path.startswith("/_sim/"):
             await self._control(method, path, scope, receive, send)
             return
@@ -133,7 +163,11 @@ class SimulatorApp:
         clock = engine.clock
         mono = clock.mono()
         rec = engine.ledger.new_request(clock.wall(mono), method, path)
-        body_bytes = await _read_body(receive)
+        try:
+            body_bytes = await _read_body(scope, receive)
+        except BodyTooLarge as err:
+            rec.status = 413
+            return Resp(413, problems.too_large(err.limit), headers=_CLOSE), False
         resp, drop = await self._pipeline(method, path, scope, body_bytes, rec, mono)
         rec.status = resp.status
         rec.dropped = drop
@@ -259,7 +293,11 @@ class SimulatorApp:
         receive: Callable[[], Awaitable[dict[str, Any]]],
         send: Callable[[dict[str, Any]], Awaitable[None]],
     ) -> None:
-        body = await _read_body(receive)
+        try:
+            body = await _read_body(scope, receive)
+        except BodyTooLarge as err:
+            await _send(send, Resp(413, problems.too_large(err.limit), headers=_CLOSE))
+            return
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
         engine = self.engine
         if path == "/_sim/ledger" and method == "GET":
@@ -319,10 +357,12 @@ class SimulatorApp:
 
 
 def _int(value: str | None) -> int:
+    """A sandbox query number; anything unreadable or out of range counts as 0 (no filter)."""
     try:
-        return int(value or 0)
+        n = int(value or 0)
     except ValueError:
         return 0
+    return n if _INT_RANGE[0] <= n <= _INT_RANGE[1] else 0
 
 
 def _accepts_json(accept: str) -> bool:
@@ -334,18 +374,16 @@ def _accept_problem() -> dict[str, Any]:
     return accept_header()
 
 
-async def _read_body(receive: Callable[[], Awaitable[dict[str, Any]]]) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        msg = await receive()
-        if msg["type"] == "http.disconnect":
-            break
-        chunk = msg.get("body", b"")
-        if chunk:
-            chunks.append(chunk)
-        if not msg.get("more_body", False):
-            break
-    return b"".join(chunks)
+_CLOSE = [(b"connection", b"close")]  # the rest of a refused body is not worth reading
+
+
+async def _read_body(
+    scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]]
+) -> bytes:
+    length = next(
+        (v.decode("latin-1") for k, v in scope["headers"] if k == b"content-length"), None
+    )
+    return await read_limited(asgi_chunks(receive), MAX_BODY_BYTES, length)
 
 
 async def _send(send: Callable[[dict[str, Any]], Awaitable[None]], resp: Resp) -> None:
@@ -356,7 +394,12 @@ async def _send(send: Callable[[dict[str, Any]], Awaitable[None]], resp: Resp) -
         payload = bytes(resp.body)
         headers = [(b"content-type", resp.content_type.encode())]
     else:
-        payload = _json_bytes(resp.body)
+        try:
+            payload = _json_bytes(resp.body)
+        except orjson.JSONEncodeError:  # a value orjson cannot write (an int >= 2**64)
+            log.exception("response not serialisable", status=resp.status)
+            resp = Resp(500, problems.server_error(500))
+            payload = _json_bytes(resp.body)
         headers = [(b"content-type", _JSON)]
     if resp.status != 204:
         headers.append((b"content-length", str(len(payload)).encode()))

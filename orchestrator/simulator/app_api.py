@@ -6,7 +6,7 @@ import math
 
 from orchestrator.simulator import problems
 from orchestrator.simulator.applications import validate_application_body
-from orchestrator.simulator.http import Ctx, Resp
+from orchestrator.simulator.http import MAX_INDEX, Ctx, Resp
 
 __all__ = ["HANDLERS"]
 
@@ -15,7 +15,7 @@ async def list_applications(ctx: Ctx) -> Resp:
     q = ctx.query
     invalid: list[tuple[str, str]] = []
     values: dict[str, int] = {}
-    for name, default, lo, hi in (("page_size", 10, 1, 100), ("page", 1, 1, None)):
+    for name, default, lo, hi in (("page_size", 10, 1, 100), ("page", 1, 1, MAX_INDEX)):
         raw = q.get(name)
         if raw is None:
             values[name] = default

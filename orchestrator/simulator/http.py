@@ -10,7 +10,11 @@ if TYPE_CHECKING:
     from orchestrator.simulator.engine import SimEngine
     from orchestrator.simulator.ledger import RequestRecord
 
-__all__ = ["Ctx", "Resp"]
+__all__ = ["MAX_INDEX", "Ctx", "Resp"]
+
+#: Largest paging number (record_index, page) accepted; above it a 400 with the problem body,
+#: where an unbounded int used to reach orjson (no ints >= 2**64) and end in a bare 500.
+MAX_INDEX = 2**31 - 1
 
 
 @dataclass(slots=True)

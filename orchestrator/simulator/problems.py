@@ -36,6 +36,7 @@ __all__ = [
     "rate_limited",
     "server_error",
     "too_early",
+    "too_large",
     "unauthorized",
     "wrong_verb",
 ]
@@ -53,6 +54,15 @@ def bad_credentials() -> dict[str, Any]:
 def too_early() -> dict[str, Any]:
     """KB-400: the platform needs 1-2 s to set a call up before it accepts changes to it."""
     return bad_request("The call is not ready to be modified yet; wait and retry the request.")
+
+
+def too_large(limit: int) -> dict[str, Any]:
+    """413 for a body over the simulator's cap (Vonage's gateway refuses large bodies too)."""
+    return problem(
+        f"{ERROR_TYPE_BASE}#payload-too-large",
+        "Payload Too Large",
+        f"The request body is larger than {limit} bytes.",
+    )
 
 
 def application_list_validation(invalid: list[tuple[str, str]]) -> dict[str, Any]:

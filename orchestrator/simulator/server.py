@@ -19,6 +19,7 @@ from orchestrator.simulator.engine import SimEngine
 from orchestrator.simulator.profile import Profile, load_profile
 from orchestrator.simulator.tls import generate_tls
 from orchestrator.simulator.uvserve import EmbeddedServer
+from orchestrator.web.head import head_capped_protocol
 
 __all__ = ["Simulator", "SimulatorStartError"]
 
@@ -28,14 +29,14 @@ class SimulatorStartError(RuntimeError):
 
 
 def _protocol_class() -> type[Any]:
-    try:
-        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-    except ImportError:  # pragma: no cover - httptools ships with uvicorn[standard]
+    """httptools with the product's head cap (431 past it), and dropped connections on demand."""
+    capped = head_capped_protocol()
+    if capped is None:  # pragma: no cover - httptools ships with uvicorn[standard]
         from uvicorn.protocols.http.h11_impl import H11Protocol
 
         return H11Protocol
 
-    class DropCapableProtocol(HttpToolsProtocol):
+    class DropCapableProtocol(capped):  # type: ignore[misc, valid-type]
         """Puts a ``sim.drop`` callable in each request's scope: abort the TCP connection."""
 
         def on_headers_complete(self) -> None:
@@ -49,7 +50,7 @@ def _protocol_class() -> type[Any]:
                 cycle.disconnected = True  # uvicorn must not write a 500 after we return
                 transport.abort()
 
-            self.scope["sim.drop"] = drop  # type: ignore[typeddict-unknown-key]
+            self.scope["sim.drop"] = drop
 
     return DropCapableProtocol
 

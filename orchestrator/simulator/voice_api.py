@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 from orchestrator.simulator import problems
 from orchestrator.simulator.calls import ANSWERED_STATUSES, Call, Hangup, Transfer
-from orchestrator.simulator.http import Ctx, Resp
+from orchestrator.simulator.http import MAX_INDEX, Ctx, Resp
 from orchestrator.simulator.ncco_runner import validate_ncco
 
 __all__ = ["HANDLERS"]
@@ -240,7 +240,7 @@ async def list_calls(ctx: Ctx) -> Resp:
         return v
 
     page_size = int_param("page_size", 10, 1, 100)
-    record_index = int_param("record_index", 0, 0, None)
+    record_index = int_param("record_index", 0, 0, MAX_INDEX)
     order = q.get("order", "asc")
     if order not in ("asc", "desc"):
         invalid.append(("order", "must be asc or desc"))

@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from pydantic import SecretStr
 
 from orchestrator.cli import cli
 from orchestrator.config import ConfigError, load_settings
@@ -97,3 +98,71 @@ def test_cli_reports_config_error_in_one_line(monkeypatch: pytest.MonkeyPatch) -
     assert result.output.strip().splitlines() == [
         "config error: KAFKA_BOOTSTRAP_SERVERS: Value error, expected host:port[,host:port...], got 'bad'"
     ]
+
+
+def test_private_key_path_alias(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """VONAGE_PRIVATE_KEY_PATH, the name of Vonage's tutorials, sets the same key."""
+    pem = _pem()
+    path = tmp_path / "private.key"
+    path.write_text(pem)
+    monkeypatch.delenv("VONAGE_PRIVATE_KEY", raising=False)
+    monkeypatch.setenv("VONAGE_PRIVATE_KEY_PATH", str(path))
+    assert load_settings().private_key_pem() == pem.encode()
+
+
+def test_unknown_variables_name_the_closest_known_one() -> None:
+    from orchestrator.config import unknown_variables
+
+    env = {
+        "KAFKA_BOOTSTRAP_SERVER": "broker:9092",
+        "VONAGE_APLICATION_ID": "x",
+        "ORCHESTRATOR_CONFIGG": "x",
+        "KAFKA_BOOTSTRAP_SERVERS": "ok:9092",
+        "VONAGE_PRIVATE_KEY_PATH": "/k.pem",
+        "ORCHESTRATOR_FLOWS": "/flows",
+        "PATH": "/bin",
+    }
+    warnings = unknown_variables(env)
+    assert len(warnings) == 3, warnings
+    joined = "\n".join(warnings)
+    assert "KAFKA_BOOTSTRAP_SERVER is not a known setting" in joined
+    assert "did you mean KAFKA_BOOTSTRAP_SERVERS?" in joined
+    assert "did you mean VONAGE_APPLICATION_ID?" in joined
+    assert "did you mean ORCHESTRATOR_CONFIG?" in joined
+    assert "broker:9092" not in joined  # names only, never values
+
+
+def test_known_variables_follow_the_settings_fields() -> None:
+    """A field added to Settings is known without touching a list (e.g. KAFKA_SASL_* later)."""
+    from orchestrator.config import Settings, known_variables
+
+    assert {"KAFKA_SESSION_TIMEOUT_MS", "CONTACTS_DIR", "VONAGE_PRIVATE_KEY_PATH"} <= (
+        known_variables()
+    )
+    assert all(name.upper() in known_variables() for name in Settings.model_fields)
+
+
+def test_require_names_every_missing_setting() -> None:
+    from orchestrator.config import Settings
+
+    s = Settings(vonage_api_key="k", vonage_api_secret="s")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError) as info:
+        s.require("vonage_application_id", "vonage_private_key", role="the dispatcher")
+    assert str(info.value) == (
+        "VONAGE_APPLICATION_ID, VONAGE_PRIVATE_KEY: required by the dispatcher but not set"
+    )
+
+
+def test_dispatcher_client_needs_the_application_key_even_with_api_key() -> None:
+    from orchestrator.config import Settings
+    from orchestrator.dispatcher.service import build_client
+
+    s = Settings(  # type: ignore[arg-type]
+        vonage_application_id="app", vonage_api_key="k", vonage_api_secret="s"
+    )
+    with pytest.raises(ConfigError, match=r"^VONAGE_PRIVATE_KEY: required by the dispatcher"):
+        build_client(s)
+    bad = s.model_copy(update={"vonage_private_key": SecretStr("-----BEGIN PRIVATE KEY-----x")})
+    with pytest.raises(ConfigError, match=r"^VONAGE_PRIVATE_KEY: not a usable PEM") as info:
+        build_client(bad)
+    assert "BEGIN" not in str(info.value)

@@ -73,7 +73,7 @@ async def _refusals(client: httpx.AsyncClient, good: dict[str, Any], tmp_path: P
 
     missing = {**good, "contacts": {"csv": str(tmp_path / "nope.csv")}}
     r = await client.post("/v1/campaigns", json=missing, headers=AUTH)
-    assert r.status_code == 422 and "contacts file not found" in r.json()["reason"], r.text
+    assert r.status_code == 422 and "not a readable file inside CONTACTS_DIR" in r.text, r.text
 
     r = await client.post(
         "/v1/campaigns", content=b"name: [", headers={**AUTH, "Content-Type": "application/yaml"}
@@ -91,7 +91,9 @@ async def test_campaigns_over_the_control_api(broker: LocalBroker, tmp_path: Pat
     async with local_env(
         broker.bootstrap, cps=10, time_scale=20, clock_scale=60, seed=23, faults=False
     ) as env:
-        settings = env.settings.model_copy(update={"control_api_token": SecretStr(TOKEN)})
+        settings = env.settings.model_copy(
+            update={"control_api_token": SecretStr(TOKEN), "contacts_dir": tmp_path}
+        )
         app = create_app(settings, options=IngressOptions(state_view=False, publish_deadline=5.0))
         async with running(app) as client:
             await _refusals(client, spec_a, tmp_path)

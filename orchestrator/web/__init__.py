@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by the ingress and the simulator: request heads and bodies, bounded."""
