@@ -229,6 +229,14 @@ TRAFFIC: tuple[Traffic, ...] = (
         "Exactly one final result per contact.",
     ),
     Traffic(
+        CAMPAIGN_UPLOADS.name,
+        ("ContactRow",),
+        (INGRESS,),
+        (CAMPAIGN_CONTROLLER,),
+        "Contacts uploaded with POST /v1/campaigns (key `{upload id}/contacts`); the same "
+        "upload's do-not-call numbers are plain-text E.164 values under `{upload id}/dnc`.",
+    ),
+    Traffic(
         CONTACTS_SOURCE,
         ("ContactRow",),
         (EXTERNAL,),

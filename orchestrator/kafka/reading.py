@@ -28,17 +28,26 @@ async def partitions_of(
     consumer: AIOKafkaConsumer,
     topic: str,
     *,
-    within: float = 10.0,
+    within: float = 3.0,
 ) -> list[TopicPartition]:
-    """Every partition of ``topic``, asking the broker when this client has no metadata for it."""
+    """Every partition of ``topic``; ``[]`` when the cluster has no such topic.
+
+    A missing topic is answered after a few metadata refreshes (``within`` seconds at most),
+    not after aiokafka's full metadata wait, so a caller can refuse a mistyped name at once.
+    Topics the product creates are ready before they are used (``ensure_topics`` waits for
+    their leaders); the refreshes cover a topic another tool created a moment ago.
+    """
     parts = consumer.partitions_for_topic(topic)
-    if not parts:
-        async with asyncio.timeout(within):
-            # aiokafka has no public call for one topic's metadata; this one adds the topic to
-            # the client's metadata and waits until the broker has described it.
-            await consumer._client._wait_on_metadata(topic)
-        parts = consumer.partitions_for_topic(topic) or set()
-    return [TopicPartition(topic, p) for p in sorted(parts)]
+    if parts:
+        return [TopicPartition(topic, p) for p in sorted(parts)]
+    client = consumer._client  # aiokafka has no public call for one topic's metadata
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    await client.add_topic(topic)
+    while not (parts := consumer.partitions_for_topic(topic)) and loop.time() < deadline:
+        await asyncio.sleep(0.2)
+        await client.force_metadata_update()
+    return [TopicPartition(topic, p) for p in sorted(parts or ())]
 
 
 async def end_offsets(
