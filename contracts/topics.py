@@ -11,6 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 DAY_MS = 24 * 60 * 60 * 1000
+HOUR_MS = 60 * 60 * 1000
+
+#: The largest record the product writes, and so the smallest ``max.message.bytes`` a topic may
+#: have: producers refuse anything bigger client-side, and the role that made it dead-letters its
+#: input instead of crash-looping on a write the broker can never accept.
+MAX_RECORD_BYTES = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,13 +33,27 @@ class TopicSpec:
 
     @property
     def config(self) -> dict[str, str]:
-        """Broker-side topic configuration (``cleanup.policy``, ``retention.ms``)."""
-        cfg = {"retention.ms": str(self.retention_ms)}
-        cfg["cleanup.policy"] = "compact" if self.compacted else "delete"
+        """Broker-side topic configuration: what the product relies on, checked at start-up.
+
+        Changelogs (compacted) keep the latest value per key forever (``retention.ms=-1``). They
+        roll a segment every hour, because the cleaner never compacts the active segment: with
+        Kafka's default of 7 days, a restore would read a week of history. Tombstones stay a day
+        (``delete.retention.ms``), so a restore that started before the cleaner ran still sees
+        the delete. ``min.insync.replicas=2`` with 3 replicas is what makes ``acks=all`` mean
+        "on two brokers", so one broker can be down and writes still succeed.
+        """
+        cfg = {
+            "retention.ms": str(self.retention_ms),
+            "cleanup.policy": "compact" if self.compacted else "delete",
+            "max.message.bytes": str(MAX_RECORD_BYTES + 1024),  # + the batch's own header
+        }
         if self.compacted:
-            # Compacted changelogs keep the latest value forever; -1 stops time-based deletion.
             cfg["retention.ms"] = "-1"
-        return cfg
+            cfg["segment.ms"] = str(HOUR_MS)
+            cfg["delete.retention.ms"] = str(DAY_MS)
+        if self.replication_factor >= 3:
+            cfg["min.insync.replicas"] = "2"
+        return dict(sorted(cfg.items()))
 
     def with_prefix(self, prefix: str) -> TopicSpec:
         return replace(self, name=f"{prefix}{self.name}") if prefix else self
@@ -86,6 +106,15 @@ CAMPAIGN_UPLOADS = TopicSpec(
     "one contact (JSON object) or one DNC number (E.164) per record",
     # A campaign reads its uploaded rows until it finishes: keep them as long as results.
     retention_ms=30 * DAY_MS,
+)
+
+#: Topics whose partition counts must be equal: a worker restores the state of input partition p
+#: from changelog partition p, and the dispatcher keeps command partition p's dial ledger in
+#: ledger partition p. A different count silently mixes keys from different partitions.
+COPARTITIONED: tuple[tuple[TopicSpec, TopicSpec], ...] = (
+    (VOICE_EVENTS, VOICE_STATE),
+    (VOICE_COMMANDS, DISPATCH_LEDGER),
+    (CAMPAIGN_CONTROL, CAMPAIGN_STATE),
 )
 
 TOPICS: tuple[TopicSpec, ...] = (

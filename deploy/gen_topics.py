@@ -41,15 +41,8 @@ def resource_name(topic_name: str) -> str:
 
 
 def broker_config(spec: TopicSpec) -> dict[str, str]:
-    """Topic config from the spec plus the durability floor that production needs.
-
-    ``min.insync.replicas=2`` with replication factor 3 is what makes the producers' ``acks=all``
-    mean "on two brokers": one broker can be down for maintenance and writes still succeed.
-    """
-    cfg = dict(spec.config)
-    if spec.replication_factor >= 3:
-        cfg["min.insync.replicas"] = "2"
-    return dict(sorted(cfg.items()))
+    """Topic config from the spec (the same the roles check at start-up)."""
+    return spec.config
 
 
 def kafka_topic(spec: TopicSpec, cluster: str = DEFAULT_CLUSTER) -> dict[str, Any]:

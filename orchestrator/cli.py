@@ -146,14 +146,22 @@ def topics() -> None:
 @topics.command("ensure")
 @click.option("--create/--check-only", default=True, show_default=True)
 def topics_ensure(create: bool) -> None:
-    """Create missing topics (or only check that they exist)."""
+    """Create missing topics (or only check), then check every topic's contract: partitions and
+    co-partitioning, cleanup.policy, min.insync.replicas, max.message.bytes. Prints each
+    mismatch on a line of its own and exits 1 if there is any."""
     import anyio
 
     from orchestrator.config import load_settings
-    from orchestrator.kafka.admin import ensure_topics
+    from orchestrator.kafka.admin import inspect_topics
 
     settings = load_settings()
-    anyio.run(lambda: ensure_topics(settings, create=create))
+    created, mismatches = anyio.run(lambda: inspect_topics(settings, create=create))
+    for name in created:
+        click.echo(f"created {name}")
+    if mismatches:
+        for m in mismatches:
+            click.echo(f"mismatch: {m}", err=True)
+        sys.exit(1)
     click.echo("topics ok")
 
 

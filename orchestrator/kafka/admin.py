@@ -1,7 +1,8 @@
 """Create or verify the product's topics: shared by ``orchestrator broker``, tests and start-up.
 
 Production start-up refuses to run when a required topic is missing (a typo in ``TOPIC_PREFIX``
-would otherwise silently create a parallel universe), unless ``CREATE_TOPICS`` says to create them.
+would otherwise silently create a parallel universe), unless ``CREATE_TOPICS`` says to create them,
+and when an existing topic breaks the contract (:mod:`orchestrator.kafka.topic_contract`).
 """
 
 from __future__ import annotations
@@ -16,11 +17,17 @@ from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
 from contracts.topics import TopicSpec, topics
 from orchestrator.config import ConfigError, Settings
+from orchestrator.kafka import topic_contract
 from orchestrator.kafka.clients import make_admin
+from orchestrator.kafka.topic_contract import Mismatch
 
 
 class MissingTopicsError(ConfigError):
     """Required topics are absent and creating them was not allowed."""
+
+
+class TopicContractError(ConfigError):
+    """A topic exists but not as the product needs it (partitions, cleanup, size, replicas)."""
 
 
 def product_topics(settings: Settings) -> tuple[TopicSpec, ...]:
@@ -56,7 +63,34 @@ async def ensure_topics(
     specs: Iterable[TopicSpec] | None = None,
     timeout: float = 15.0,  # noqa: ASYNC109 - one deadline for connect + create + metadata wait
 ) -> list[str]:
-    """Make sure every topic exists; return the names created. Raise if missing and not ``create``."""
+    """Make sure every topic exists and keeps the contract; return the names created.
+
+    Missing topics are created when ``create`` (else :class:`MissingTopicsError`); then every
+    topic is checked (:mod:`orchestrator.kafka.topic_contract`) and a mismatch raises
+    :class:`TopicContractError` naming each topic and what is wrong with it.
+    """
+    created, mismatches = await inspect_topics(
+        settings, create=create, specs=specs, timeout=timeout
+    )
+    missing = [m for m in mismatches if m.problem == "missing"]
+    if missing:
+        names = ", ".join(sorted(m.topic for m in missing))
+        raise MissingTopicsError(
+            f"topics missing: {names} (set CREATE_TOPICS=true or run 'orchestrator topics ensure')"
+        )
+    if mismatches:
+        raise TopicContractError("topic contract: " + "; ".join(str(m) for m in mismatches))
+    return created
+
+
+async def inspect_topics(
+    settings: Settings,
+    *,
+    create: bool,
+    specs: Iterable[TopicSpec] | None = None,
+    timeout: float = 15.0,  # noqa: ASYNC109 - one deadline for connect + create + metadata wait
+) -> tuple[list[str], list[Mismatch]]:
+    """Create what is missing (if ``create``); return (created, every remaining mismatch)."""
     wanted = {s.name: s for s in (specs if specs is not None else product_topics(settings))}
     admin = make_admin(settings, request_timeout_ms=int(timeout * 1000))
     try:
@@ -67,32 +101,30 @@ async def ensure_topics(
             f"KAFKA_BOOTSTRAP_SERVERS: cannot reach {settings.kafka_bootstrap_servers} ({err})"
         ) from None
     try:
-        missing = [s for name, s in wanted.items() if name not in await _existing(admin)]
-        if not missing:
-            return []
-        if not create:
-            names = ", ".join(sorted(s.name for s in missing))
-            raise MissingTopicsError(
-                f"topics missing: {names} (set CREATE_TOPICS=true or run 'orchestrator topics ensure')"
-            )
-        new = [
-            NewTopic(
-                name=s.name,
-                num_partitions=s.partitions,
-                replication_factor=s.replication_factor,
-                topic_configs=s.config,
-            )
-            for s in missing
-        ]
-        with contextlib.suppress(TopicAlreadyExistsError):  # another replica won the race
-            await admin.create_topics(new)
-        # Wait until every new partition has a leader, so producers and consumers started right
-        # after neither race the metadata nor get NotLeaderForPartition.
-        with anyio.fail_after(timeout):
-            while True:
-                if await _led(admin, [s.name for s in missing]):
-                    break
-                await anyio.sleep(0.05)
-        return [s.name for s in missing]
+        existing = await _existing(admin)
+        missing = [s for name, s in wanted.items() if name not in existing]
+        created: list[str] = []
+        if missing and create:
+            new = [
+                NewTopic(
+                    name=s.name,
+                    num_partitions=s.partitions,
+                    replication_factor=s.replication_factor,
+                    topic_configs=s.config,
+                )
+                for s in missing
+            ]
+            with contextlib.suppress(TopicAlreadyExistsError):  # another replica won the race
+                await admin.create_topics(new)
+            # Wait until every new partition has a leader, so producers and consumers started
+            # right after neither race the metadata nor get NotLeaderForPartition.
+            with anyio.fail_after(timeout):
+                while True:
+                    if await _led(admin, [s.name for s in missing]):
+                        break
+                    await anyio.sleep(0.05)
+            created = [s.name for s in missing]
+        facts = await topic_contract.describe(admin, wanted)
+        return created, topic_contract.check(wanted.values(), facts)
     finally:
         await admin.close()

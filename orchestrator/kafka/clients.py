@@ -8,10 +8,33 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiokafka.admin.client
+import aiokafka.client
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.protocol.metadata import MetadataRequest
 
+from contracts.topics import MAX_RECORD_BYTES
 from orchestrator.config import Settings
+
+
+class _MetadataWithoutAutoCreate(MetadataRequest):  # type: ignore[misc]
+    """A metadata request that never asks the broker to create the topics it names.
+
+    aiokafka asks for auto-creation in every metadata request (``allow_auto_topic_creation``
+    defaults to true from v4 on) and has no setting to stop it, so on a cluster with
+    ``auto.create.topics.enable=true`` a mistyped topic name would be created empty, with the
+    broker's default partitions and cleanup policy, and a role would wait on it forever. Topics
+    are created by ``orchestrator topics ensure`` or the cluster's owner, never by a client.
+    """
+
+    def __init__(self, topics: list[str] | None = None, allow_auto_topic_creation: bool = False):
+        del allow_auto_topic_creation
+        super().__init__(topics, False)
+
+
+aiokafka.client.MetadataRequest = _MetadataWithoutAutoCreate
+aiokafka.admin.client.MetadataRequest = _MetadataWithoutAutoCreate
 
 
 def connection(settings: Settings) -> dict[str, Any]:
@@ -29,6 +52,9 @@ def make_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
         "acks": "all",
         "linger_ms": 2,
         "max_batch_size": 256 * 1024,
+        # A record the topics cannot take is refused here (MessageSizeTooLargeError), at once,
+        # instead of by the broker after retries: the caller dead-letters its input.
+        "max_request_size": MAX_RECORD_BYTES,
         "request_timeout_ms": 10_000,
         "client_id": f"orchestrator-{settings.instance_id or 'p'}",
     }

@@ -1,0 +1,54 @@
+"""The topic contract's rules, on facts as the cluster reports them."""
+
+from __future__ import annotations
+
+from contracts.topics import MAX_RECORD_BYTES, topics
+from orchestrator.kafka.topic_contract import TopicFacts, check
+
+
+def _facts(**changes: dict[str, str] | int) -> dict[str, TopicFacts]:
+    out = {}
+    for spec in topics("p."):
+        cfg = dict(spec.config)
+        override = changes.get(spec.name.removeprefix("p.").replace(".", "_").replace("-", "_"))
+        partitions = spec.partitions
+        if isinstance(override, dict):
+            cfg.update(override)
+        elif isinstance(override, int):
+            partitions = override
+        out[spec.name] = TopicFacts(spec.name, partitions, 3, cfg)
+    return out
+
+
+def test_the_generated_config_keeps_the_contract() -> None:
+    assert check(topics("p."), _facts()) == []
+
+
+def test_each_rule() -> None:
+    found = check(
+        topics("p."),
+        _facts(
+            voice_state={"cleanup.policy": "compact,delete"},
+            voice_outcomes={"cleanup.policy": "compact"},
+            voice_dlq={"max.message.bytes": str(MAX_RECORD_BYTES - 1)},
+            campaign_results={"min.insync.replicas": "1"},
+            voice_dispatch_ledger=6,
+        ),
+    )
+    got = {(m.topic, m.problem.split(" (")[0].split(":")[0]) for m in found}
+    assert got == {
+        ("p.voice.state", "cleanup.policy is 'compact,delete', needs 'compact'"),
+        ("p.voice.outcomes", "cleanup.policy is 'compact', needs 'delete'"),
+        (
+            "p.voice.dlq",
+            f"max.message.bytes is {MAX_RECORD_BYTES - 1}, needs at least {MAX_RECORD_BYTES}",
+        ),
+        ("p.campaign.results", "min.insync.replicas is 1 with 3 replicas, needs at least 2"),
+        ("p.voice.dispatch-ledger", "6 partitions, but p.voice.commands has 12"),
+    }
+
+
+def test_a_missing_topic_is_named() -> None:
+    facts = _facts()
+    del facts["p.campaign.uploads"]
+    assert [str(m) for m in check(topics("p."), facts)] == ["p.campaign.uploads: missing"]
