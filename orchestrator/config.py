@@ -90,6 +90,14 @@ class Settings(BaseSettings):
         "restart (e.g. 45000) so restarts do not rebalance.",
     )
 
+    processing_guarantee: Literal["exactly_once", "at_least_once"] = Field(
+        "exactly_once",
+        description="exactly_once: the worker and the campaign controller write each "
+        "partition's outputs, state and input offsets in one Kafka transaction, fenced against "
+        "a previous owner; at_least_once: outputs, then state, then offsets, with replays "
+        "deduplicated by id (faster, but a paused zombie can write late duplicates).",
+    )
+
     # --- HTTP ---------------------------------------------------------------------------------
     public_base_url: AnyHttpUrl = AnyHttpUrl("http://localhost:8080")
     control_api_token: SecretStr | None = None

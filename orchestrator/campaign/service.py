@@ -66,11 +66,9 @@ class ControllerService:
                 commit_interval_s=0.3,
                 retention_s=10 * 365 * 86400.0,
                 # A campaign's state (calls in flight, contacts waiting) is one record; it stays
-                # well under 1 MB (see the unit test), above the client's 256 KiB default batch.
-                producer_overrides={
-                    "max_batch_size": 2 * 1024 * 1024,
-                    "max_request_size": 2 * 1024 * 1024,
-                },
+                # well under the 1 MB record limit (see the unit test). A larger record goes in a
+                # batch of its own; batches never exceed the topics' max.message.bytes.
+                exactly_once=settings.processing_guarantee == "exactly_once",
             ),
             registry=self.registry,
         )

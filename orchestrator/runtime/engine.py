@@ -3,25 +3,30 @@
 One asyncio task fetches batches and, holding ``_lock``, applies them, fires timers, produces
 outputs and checkpoints. The rebalance callbacks take the same lock, so a revocation always sees
 a quiet partition: drain, checkpoint, release (drain first, then fence: finished work is never
-thrown away). Every checkpoint is, in this order:
+thrown away).
 
-1. take the produced-but-unconfirmed outputs, the committable offsets and the dirty states in one
-   synchronous step (so the three agree);
-2. wait until the broker confirmed the outputs;
-3. write the states to the changelog and wait for the confirmation;
-4. commit the input offsets.
+A checkpoint (:mod:`orchestrator.runtime.checkpoint`) takes, per partition and in one
+synchronous step, the outputs, the changed states and the committable input offset, then makes
+them durable in the background while processing goes on (one checkpoint in flight at a time, so
+the changelog stays in order): at least once (outputs, then changelog, then offsets) or exactly
+once (one transaction per partition, fenced against a previous owner). A crash replays from the
+last commit: a replayed record at or below a key's changelog offset is skipped, and outputs that
+are produced again carry the same deterministic ids.
 
-Steps 2-4 run in a background task while processing goes on (one checkpoint in flight at a time,
-so the changelog stays in order); revocation and shutdown wait for it and run a last one.
-
-A crash anywhere replays from the last commit: a replayed record at or below a key's changelog
-offset is skipped, and outputs that are produced again carry the same deterministic ids.
+Rebalances. An assignment callback only pauses the new partitions and starts their restore in a
+task of its own: aiokafka does not heartbeat while a callback runs, so a restore longer than the
+session timeout inside it would get the member expelled, and the next owner would restore again,
+in a loop. The run loop keeps polling meanwhile (the group sees a live member) and resumes each
+partition once its state is loaded. A revocation after a *lost* generation (the member was
+expelled, for example after a pause past the session timeout) writes nothing: another owner may
+already be writing those partitions, and a late checkpoint would roll its state back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import inspect
 import time
 from collections import deque
@@ -31,18 +36,28 @@ from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
+from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord, TopicPartition
 from prometheus_client import CollectorRegistry
 
 from contracts.envelopes import DeadLetter
+from contracts.topics import MAX_RECORD_BYTES
 from orchestrator import faults
 from orchestrator.config import Settings
-from orchestrator.kafka.clients import make_consumer, make_producer
+from orchestrator.kafka.clients import group_name, make_consumer, make_producer
+from orchestrator.kafka.reading import partitions_of
 from orchestrator.logs import get_logger
 from orchestrator.runtime.app import App, Context, DecodeError, Step
+from orchestrator.runtime.checkpoint import (
+    AtLeastOnce,
+    CheckpointFailed,
+    Cut,
+    ExactlyOnce,
+    Written,
+)
 from orchestrator.runtime.metrics import RuntimeMetrics
-from orchestrator.runtime.output import OutputBuffer
+from orchestrator.runtime.output import OutputBuffer, fits
 from orchestrator.runtime.restore import RestoreAborted, restore
 from orchestrator.runtime.store import Entry, PartitionStore, encode_changelog
 
@@ -82,17 +97,42 @@ class RuntimeConfig:
     max_inflight_records: int = 20_000
     #: Revocation/shutdown: the longest wait for in-flight async work.
     drain_timeout_s: float = 15.0
+    #: One transaction per partition per checkpoint (outputs, changelog and offsets together,
+    #: fenced against a previous owner) instead of at-least-once with deduplication.
+    exactly_once: bool = False
     consumer_overrides: Mapping[str, Any] = field(default_factory=dict)
     producer_overrides: Mapping[str, Any] = field(default_factory=dict)
 
 
 class _Partition(Generic[S]):
-    __slots__ = ("committed", "done", "last", "p", "pending", "queues", "store", "tp")
+    __slots__ = (
+        "cl",
+        "committed",
+        "done",
+        "last",
+        "out",
+        "p",
+        "pending",
+        "queues",
+        "sent",
+        "store",
+        "tp",
+    )
 
-    def __init__(self, tp: TopicPartition, store: PartitionStore[S], committed: int) -> None:
+    def __init__(
+        self,
+        tp: TopicPartition,
+        store: PartitionStore[S],
+        committed: int,
+        out: OutputBuffer,
+        cl: OutputBuffer,
+    ) -> None:
         self.tp = tp
         self.p = tp.partition
         self.store = store
+        self.out = out  # outputs and dead letters of this partition's records
+        self.cl = cl  # its changelog records
+        self.sent: list[asyncio.Future[Any]] = []  # at-least-once: submitted, not yet confirmed
         self.committed = committed  # the group's committed offset (next record to read)
         self.last = -1  # highest input offset taken (done or in flight)
         self.pending: deque[int] = deque()  # async: offsets in flight, ascending
@@ -144,7 +184,6 @@ class Runtime(Generic[S, E]):
         self._standby: dict[int, PartitionStore[S]] = {}
         self._cl_end: dict[int, int] = {}  # changelog end offset as we last knew it
         self._ctx = Context()
-        self._futs: list[asyncio.Future[Any]] = []
         self._ckpt_task: asyncio.Task[None] | None = None
         self._since_ckpt = 0
         self._last_ckpt = time.monotonic()
@@ -155,7 +194,6 @@ class Runtime(Generic[S, E]):
         self._sem = asyncio.Semaphore(max(1, config.concurrency))
         self._tasks: set[asyncio.Task[None]] = set()
         self._joined = False
-        self._restoring = False
         self._started = False
         self._closing = False
         self._loop_at = time.monotonic()
@@ -163,30 +201,55 @@ class Runtime(Generic[S, E]):
         self._producer: AIOKafkaProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._restorer: AIOKafkaConsumer | None = None
-        self._out: OutputBuffer | None = None
-        self._cl: OutputBuffer | None = None
+        self._writer: AtLeastOnce | ExactlyOnce | None = None
+        self._routes: dict[str, int] = {}
+        #: Partitions assigned but not yet restored (paused), and the task restoring them.
+        self._restoring_parts: set[int] = set()
+        self._restore_task: asyncio.Task[None] | None = None
+        self._submitted: dict[str, int] = {}
+        self._fenced: set[int] = set()
         self.stats = {"applied": 0, "skipped": 0, "dead_lettered": 0, "restored_records": 0}
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
         s = self.settings
-        self._producer = make_producer(s, **dict(self.cfg.producer_overrides))
-        await self._producer.start()
-        self._out = OutputBuffer(self._producer)
-        self._cl = OutputBuffer(self._producer)
-        await self._out.prepare(self.cfg.dlq_topic, *self.cfg.output_topics)
-        await self._cl.prepare(self.cfg.changelog_topic)
         self._restorer = make_consumer(
-            s, group_id=None, fetch_max_wait_ms=50, max_partition_fetch_bytes=4 * 1024 * 1024
+            s,
+            group_id=None,
+            fetch_max_wait_ms=50,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+            isolation_level="read_committed",  # a zombie's aborted changelog writes are not state
         )
         await self._restorer.start()
+        for topic in (self.cfg.dlq_topic, self.cfg.changelog_topic, *self.cfg.output_topics):
+            parts = await partitions_of(self._restorer, topic)
+            if not parts:
+                raise KafkaError(f"topic {topic} has no partitions")
+            self._routes[topic] = len(parts)
+        timeout_ms = s.kafka_session_timeout_ms
         self._consumer = make_consumer(
             s,
             group_id=self.cfg.group_id,
             max_poll_records=self.cfg.max_poll_records,
+            # Sticky: a rebalance moves as few partitions as it can, so fewer restores.
+            partition_assignment_strategy=(StickyPartitionAssignor,),
+            # Members get this long to finish a revocation (drain + checkpoint) once a
+            # rebalance starts; longer than the drain bound, so a drain never expels anyone.
+            rebalance_timeout_ms=max(timeout_ms, int(self.cfg.drain_timeout_s * 1000) + 15_000),
             **dict(self.cfg.consumer_overrides),
         )
+        if self.cfg.exactly_once:
+            self._writer = ExactlyOnce(
+                s,
+                group_name(s, self.cfg.group_id),
+                self.cfg.input_topic,
+                self.cfg.producer_overrides,
+            )
+        else:
+            self._producer = make_producer(s, **dict(self.cfg.producer_overrides))
+            await self._producer.start()
+            self._writer = AtLeastOnce(self._producer, self._consumer)
         await self._consumer.start()
         self._consumer.subscribe([self.cfg.input_topic], listener=_Listener(self))
         self._started = True
@@ -196,6 +259,7 @@ class Runtime(Generic[S, E]):
             group=self.cfg.group_id,
             topic=self.cfg.input_topic,
             mode="async" if self._async else "inline",
+            guarantee="exactly-once" if self.cfg.exactly_once else "at-least-once",
         )
 
     def request_stop(self) -> None:
@@ -209,22 +273,24 @@ class Runtime(Generic[S, E]):
     def alive(self) -> bool:
         if self._fatal is not None:
             return False
-        return not self._started or time.monotonic() - self._loop_at < 60 or self._restoring
+        return not self._started or time.monotonic() - self._loop_at < 60
 
     def ready(self) -> bool:
-        return self._started and self._joined and not self._restoring and not self._stop.is_set()
+        return (
+            self._started and self._joined and not self._restoring_parts and not self._stop.is_set()
+        )
 
     def detail(self) -> dict[str, Any]:
         return {
             "partitions": sorted(self._parts),
             "live_keys": sum(len(p.store) for p in self._parts.values()),
-            "restoring": self._restoring,
+            "restoring": sorted(self._restoring_parts),
             "stopping": self._stop.is_set(),
         }
 
     async def run(self) -> None:
         """Fetch and process until :meth:`request_stop`; raise :class:`FatalError` on lost output."""
-        assert self._consumer is not None and self._out is not None
+        assert self._consumer is not None
         consumer = self._consumer
         timeout_ms = max(1, int(self.cfg.tick_s * 1000))
         while not self._stop.is_set():
@@ -236,6 +302,9 @@ class Runtime(Generic[S, E]):
                 async with self._lock:
                     await self._housekeeping(time.time())
                 continue
+            if self._fenced:
+                async with self._lock:
+                    await self._lose_fenced()
             epoch = self._epoch
             try:
                 batch = await consumer.getmany(
@@ -269,7 +338,7 @@ class Runtime(Generic[S, E]):
 
     async def _housekeeping(self, now: float) -> None:
         """Timers, punctuate, eviction, output submission, checkpoint when due (lock held)."""
-        assert self._out is not None
+        assert self._writer is not None
         if now - self._last_tick >= self.cfg.tick_s:
             self._last_tick = now
             self._fire_timers(now)
@@ -282,10 +351,14 @@ class Runtime(Generic[S, E]):
             if now - self._last_sweep >= 1.0:
                 self._last_sweep = now
                 self._evict(now)
-        if self._out.pending_records:
-            self._futs += await self._out.submit(self._out.detach())
-            if len(self._futs) > 512:
-                self._prune_futures()
+        if not self._writer.exactly_once:  # outputs leave now; the checkpoint confirms them
+            for part in self._parts.values():
+                if part.out.pending_records:
+                    batches = part.out.detach()
+                    self._count(batches)
+                    part.sent += await self._writer.submit(batches)
+                    if len(part.sent) > 512:
+                        part.sent = _unsettled(part.sent)
         if (
             self._since_ckpt >= self.cfg.commit_every_records
             or time.monotonic() - self._last_ckpt >= self.cfg.commit_interval_s
@@ -299,6 +372,7 @@ class Runtime(Generic[S, E]):
         self._closing = True
         self._stop.set()
         t0 = time.monotonic()
+        await self._cancel_restore()
         if self._started:
             async with self._lock:
                 await self._drain(list(self._parts.values()))
@@ -306,6 +380,12 @@ class Runtime(Generic[S, E]):
                     await asyncio.wait_for(self._checkpoint(), 10)
                 except Exception as err:  # the replay after restart covers what was not committed
                     log.error("final checkpoint failed", error=str(err))
+        owned = list(self._parts) + list(self._standby)
+        self._parts.clear()
+        self._standby.clear()
+        if self._writer is not None:
+            for p in owned:
+                await self._writer.release(p)
         for name, client in (
             ("consumer", self._consumer),
             ("producer", self._producer),
@@ -317,7 +397,6 @@ class Runtime(Generic[S, E]):
                 await asyncio.wait_for(client.stop(), 8)
             except Exception as err:
                 log.warning("client stop failed", client=name, error=str(err))
-        self._parts.clear()
         self.metrics.partitions.set(0)
         self.metrics.live_keys.set(0)
         log.info(
@@ -356,7 +435,6 @@ class Runtime(Generic[S, E]):
         self, part: _Partition[S], msgs: list[ConsumerRecord[bytes, bytes]], now: float
     ) -> None:
         """The fast path for plain-function apps: in partition order, no awaits."""
-        assert self._out is not None
         entries = part.store.entries
         dirty = part.store.dirty
         store = part.store
@@ -364,7 +442,7 @@ class Runtime(Generic[S, E]):
         decode = app.decode
         apply = app.apply
         invalid = app.invalid_errors
-        append = self._out.append
+        append = part.out.append
         ctx = self._ctx
         ctx.partition = part.p
         ctx.now = now
@@ -374,12 +452,12 @@ class Runtime(Generic[S, E]):
             off = m.offset
             kb = m.key
             if kb is None:
-                self._dead_letter(m, "missing_key", "record has no key")
+                self._dead_letter(part, m, "missing_key", "record has no key")
                 continue
             try:
                 key = kb.decode()
             except UnicodeDecodeError as err:
-                self._dead_letter(m, "undecodable", f"key: {err}")
+                self._dead_letter(part, m, "undecodable", f"key: {err}")
                 continue
             entry = entries.get(key)
             if entry is not None and off <= entry.offset:
@@ -388,20 +466,23 @@ class Runtime(Generic[S, E]):
             try:
                 event = decode(kb, m.value)
             except DecodeError as err:
-                self._dead_letter(m, "undecodable", str(err))
+                self._dead_letter(part, m, "undecodable", str(err))
                 continue
             except Exception as err:
-                self._dead_letter(m, "undecodable", f"{type(err).__name__}: {err}")
+                self._dead_letter(part, m, "undecodable", f"{type(err).__name__}: {err}")
                 continue
             ctx.offset = off
             ctx.timestamp_ms = m.timestamp
             try:
                 step: Step[S] = apply(key, entry.state if entry is not None else None, event, ctx)  # type: ignore[assignment]
             except invalid as err:
-                self._dead_letter(m, "invalid_event", str(err))
+                self._dead_letter(part, m, "invalid_event", str(err))
                 continue
             except Exception as err:
-                self._dead_letter(m, "handler_error", f"{type(err).__name__}: {err}")
+                self._dead_letter(part, m, "handler_error", f"{type(err).__name__}: {err}")
+                continue
+            if step.outputs and _oversized(step):
+                self._dead_letter(part, m, "output_too_large", _OVERSIZED)
                 continue
             applied += 1
             state = step.state
@@ -452,7 +533,6 @@ class Runtime(Generic[S, E]):
         timer still set) is not written to the changelog: only its new due time would be, and the
         stored, earlier due time just makes the timer fire early once after a takeover.
         """
-        assert self._out is not None
         store = part.store
         entry = store.entries.get(key)
         if step.state is None:
@@ -480,7 +560,7 @@ class Runtime(Generic[S, E]):
             store.schedule(key, entry, None if step.timer is None else now + step.timer)
             store.mark_finished(key, entry, now if step.finished else None)
         for o in step.outputs:
-            self._out.append(o.topic, o.key, o.value, o.partition)
+            part.out.append(o.topic, o.key, o.value, o.partition)
 
     # -- async apps: per-key order, concurrency across keys
 
@@ -492,13 +572,13 @@ class Runtime(Generic[S, E]):
         self._inflight += 1
         kb = m.key
         if kb is None:
-            self._dead_letter(m, "missing_key", "record has no key")
+            self._dead_letter(part, m, "missing_key", "record has no key")
             self._complete(part, m.offset)
             return
         try:
             key = kb.decode()
         except UnicodeDecodeError as err:
-            self._dead_letter(m, "undecodable", f"key: {err}")
+            self._dead_letter(part, m, "undecodable", f"key: {err}")
             self._complete(part, m.offset)
             return
         queue = part.queues.get(key)
@@ -543,6 +623,7 @@ class Runtime(Generic[S, E]):
             event = self.app.decode(m.key or b"", m.value)
         except Exception as err:
             self._dead_letter(
+                part,
                 m,
                 "undecodable",
                 str(err) if isinstance(err, DecodeError) else f"{type(err).__name__}: {err}",
@@ -555,14 +636,17 @@ class Runtime(Generic[S, E]):
             result = self.app.apply(key, entry.state if entry is not None else None, event, ctx)
             step: Step[S] = await result if inspect.isawaitable(result) else result
         except self.app.invalid_errors as err:
-            self._dead_letter(m, "invalid_event", str(err))
+            self._dead_letter(part, m, "invalid_event", str(err))
             return
         except Exception as err:
-            self._dead_letter(m, "handler_error", f"{type(err).__name__}: {err}")
+            self._dead_letter(part, m, "handler_error", f"{type(err).__name__}: {err}")
             return
         finally:
             if entry is not None:
                 entry.busy = False
+        if step.outputs and _oversized(step):
+            self._dead_letter(part, m, "output_too_large", _OVERSIZED)
+            return
         self._apply_step(part, key, step, m.offset, time.time(), touched=True)
         self.stats["applied"] += 1
         self.metrics.applied.inc()
@@ -602,13 +686,15 @@ class Runtime(Generic[S, E]):
                 except Exception as err:
                     log.error("timer failed", key=key, error=f"{type(err).__name__}: {err}")
                     continue
+                if step.outputs and _oversized(step):
+                    log.error("timer output too large: dropped", key=key, limit=MAX_RECORD_BYTES)
+                    continue
                 fired += 1
                 self._apply_step(part, key, step, -1, now, touched=False)
         if fired:
             self.metrics.timers.inc(fired)
 
     def _punctuate(self, now: float) -> None:
-        assert self._out is not None
         for part in self._parts.values():
             ctx = Context(partition=part.p, offset=-1, timestamp_ms=0, now=now)
             try:
@@ -619,7 +705,10 @@ class Runtime(Generic[S, E]):
                 )
                 continue
             for o in outputs:
-                self._out.append(o.topic, o.key, o.value, o.partition)
+                if fits(o.key, o.value):
+                    part.out.append(o.topic, o.key, o.value, o.partition)
+                else:
+                    log.error("punctuate output too large: dropped", partition=part.p)
 
     def _evict(self, now: float) -> None:
         n = 0
@@ -632,8 +721,13 @@ class Runtime(Generic[S, E]):
 
     # -- dead letters
 
-    def _dead_letter(self, m: ConsumerRecord[bytes, bytes], reason: str, error: str | None) -> None:
-        assert self._out is not None
+    def _dead_letter(
+        self,
+        part: _Partition[S],
+        m: ConsumerRecord[bytes, bytes],
+        reason: str,
+        error: str | None,
+    ) -> None:
         letter = DeadLetter(
             id=DeadLetter.make_id(m.topic, m.partition, m.offset),
             occurred_at=datetime.now(UTC),
@@ -646,7 +740,10 @@ class Runtime(Generic[S, E]):
             value_b64=base64.b64encode(m.value).decode() if m.value is not None else None,
             role=self.app.name,
         )
-        self._out.append(self.cfg.dlq_topic, m.key, letter.to_bytes())
+        value = letter.to_bytes()
+        if not fits(m.key, value):  # the original is too big to carry: keep its coordinates
+            value = letter.model_copy(update={"value_b64": None}).to_bytes()
+        part.out.append(self.cfg.dlq_topic, m.key, value)
         self.stats["dead_lettered"] += 1
         self.metrics.dead.inc()
         self.metrics.dead_letter(reason)
@@ -660,14 +757,17 @@ class Runtime(Generic[S, E]):
 
     # ------------------------------------------------------------------ checkpoint
 
-    def _prune_futures(self) -> None:
-        keep: list[asyncio.Future[Any]] = []
-        for fut in self._futs:
-            if not fut.done():
-                keep.append(fut)
-            elif fut.exception() is not None:
-                keep.append(fut)  # surfaces in the next checkpoint
-        self._futs = keep
+    def _count(self, batches: list[tuple[tuple[str, int], Any]]) -> None:
+        for (topic, _), builder in batches:
+            self._submitted[topic] = self._submitted.get(topic, 0) + builder.record_count()
+
+    def _generation_lost(self) -> bool:
+        """The group expelled this member (a heartbeat found it unknown: paused past the session
+        timeout, say). aiokafka resets its generation to -1 then, before the revoke callback;
+        it has no public call for it."""
+        consumer = self._consumer
+        coordinator = getattr(consumer, "_coordinator", None)
+        return coordinator is not None and getattr(coordinator, "generation", 0) == -1
 
     async def _checkpoint(self) -> None:
         """A complete checkpoint, waited for (revoke, shutdown). Lock held."""
@@ -692,96 +792,85 @@ class Runtime(Generic[S, E]):
             self._fatal = task.exception()
         return False
 
-    async def _start_checkpoint(self) -> None:
-        """Snapshot now; confirm and commit in the background (lock held, none in flight).
-
-        1. One synchronous snapshot of what belongs together: the output batches, the committable
-           offsets and the dirty states (encoded now, so later changes wait for the next one).
-        2. The snapshot's output batches are handed to the producer here, in the main task, so
-           they keep their order with the outputs the main task submits afterwards.
-        3. In the background (processing goes on): outputs confirmed -> changelog written and
-           confirmed -> input offsets committed. One checkpoint is in flight at a time, which
-           keeps the changelog in order.
-        """
-        assert self._out is not None and self._cl is not None
-        batches = self._out.detach()
-        futs, self._futs = self._futs, []
-        commits: dict[TopicPartition, int] = {}
-        dump = self.app.dump_state
+    def _cut(self, part: _Partition[S]) -> Cut:
+        """One partition's share of a checkpoint, taken synchronously so its parts agree."""
+        c = part.committable()
+        store = part.store
         cl_count = 0
-        for part in self._parts.values():
-            c = part.committable()
-            if c is not None and c > part.committed:
-                commits[part.tp] = c
-            store = part.store
-            if store.dirty:
-                dirty, store.dirty = store.dirty, set()
-                entries = store.entries
-                for key in dirty:
-                    e = entries.get(key)
-                    value = None
-                    if e is not None:
-                        value = encode_changelog(e, dump(e.state))
-                        e.saved_due = e.due
-                    self._cl.append(self.cfg.changelog_topic, key.encode(), value, part.p)
-                    cl_count += 1
-        cl_batches = self._cl.detach()
+        if store.dirty:
+            dump = self.app.dump_state
+            dirty, store.dirty = store.dirty, set()
+            entries = store.entries
+            for key in dirty:
+                e = entries.get(key)
+                value = None
+                if e is not None:
+                    value = encode_changelog(e, dump(e.state))
+                    e.saved_due = e.due
+                    if not fits(key.encode(), value):
+                        # No topic can hold it: the key's state is lost at the next restore.
+                        # Say so loudly rather than fail every checkpoint from now on.
+                        log.error(
+                            "state too large for the changelog: stored as deleted",
+                            key=key,
+                            size=len(value),
+                            limit=MAX_RECORD_BYTES,
+                        )
+                        self.metrics.dead_letter("state_too_large")
+                        value = None
+                part.cl.append(self.cfg.changelog_topic, key.encode(), value, part.p)
+                cl_count += 1
+        outputs = part.out.detach()
+        changelog = part.cl.detach()
+        self._count(outputs)
+        self._count(changelog)
+        sent, part.sent = part.sent, []
+        offset = c if c is not None and c > part.committed else None
+        return Cut(part.p, part.tp, outputs, changelog, cl_count, offset, sent)
+
+    async def _start_checkpoint(self) -> None:
+        """Cut every partition now; make the cuts durable in the background (lock held, none in
+        flight). Processing goes on meanwhile; one checkpoint in flight keeps the changelog in
+        order."""
+        assert self._writer is not None
+        cuts = [self._cut(part) for part in self._parts.values()]
         self._since_ckpt = 0
         self._last_ckpt = time.monotonic()
-        if commits and faults.active(faults.WORKER_COMMIT_BEFORE_PRODUCE):  # soak tests only
+        offsets = {cut.tp: cut.offset for cut in cuts if cut.offset is not None}
+        if offsets and faults.active(faults.WORKER_COMMIT_BEFORE_PRODUCE):  # soak tests only
             assert self._consumer is not None
-            await self._consumer.commit(commits)
-            for tp, c in commits.items():
-                self._parts[tp.partition].committed = c
-            commits = {}
+            await self._consumer.commit(offsets)
+            for cut in cuts:
+                if cut.offset is not None:
+                    self._parts[cut.partition].committed = cut.offset
+                    cut.offset = None
             await asyncio.sleep(1.0)
         try:
-            futs += await self._out.submit(batches)
+            await self._writer.start(cuts)
         except Exception as err:
             self._fatal = err
             raise FatalError(f"outputs not accepted: {type(err).__name__}: {err}") from err
-        self._ckpt_task = asyncio.create_task(
-            self._finish_checkpoint(futs, cl_batches, cl_count, commits)
-        )
+        self._ckpt_task = asyncio.create_task(self._finish_checkpoint(cuts))
 
-    async def _finish_checkpoint(
-        self,
-        futs: list[asyncio.Future[Any]],
-        cl_batches: list[tuple[tuple[str, int], Any]],
-        cl_count: int,
-        commits: dict[TopicPartition, int],
-    ) -> None:
-        assert self._cl is not None and self._consumer is not None
+    async def _finish_checkpoint(self, cuts: list[Cut]) -> None:
+        assert self._writer is not None
         t0 = time.monotonic()
         try:
-            # Outputs confirmed by the broker.
-            if futs:
-                await asyncio.gather(*futs)
-            # Changelog confirmed.
-            if cl_batches:
-                counts = [(tp[1], b.record_count()) for tp, b in cl_batches if b.record_count()]
-                cl_futs = await self._cl.submit(cl_batches)
-                mds = await asyncio.gather(*cl_futs)
-                for (p, count), md in zip(counts, mds, strict=True):
-                    self._cl_end[p] = max(self._cl_end.get(p, 0), md.offset + count)
-        except Exception as err:
+            written: Written = await self._writer.finish(cuts, lambda: not self._generation_lost())
+        except CheckpointFailed as err:
             self._fatal = err
-            raise FatalError(
-                f"outputs or changelog not confirmed: {type(err).__name__}: {err}"
-            ) from err
-        self.metrics.changelog_records.inc(cl_count)
-        # Then, and only then, the input offsets.
-        if commits:
-            try:
-                await self._consumer.commit(commits)
-            except (CommitFailedError, IllegalStateError) as err:
-                self.metrics.commit_failures.inc()
-                log.info("commit refused (rebalance); the next owner replays", error=str(err))
-            else:
-                for tp, c in commits.items():
-                    owned = self._parts.get(tp.partition)
-                    if owned is not None:
-                        owned.committed = max(owned.committed, c)
+            raise FatalError(str(err)) from err
+        for p, end in written.changelog_ends.items():
+            self._cl_end[p] = max(self._cl_end.get(p, 0), end)
+        self.metrics.changelog_records.inc(sum(c.changelog_records for c in cuts))
+        if written.commit_refused:
+            self.metrics.commit_failures.inc()
+        for tp, c in written.committed.items():
+            owned = self._parts.get(tp.partition)
+            if owned is not None:
+                owned.committed = max(owned.committed, c)
+        if written.fenced:
+            self._fenced |= written.fenced
         self.metrics.checkpoints.inc()
         self.metrics.checkpoint_seconds.observe(time.monotonic() - t0)
         self._update_gauges()
@@ -800,21 +889,68 @@ class Runtime(Generic[S, E]):
                 self.metrics.lag(part.p, max(0, hw - pos))
         self.metrics.live_keys.set(live)
         self.metrics.inflight.set(inflight)
-        for buf in (self._out, self._cl):
-            if buf is not None and buf.submitted:
-                for name, n in buf.submitted.items():
-                    self.metrics.output(name, n)
-                buf.submitted.clear()
+        for name, n in self._submitted.items():
+            self.metrics.output(name, n)
+        self._submitted.clear()
         self.metrics.partitions.set(len(self._parts))
 
     # ------------------------------------------------------------------ rebalance
 
+    async def _drop(self, numbers: Iterable[int], *, keep_state: bool) -> None:
+        """Stop owning partitions (lock held). Their stores stay as standby when ``keep_state``:
+        if the partition comes straight back, only what another owner wrote since is read."""
+        assert self._writer is not None
+        for p in numbers:
+            part = self._parts.pop(p, None)
+            if part is None:
+                continue
+            self.metrics.drop_lag(p)
+            if keep_state:
+                self._standby[p] = part.store
+            else:
+                self._cl_end.pop(p, None)
+                await self._writer.release(p)
+
+    async def _lose_fenced(self) -> None:
+        """Partitions whose transactional id another owner initialised (lock held): this process
+        is a zombie for them. Nothing of theirs is kept; the group will revoke them."""
+        fenced, self._fenced = self._fenced, set()
+        lost = [p for p in fenced if p in self._parts]
+        if not lost:
+            return
+        assert self._consumer is not None
+        self._consumer.pause(*[self._parts[p].tp for p in lost])
+        await self._drop(lost, keep_state=False)
+        log.warning("partitions given up: fenced by a newer owner", partitions=sorted(lost))
+
+    async def _cancel_restore(self) -> None:
+        task, self._restore_task = self._restore_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
     async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
         self.metrics.rebalance("revoked")
+        await self._cancel_restore()  # its partitions are being revoked too (eager protocol)
         async with self._lock:
             self._epoch += 1
-            parts = [self._parts[tp.partition] for tp in revoked if tp.partition in self._parts]
+            numbers = {tp.partition for tp in revoked if tp.topic == self.cfg.input_topic}
+            self._restoring_parts -= numbers
+            parts = [self._parts[p] for p in sorted(numbers) if p in self._parts]
             if not parts:
+                return
+            if self._generation_lost():
+                # Expelled: another member may own these partitions already. Writing now could
+                # roll its state back or repeat its outputs, so nothing is written.
+                self.metrics.rebalance("lost")
+                log.warning(
+                    "partitions lost (expelled from the group): uncommitted work is left to "
+                    "the next owner",
+                    partitions=[p.p for p in parts],
+                )
+                await self._drop([p.p for p in parts], keep_state=False)
+                self._update_gauges()
                 return
             await self._drain(parts)
             try:
@@ -823,71 +959,114 @@ class Runtime(Generic[S, E]):
                 raise
             except Exception as err:
                 log.warning("checkpoint on revoke failed", error=str(err))
-            for part in parts:
-                del self._parts[part.p]
-                # Keep the store: if the partition comes straight back, only what another owner
-                # wrote to the changelog since our last write is read (usually nothing).
-                self._standby[part.p] = part.store
-                self.metrics.drop_lag(part.p)
+            await self._drop([p.p for p in parts], keep_state=True)
             self._update_gauges()
-            log.info("partitions revoked", app=self.app.name, partitions=sorted(p.p for p in parts))
+            log.info("partitions revoked", app=self.app.name, partitions=[p.p for p in parts])
 
     async def _on_assigned(self, assigned: set[TopicPartition]) -> None:
+        """Pause the new partitions and restore them in a task of their own (see the module
+        docstring: never inside this callback)."""
         self.metrics.rebalance("assigned")
-        assert self._consumer is not None and self._restorer is not None
+        assert self._consumer is not None and self._writer is not None
         async with self._lock:
             self._epoch += 1
             mine = sorted(tp.partition for tp in assigned if tp.topic == self.cfg.input_topic)
+            for p in [p for p in self._standby if p not in mine]:
+                del self._standby[p]
+                self._cl_end.pop(p, None)
+                await self._writer.release(p)
             new = [p for p in mine if p not in self._parts]
-            self._restoring = True
-            try:
-                t0 = time.monotonic()
-                stores: dict[int, PartitionStore[S]] = {}
-                start: dict[int, int] = {}
-                for p in new:
-                    standby = self._standby.get(p)
-                    if standby is not None and p in self._cl_end:
-                        stores[p] = standby  # only what others wrote since is read
-                        start[p] = self._cl_end[p]
-                    else:
-                        stores[p] = PartitionStore(p)
-                self._standby.clear()
-                ends_r, read = await restore(
-                    self._restorer,
-                    self.cfg.changelog_topic,
-                    stores,
-                    self.app.load_state,
-                    start=start,
-                    on_bad_record=lambda p, off, err: log.error(
-                        "bad changelog record skipped", partition=p, offset=off, error=str(err)
-                    ),
-                    should_stop=self._stop.is_set,
+            self._joined = True
+            if not new:
+                self._update_gauges()
+                return
+            self._consumer.pause(*[TopicPartition(self.cfg.input_topic, p) for p in new])
+            self._restoring_parts |= set(new)
+            self._restore_task = asyncio.create_task(self._restore(new, self._epoch))
+
+    async def _restore(self, new: list[int], epoch: int) -> None:
+        """Fence, restore, install and resume ``new`` (a task; abandoned by the next rebalance)."""
+        assert self._consumer is not None and self._restorer is not None
+        assert self._writer is not None
+        writer = self._writer
+        t0 = time.monotonic()
+        try:
+            # Exactly-once: the previous owner is fenced before its changelog is read, so the
+            # changelog and the committed offsets read below can no longer change under us.
+            buffers = dict(
+                zip(
+                    new,
+                    await asyncio.gather(*(writer.claim(p, self._routes) for p in new)),
+                    strict=True,
                 )
-                self._cl_end.update(ends_r)
+            )
+            stores: dict[int, PartitionStore[S]] = {}
+            start: dict[int, int] = {}
+            for p in new:
+                standby = self._standby.pop(p, None)
+                if standby is not None and p in self._cl_end:
+                    stores[p] = standby  # only what others wrote since is read
+                    start[p] = self._cl_end[p]
+                else:
+                    stores[p] = PartitionStore(p)
+            ends, read = await restore(
+                self._restorer,
+                self.cfg.changelog_topic,
+                stores,
+                self.app.load_state,
+                start=start,
+                on_bad_record=lambda p, off, err: log.error(
+                    "bad changelog record skipped", partition=p, offset=off, error=str(err)
+                ),
+                should_stop=lambda: self._stop.is_set() or self._epoch != epoch,
+            )
+            async with self._lock:
+                if self._epoch != epoch:
+                    return  # a rebalance came first; the next assignment restores again
+                self._cl_end.update(ends)
+                tps = []
                 for p in new:
                     tp = TopicPartition(self.cfg.input_topic, p)
                     committed = await self._consumer.committed(tp)
-                    self._parts[p] = _Partition(
-                        tp, stores[p], committed if committed is not None else 0
-                    )
-                to_restore = [p for p in new if p not in start]
-                if new:
-                    self.metrics.restores.inc(len(new))
-                    self.metrics.restore_records.inc(read)
-                    self.metrics.restore_seconds.observe(time.monotonic() - t0)
-                    self.stats["restored_records"] += read
-                self._joined = True
+                    if committed is None:
+                        await self._consumer.seek_to_beginning(tp)
+                    else:
+                        self._consumer.seek(tp, committed)
+                    out, cl = buffers[p]
+                    self._parts[p] = _Partition(tp, stores[p], committed or 0, out, cl)
+                    tps.append(tp)
+                self._consumer.resume(*tps)
+                self._restoring_parts -= set(new)
+                self.metrics.restores.inc(len(new))
+                self.metrics.restore_records.inc(read)
+                self.metrics.restore_seconds.observe(time.monotonic() - t0)
+                self.stats["restored_records"] += read
                 self._update_gauges()
                 log.info(
                     "partitions assigned",
                     app=self.app.name,
-                    partitions=mine,
-                    restored=to_restore,
+                    partitions=sorted(self._parts),
+                    restored=[p for p in new if p not in start],
                     incremental=sorted(start),
                     changelog_records=read,
                     restore_s=round(time.monotonic() - t0, 3),
                 )
-            except RestoreAborted:
-                log.info("restore abandoned: stopping", partitions=mine)
-            finally:
-                self._restoring = False
+        except RestoreAborted:
+            log.info("restore abandoned", partitions=new)
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:  # the process stops and the group gives the partitions away
+            log.error("restore failed", partitions=new, error=f"{type(err).__name__}: {err}")
+            self._fatal = err
+
+
+_OVERSIZED = f"an output is over the {MAX_RECORD_BYTES}-byte record limit"
+
+
+def _oversized(step: Step[Any]) -> bool:
+    return not all(fits(o.key, o.value) for o in step.outputs)
+
+
+def _unsettled(futs: list[asyncio.Future[Any]]) -> list[asyncio.Future[Any]]:
+    """Drop confirmed futures; keep pending and failed ones (a failure surfaces at checkpoint)."""
+    return [f for f in futs if not f.done() or f.exception() is not None]

@@ -15,9 +15,23 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 
-__all__ = ["OutputBuffer", "key_hash"]
+from contracts.topics import MAX_RECORD_BYTES
+
+__all__ = ["OutputBuffer", "RecordTooLarge", "fits", "key_hash"]
 
 _HASH_CACHE_MAX = 200_000
+#: Room for the record's own framing and the batch header within ``max.message.bytes``.
+_RECORD_OVERHEAD = 512
+
+
+class RecordTooLarge(ValueError):
+    """A record bigger than any topic of the product accepts (``MAX_RECORD_BYTES``)."""
+
+
+def fits(key: bytes | None, value: bytes | None) -> bool:
+    """The record is small enough for every product topic (checked before a state changes, so
+    a handler's oversized output dead-letters its input instead of failing the checkpoint)."""
+    return len(key or b"") + len(value or b"") <= MAX_RECORD_BYTES - _RECORD_OVERHEAD
 
 
 def key_hash(key: bytes) -> int:
@@ -27,9 +41,9 @@ def key_hash(key: bytes) -> int:
 
 
 class OutputBuffer:
-    def __init__(self, producer: AIOKafkaProducer) -> None:
+    def __init__(self, producer: AIOKafkaProducer, routes: dict[str, int] | None = None) -> None:
         self._producer = producer
-        self._nparts: dict[str, int] = {}
+        self._nparts: dict[str, int] = routes if routes is not None else {}
         self._open: dict[tuple[str, int], Any] = {}
         self._full: list[tuple[tuple[str, int], Any]] = []
         self._hash: dict[bytes, int] = {}
@@ -61,6 +75,11 @@ class OutputBuffer:
     def append(
         self, topic: str, key: bytes | None, value: bytes | None, partition: int | None = None
     ) -> None:
+        if not fits(key, value):
+            raise RecordTooLarge(
+                f"record of {len(key or b'') + len(value or b'')} bytes for {topic} is over "
+                f"the {MAX_RECORD_BYTES}-byte limit"
+            )
         if partition is None:
             partition = self.partition_for(topic, key)
         tp = (topic, partition)
@@ -70,8 +89,7 @@ class OutputBuffer:
         if builder.append(key=key, value=value, timestamp=None) is None:
             self._full.append((tp, builder))
             builder = self._open[tp] = self._producer.create_batch()
-            if builder.append(key=key, value=value, timestamp=None) is None:
-                raise ValueError(f"record too large for one batch ({len(value or b'')} bytes)")
+            builder.append(key=key, value=value, timestamp=None)  # a first record always fits
         self.pending_records += 1
 
     def detach(self) -> list[tuple[tuple[str, int], Any]]:

@@ -59,13 +59,6 @@ import click
     help="Checkpoint period.",
 )
 @click.option(
-    "--session-timeout-ms",
-    default=10000,
-    show_default=True,
-    envvar="WORKER_SESSION_TIMEOUT_MS",
-    help="Consumer group session timeout (failover time after a crash).",
-)
-@click.option(
     "--group-id",
     default="voice-worker",
     show_default=True,
@@ -81,7 +74,6 @@ def worker(
     completed_grace_s: float,
     abandon_after_s: float,
     commit_interval_ms: int,
-    session_timeout_ms: int,
     group_id: str,
 ) -> None:
     """Run the per-call state machines: voice.events -> voice.outcomes / voice.commands."""
@@ -97,7 +89,6 @@ def worker(
         abandon_after_s=abandon_after_s,
         retention_s=retention_s,
         commit_interval_s=commit_interval_ms / 1000,
-        session_timeout_ms=session_timeout_ms,
         group_id=group_id,
     )
     sys.exit(run_worker(load_settings(), opts))

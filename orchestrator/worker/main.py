@@ -36,7 +36,6 @@ class WorkerOptions:
     abandon_after_s: float = 25 * 3600.0
     retention_s: float = 300.0
     commit_interval_s: float = 0.5
-    session_timeout_ms: int = 10_000
     group_id: str = GROUP_ID
 
 
@@ -51,10 +50,7 @@ def runtime_config(settings: Settings, opts: WorkerOptions) -> RuntimeConfig:
         concurrency=opts.concurrency,
         commit_interval_s=opts.commit_interval_s,
         retention_s=opts.retention_s,
-        consumer_overrides={
-            "session_timeout_ms": opts.session_timeout_ms,
-            "heartbeat_interval_ms": max(100, opts.session_timeout_ms // 10),
-        },
+        exactly_once=settings.processing_guarantee == "exactly_once",
     )
 
 

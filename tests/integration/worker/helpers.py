@@ -110,12 +110,13 @@ class WorkerProcess:
             "LOG_FORMAT": "json",
             "LOG_LEVEL": "info",
             "INSTANCE_ID": "",
+            "KAFKA_SESSION_TIMEOUT_MS": "6000",
         }
         args = [
             sys.executable, "-m", "orchestrator", "worker",
             "--health-port", str(self.port), "--health-host", "127.0.0.1",
             "--group-id", group, "--settle-ms", "300", "--commit-interval-ms", "200",
-            "--session-timeout-ms", "6000", *extra,
+            *extra,
         ]  # fmt: skip
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(

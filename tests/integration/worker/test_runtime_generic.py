@@ -96,7 +96,9 @@ def same_partition_keys(n: int, partitions: int, target: int) -> list[str]:
     return keys
 
 
-def make_runtime(settings: Settings, group: str) -> tuple[Runtime[State, dict[str, Any]], Recorder]:
+def make_runtime(
+    settings: Settings, group: str, *, exactly_once: bool = False
+) -> tuple[Runtime[State, dict[str, Any]], Recorder]:
     app = Recorder(topic(settings, "voice.outcomes"))
     cfg = RuntimeConfig(
         input_topic=topic(settings, "voice.events"),
@@ -109,6 +111,7 @@ def make_runtime(settings: Settings, group: str) -> tuple[Runtime[State, dict[st
         punctuate_interval_s=0.5,
         retention_s=0.5,
         consumer_overrides={"session_timeout_ms": 6000, "heartbeat_interval_ms": 500},
+        exactly_once=exactly_once,
     )
     return Runtime(settings, app, cfg), app
 
@@ -126,8 +129,10 @@ async def committed(settings: Settings, group: str, partition: int) -> int | Non
         await consumer.stop()
 
 
+@pytest.mark.parametrize("exactly_once", [False, True], ids=["at-least-once", "exactly-once"])
 async def test_async_app_order_concurrency_commits_timers_punctuate_dlq_restore(
     kafka_settings: Settings,
+    exactly_once: bool,
 ) -> None:
     settings = kafka_settings
     group = f"rt-{uuid.uuid4().hex[:8]}"
@@ -144,7 +149,7 @@ async def test_async_app_order_concurrency_commits_timers_punctuate_dlq_restore(
     ]
     await produce(settings, "voice.events", records)
 
-    rt, app = make_runtime(settings, group)
+    rt, app = make_runtime(settings, group, exactly_once=exactly_once)
     await rt.start()
     task = asyncio.create_task(rt.run())
     try:
@@ -199,7 +204,7 @@ async def test_async_app_order_concurrency_commits_timers_punctuate_dlq_restore(
 
     # A second runtime in the group restores the states and continues them.
     await produce(settings, "voice.events", [(others[0].encode(), orjson.dumps({"n": 5}))])
-    rt2, _ = make_runtime(settings, group)
+    rt2, _ = make_runtime(settings, group, exactly_once=exactly_once)
     await rt2.start()
     task2 = asyncio.create_task(rt2.run())
     try:
