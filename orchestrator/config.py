@@ -98,6 +98,18 @@ class Settings(BaseSettings):
         "deduplicated by id (faster, but a paused zombie can write late duplicates).",
     )
 
+    dispatcher_max_command_age_s: float = Field(
+        900.0,
+        gt=0,
+        description="Commands older than this (by occurred_at) are answered 'expired' and never "
+        "sent; a group that lost its offsets re-reads its partitions, and this keeps it from "
+        "re-sending old creates. Their dial-ledger entries are kept as long.",
+    )
+    dispatcher_offset_reset: Literal["earliest", "latest"] = Field(
+        "earliest",
+        description="Where a dispatcher group without committed offsets starts reading.",
+    )
+
     # --- HTTP ---------------------------------------------------------------------------------
     public_base_url: AnyHttpUrl = AnyHttpUrl("http://localhost:8080")
     control_api_token: SecretStr | None = None

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["DISPATCHER_RESEND_ON_TIMEOUT", "FAULTS", "WORKER_COMMIT_BEFORE_PRODUCE", "active"]
+__all__ = [
+    "DISPATCHER_RESEND_ON_TIMEOUT",
+    "FAULTS",
+    "WORKER_COMMIT_BEFORE_PRODUCE",
+    "WORKER_RESTORE_IN_CALLBACK",
+    "WORKER_SLOW_RESTORE",
+    "active",
+]
 
 FAULT_ENV = "ORCHESTRATOR_FAULT"
 
@@ -21,7 +28,23 @@ DISPATCHER_RESEND_ON_TIMEOUT = "dispatcher-resend-on-timeout"
 #: there: a crash in between loses both (events never applied, outcomes never produced).
 WORKER_COMMIT_BEFORE_PRODUCE = "worker-commit-before-produce"
 
-FAULTS = frozenset({DISPATCHER_RESEND_ON_TIMEOUT, WORKER_COMMIT_BEFORE_PRODUCE})
+#: A condition, not a bug: every state restore takes SLOW_RESTORE_S longer (a changelog far bigger
+#: than the session timeout allows to read), to show restores never get a member expelled.
+WORKER_SLOW_RESTORE = "worker-slow-restore"
+SLOW_RESTORE_S = 12.0
+#: The worker waits for its restore inside the assignment callback, as it once did: aiokafka does
+#: not heartbeat meanwhile, so a restore longer than the session timeout expels the member, which
+#: rejoins and restores again, in a loop.
+WORKER_RESTORE_IN_CALLBACK = "worker-restore-in-callback"
+
+FAULTS = frozenset(
+    {
+        DISPATCHER_RESEND_ON_TIMEOUT,
+        WORKER_COMMIT_BEFORE_PRODUCE,
+        WORKER_SLOW_RESTORE,
+        WORKER_RESTORE_IN_CALLBACK,
+    }
+)
 
 _ACTIVE = frozenset(
     name.strip() for name in os.environ.get(FAULT_ENV, "").split(",") if name.strip()

@@ -116,13 +116,22 @@ class Sink(Protocol):
 
 @dataclass(frozen=True)
 class ResolvePolicy:
-    #: Wait this long after an ambiguous create before listing calls (Vonage needs time to list it).
+    #: Wait this long after an ambiguous create before listing calls (Vonage needs time to list it;
+    #: and a paused former owner may send up to SEND_WINDOW after its "sending" entry).
     after: float = 10.0
     #: Give up listing (final failed result + DLQ) this long after the attempt.
     deadline: float = 300.0
     #: Clock skew allowed between us and Vonage when windowing the listing.
     skew: float = 10.0
     page_size: int = 100
+
+
+#: The longest a create may wait between its committed "sending" entry and its request (s). A
+#: process paused in between (GC, SIGSTOP, a partitioned network) finds more time gone when it
+#: wakes, and does not send: the partition's new owner may already be resolving that entry, and
+#: only sends made within this window are sure to fall inside the window it lists. The check
+#: runs right before the request, with nothing awaited in between.
+SEND_WINDOW = 2.0
 
 
 def _utcnow() -> datetime:
@@ -150,7 +159,9 @@ class Executor:
         backoff: Backoff | None = None,
         resolve: ResolvePolicy | None = None,
         rng: random.Random | None = None,
+        max_age: timedelta | None = None,
     ) -> None:
+        self.max_age = max_age
         self.client = client
         self.budgets = budgets
         self.ledger = ledger
@@ -181,11 +192,27 @@ class Executor:
             wait = (cmd.not_before - _utcnow()).total_seconds()
             if wait > 0:
                 await interruptible(work, asyncio.sleep(wait))
+        expired = self.max_age is not None and _utcnow() - cmd.occurred_at > self.max_age
         budget_name, limiter = self.budgets.get(cmd.account).for_kind(kind)
         if kind == CommandKind.CREATE_CALL and self.ledger is not None:
-            await self._create(work, req, limiter, budget_name)
+            await self._create(work, req, limiter, budget_name, expired=expired)
+        elif expired:
+            await self._expire(work)
         else:
             await self._call(work, req, limiter, budget_name)
+
+    async def _expire(self, work: Work) -> None:
+        """Too old to act on: a group that lost its offsets must not replay yesterday's calls."""
+        self.metrics.expired.inc()
+        await self._finish(
+            work,
+            CommandStatus.FAILED,
+            attempts=0,
+            error={
+                "reason": "expired",
+                "detail": f"command older than the maximum age ({self.max_age}); not sent",
+            },
+        )
 
     # --- results ---------------------------------------------------------------------------
 
@@ -387,7 +414,15 @@ class Executor:
 
     # --- create call: the dial ledger --------------------------------------------------------
 
-    async def _create(self, work: Work, req: ApiRequest, limiter: RateLimiter, budget: str) -> None:
+    async def _create(
+        self,
+        work: Work,
+        req: ApiRequest,
+        limiter: RateLimiter,
+        budget: str,
+        *,
+        expired: bool = False,
+    ) -> None:
         assert self.ledger is not None
         cmd = work.cmd
         kind = CommandKind.CREATE_CALL
@@ -404,6 +439,9 @@ class Executor:
             return
         if entry is not None and entry.state in UNRESOLVED_STATES:
             await self._resolve(work, entry, "redelivered_while_" + entry.state.value)
+            return
+        if expired:
+            await self._expire(work)
             return
         attempts = entry.attempt if entry is not None else 0
         first_at = entry.first_at if entry is not None else None
@@ -427,13 +465,27 @@ class Executor:
             )
             admitted = time.monotonic()
             try:
-                await self.ledger.write(entry)  # durable BEFORE the request can reach Vonage
+                # Committed BEFORE the request can reach Vonage (and fenced: a replica that lost
+                # the partition cannot commit it).
+                await self.ledger.write(entry, durable=True)
             except BaseException:
                 permit.cancel()
                 raise
-            self.metrics.ledger_latency.observe(time.monotonic() - admitted)
+            written = time.monotonic()
+            self.metrics.ledger_latency.observe(written - admitted)
             if not permit.sending():
                 permit.cancel()  # the ledger write outlived the slot: take a fresh one
+                continue
+            if time.monotonic() - written > SEND_WINDOW:
+                # Paused between the ledger and the request: whoever owns the partition now
+                # (maybe a new owner already resolving this entry) must not see a late send.
+                # Saying so is fenced too, so only a replica that still owns it carries on.
+                permit.cancel()
+                self.metrics.send_window_missed.inc()
+                log.warning("create not sent: paused past the send window", command_id=cmd.id)
+                await self.ledger.write(
+                    entry.model_copy(update={"state": LedgerState.NOT_SENT}), durable=True
+                )
                 continue
             attempts += 1
             first = first if first is not None else time.monotonic()

@@ -3,8 +3,8 @@
 ``POST /v1/calls`` is not idempotent and Vonage offers no idempotency key. If the dispatcher
 crashes, or a connection drops after the request was written, nobody can tell from our side
 whether the call exists. The official SDK re-sends in that case; we never do. Every attempt goes
-through these states on ``voice.dispatch-ledger`` (compacted, key = command id, ``acks=all``, each
-write confirmed before the next step):
+through these states on ``voice.dispatch-ledger`` (compacted, key = command id, written in the
+command partition's transaction: :mod:`orchestrator.dispatcher.txn`):
 
 ``sending``  written before each POST (the request may now reach Vonage)
 ``not_sent`` the POST was refused without effect (429, 503, connect error): may be sent again
@@ -23,25 +23,28 @@ may resolve the attempt sooner from the webhooks that reach the call's ``call_re
 Placement: records are written to the ledger partition equal to the command's partition on
 ``voice.commands`` (modulo the ledger's partition count), so a replica that is assigned command
 partition ``p`` restores exactly ledger partition ``p`` and nothing else. Entries whose command
-offset is already committed can never be needed again and are tombstoned, which keeps the
-compacted topic as small as the work in flight.
+offset is committed and that are older than the maximum command age are tombstoned, which keeps
+the compacted topic as small as the recent work.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 from pydantic import BaseModel, ConfigDict
 
 from orchestrator.config import Settings
 from orchestrator.kafka.clients import make_consumer
 from orchestrator.kafka.reading import read_to_end
+
+if TYPE_CHECKING:
+    from orchestrator.dispatcher.txn import PartitionTxn
 
 
 class LedgerState(StrEnum):
@@ -155,8 +158,16 @@ def match_created_call(
 class DialLedger:
     """The ledger of the command partitions this replica owns (in memory, backed by the topic)."""
 
-    def __init__(self, producer: AIOKafkaProducer, topic: str, partitions: int) -> None:
-        self._producer = producer
+    def __init__(
+        self,
+        txn_for: Callable[[int], PartitionTxn],
+        topic: str,
+        partitions: int,
+        *,
+        keep_for: timedelta = timedelta(minutes=15),
+    ) -> None:
+        self._txn_for = txn_for  # the transaction writer of a command partition
+        self.keep_for = keep_for
         self.topic = topic
         self.partitions = max(1, partitions)
         self._entries: dict[str, LedgerEntry] = {}
@@ -187,14 +198,26 @@ class DialLedger:
     def _remove(self, command_id: str) -> None:
         self._entries.pop(command_id, None)
 
-    async def write(self, entry: LedgerEntry) -> None:
-        """Store ``entry`` durably (returns once the broker acknowledged it), then apply it."""
-        await self._producer.send_and_wait(
+    async def write(self, entry: LedgerEntry, *, durable: bool = False) -> None:
+        """Add ``entry`` to its partition's transaction, then apply it.
+
+        ``durable``: return only once it is committed, visible to a next owner's restore (a
+        create's "sending" entry, which must be before the request leaves). Otherwise it is
+        committed with the partition's next transaction, together with the result it goes with.
+        Raises :class:`~orchestrator.dispatcher.txn.Fenced` when another replica owns the
+        partition now.
+        """
+        txn = self._txn_for(entry.source_partition)
+        args = (
             self.topic,
             entry.to_bytes(),
-            key=entry.command_id.encode(),
-            partition=self.ledger_partition(entry.source_partition),
+            entry.command_id.encode(),
+            self.ledger_partition(entry.source_partition),
         )
+        if durable:
+            await txn.send_durably(*args)
+        else:
+            await txn.send(*args)
         self._apply(entry)
 
     async def restore(self, settings: Settings, command_partitions: Sequence[int]) -> int:
@@ -234,21 +257,26 @@ class DialLedger:
         for cid in [c for c, e in self._entries.items() if e.source_partition in gone]:
             self._remove(cid)
 
-    async def compact(self, command_partition: int, committed_offset: int) -> int:
-        """Tombstone final entries whose command offset is committed (never needed again)."""
+    async def compact(self, command_partition: int, committed_offset: int, now: datetime) -> int:
+        """Tombstone final entries that can never be needed again: their command offset is
+        committed and they are older than ``keep_for`` (the dispatcher's maximum command age).
+
+        Until then a command read again (a group that lost its committed offsets re-reads its
+        partitions) finds its entry and is answered from it, without a second request; after
+        it, the command is too old to be executed at all.
+        """
         done = [
             e
             for e in self._entries.values()
             if e.source_partition == command_partition
             and e.source_offset < committed_offset
             and e.final
+            and now - e.at > self.keep_for
         ]
+        txn = self._txn_for(command_partition)
         for e in done:
-            await self._producer.send(
-                self.topic,
-                None,
-                key=e.command_id.encode(),
-                partition=self.ledger_partition(command_partition),
+            await txn.send(
+                self.topic, None, e.command_id.encode(), self.ledger_partition(command_partition)
             )
             self._remove(e.command_id)
         return len(done)

@@ -69,6 +69,22 @@ class DispatcherMetrics:
             ["account", "budget"],
             registry=r,
         )
+        self.expired = Counter(
+            "orchestrator_dispatcher_expired_commands",
+            "Commands older than the maximum command age: answered 'expired', never sent.",
+            registry=r,
+        )
+        self.send_window_missed = Counter(
+            "orchestrator_dispatcher_send_window_missed",
+            "Creates not sent because more than the send window passed after their ledger "
+            "entry (a pause: GC, SIGSTOP, a partitioned network).",
+            registry=r,
+        )
+        self.fenced = Counter(
+            "orchestrator_dispatcher_fenced_partitions",
+            "Command partitions given up because another replica fenced this one.",
+            registry=r,
+        )
         self.unresolved = Gauge(
             "orchestrator_dispatcher_unresolved_dials",
             "Create-call attempts whose outcome is unknown and being resolved.",

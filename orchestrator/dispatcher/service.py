@@ -41,12 +41,13 @@ import contextlib
 import random
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
+from aiokafka.errors import KafkaError
 from cryptography.exceptions import UnsupportedAlgorithm
 from pydantic import ValidationError
 
@@ -69,7 +70,9 @@ from orchestrator.dispatcher.executor import (
 )
 from orchestrator.dispatcher.ledger import DialLedger
 from orchestrator.dispatcher.metrics import DispatcherMetrics
-from orchestrator.kafka.clients import make_consumer, make_producer
+from orchestrator.dispatcher.txn import Fenced, PartitionTxn, TxnFailed
+from orchestrator.kafka.clients import group_name, make_consumer
+from orchestrator.kafka.reading import partitions_of
 from orchestrator.logs import get_logger
 from orchestrator.runtime.health import HealthServer
 
@@ -171,7 +174,8 @@ class DispatcherService:
         self._inflight = 0
         self._finals: OrderedDict[str, CommandResult] = OrderedDict()
         self._commit_lock = asyncio.Lock()
-        self._producer: AIOKafkaProducer | None = None
+        self._txns: dict[int, PartitionTxn] = {}
+        self._taking_over: asyncio.Task[None] | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._ledger: DialLedger | None = None
         self._executor: Executor | None = None
@@ -191,16 +195,21 @@ class DispatcherService:
 
     async def run(self) -> None:
         """Run until :meth:`stop`; re-raises a fatal error after a clean shutdown."""
-        producer = make_producer(self.settings)
-        await producer.start()
-        self._producer = producer
+        probe = make_consumer(self.settings, group_id=None)
+        await probe.start()
         try:
-            ledger_parts = await producer.partitions_for(self.ledger_topic)
-            command_parts = await producer.partitions_for(self.commands_topic)
+            ledger_parts = await partitions_of(probe, self.ledger_topic)
+            command_parts = await partitions_of(probe, self.commands_topic)
+        finally:
+            await probe.stop()
+        try:
             if not ledger_parts or not command_parts:
                 raise ConfigError(f"topics missing: {self.ledger_topic}, {self.commands_topic}")
             self._total_partitions = len(command_parts)
-            self._ledger = DialLedger(producer, self.ledger_topic, len(ledger_parts))
+            max_age = timedelta(seconds=self.settings.dispatcher_max_command_age_s)
+            self._ledger = DialLedger(
+                self._txn, self.ledger_topic, len(ledger_parts), keep_for=max_age
+            )
             self._executor = Executor(
                 self.client,
                 self.budgets,
@@ -209,6 +218,7 @@ class DispatcherService:
                 self.metrics,
                 resolve=self.opts.resolve,
                 rng=random.Random(self.opts.seed),
+                max_age=max_age,
             )
             if self.opts.health_port is not None:
                 self._health = HealthServer(
@@ -221,7 +231,17 @@ class DispatcherService:
                 )
                 await self._health.start()
                 self.health_port = self._health.port
-            consumer = make_consumer(self.settings, group_id=GROUP_ID)
+            consumer = make_consumer(
+                self.settings,
+                group_id=GROUP_ID,
+                auto_offset_reset=self.settings.dispatcher_offset_reset,
+                partition_assignment_strategy=(StickyPartitionAssignor,),
+                # A revocation waits up to revoke_timeout for commands to reach a safe point.
+                rebalance_timeout_ms=max(
+                    self.settings.kafka_session_timeout_ms,
+                    int(self.opts.revoke_timeout * 1000) + 15_000,
+                ),
+            )
             consumer.subscribe([self.commands_topic], listener=_Listener(self))
             await consumer.start()
             self._consumer = consumer
@@ -246,8 +266,9 @@ class DispatcherService:
                     t.cancel()
                 await asyncio.gather(*background, return_exceptions=True)
         finally:
-            with contextlib.suppress(Exception):
-                await producer.stop()
+            for txn in list(self._txns.values()):
+                await txn.stop()
+            self._txns.clear()
             await self.client.aclose()
             await self.budgets.aclose()
             if self._health is not None:
@@ -290,6 +311,10 @@ class DispatcherService:
 
     async def _shutdown(self, consumer: AIOKafkaConsumer) -> None:
         log.info("dispatcher draining", inflight=self._inflight)
+        if self._taking_over is not None:
+            self._taking_over.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._taking_over
         for part in self._parts.values():
             part.abort.set()
         await self._wait_tasks(list(self._tasks.values()), self.opts.drain_timeout)
@@ -382,6 +407,9 @@ class DispatcherService:
                 return
             except (Draining, asyncio.CancelledError):
                 raise
+            except Fenced as fenced:
+                self._fenced(fenced.partition)
+                raise Draining from fenced
             except Exception as exc:
                 err = exc
                 log.exception("command failed internally", command_id=work.cmd.id, try_=attempt)
@@ -396,10 +424,15 @@ class DispatcherService:
 
     # --- Sink (results, dead letters) -------------------------------------------------------
 
+    def _txn(self, partition: int) -> PartitionTxn:
+        txn = self._txns.get(partition)
+        if txn is None:
+            raise Fenced(partition)  # not (any more) ours
+        return txn
+
     async def result(self, work: Work, result: CommandResult, *, final: bool) -> None:
-        assert self._producer is not None
-        await self._producer.send(
-            self.events_topic, result.to_bytes(), key=result.flow_key.encode()
+        await self._txn(work.partition).send(
+            self.events_topic, result.to_bytes(), result.flow_key.encode()
         )
         if final:
             self._finals[result.command_id] = result
@@ -407,9 +440,8 @@ class DispatcherService:
                 self._finals.popitem(last=False)
 
     async def dead_letter(self, letter: DeadLetter) -> None:
-        assert self._producer is not None
         key = base64.b64decode(letter.key_b64) if letter.key_b64 else None
-        await self._producer.send(self.dlq_topic, letter.to_bytes(), key=key)
+        await self._txn(letter.partition).send(self.dlq_topic, letter.to_bytes(), key)
 
     # --- commits -----------------------------------------------------------------------------
 
@@ -422,78 +454,157 @@ class DispatcherService:
                 log.warning("commit failed", error=str(err))
 
     async def _commit(self, partitions: set[int] | None = None) -> None:
-        consumer, producer = self._consumer, self._producer
-        if consumer is None or producer is None:
+        """Commit each partition's transaction: its results, ledger entries and dead letters
+        with the offset below which every command is finished (never past a lost write: a
+        transaction commits all of its records or none)."""
+        if self._consumer is None:
             return
         async with self._commit_lock:
-            offsets: dict[TopicPartition, int] = {}
-            for number, part in self._parts.items():
+            now = _now()
+            for number, part in list(self._parts.items()):
                 if partitions is not None and number not in partitions:
                     continue
+                txn = self._txns.get(number)
+                if txn is None:
+                    continue
                 target = part.committable()
-                if target is not None and target != part.committed:
-                    offsets[TopicPartition(self.commands_topic, number)] = target
-            if not offsets:
-                return
-            await producer.flush()  # results before the offsets that produced them
-            try:
-                await consumer.commit(offsets)
-            except CommitFailedError as err:
-                log.warning("commit refused (rebalance in progress)", error=str(err))
-                return
-            log.debug("committed", offsets={tp.partition: o for tp, o in offsets.items()})
-            for tp, offset in offsets.items():
-                owned = self._parts.get(tp.partition)
-                if owned is not None:
-                    owned.committed = offset
-                if self._ledger is not None:
-                    await self._ledger.compact(tp.partition, offset)
+                offset = target if target is not None and target != part.committed else None
+                try:
+                    await txn.commit(offset)
+                except Fenced:
+                    self._fenced(number)
+                    continue
+                except TxnFailed as err:
+                    self._fatal = err
+                    self._stop.set()
+                    raise
+                if offset is not None:
+                    part.committed = offset
+                    log.debug("committed", partition=number, offset=offset)
+                    if self._ledger is not None:
+                        await self._ledger.compact(number, offset, now)
+
+    def _fenced(self, number: int) -> None:
+        """Another replica initialised this partition's transactional id: it owns it now. Its
+        commands stop at their next safe point; nothing more is written for it."""
+        part = self._parts.get(number)
+        if part is None or part.abort.is_set():
+            return
+        self.metrics.fenced.inc()
+        log.warning("command partition fenced by another replica; giving it up", partition=number)
+        part.abort.set()
+        if self._consumer is not None:
+            with contextlib.suppress(Exception):
+                self._consumer.pause(TopicPartition(self.commands_topic, number))
+
+    def _generation_lost(self) -> bool:
+        """Expelled from the group (aiokafka resets its generation to -1 before the revoke
+        callback; it has no public call for it)."""
+        coordinator = getattr(self._consumer, "_coordinator", None)
+        return coordinator is not None and getattr(coordinator, "generation", 0) == -1
 
     # --- rebalance -----------------------------------------------------------------------------
 
+    async def _release(self, numbers: set[int]) -> None:
+        for n in numbers:
+            self._parts.pop(n, None)
+            txn = self._txns.pop(n, None)
+            if txn is not None:
+                await txn.stop()
+        if self._ledger is not None:
+            self._ledger.forget_partitions(numbers)
+
     async def _on_revoked(self, revoked: list[TopicPartition]) -> None:
         numbers = {tp.partition for tp in revoked if tp.topic == self.commands_topic}
+        if self._taking_over is not None:  # a take-over in flight is for partitions revoked now
+            self._taking_over.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._taking_over
+            self._taking_over = None
         if not numbers:
             return
-        log.info("partitions revoked", partitions=sorted(numbers))
+        lost = self._generation_lost()
+        log.info("partitions revoked", partitions=sorted(numbers), lost=lost)
         for n in numbers:
             if n in self._parts:
                 self._parts[n].abort.set()
         tasks = [t for (p, _), t in self._tasks.items() if p in numbers]
         await self._wait_tasks(tasks, self.opts.revoke_timeout)
-        try:
-            await self._commit(numbers)
-        except Exception as err:
-            log.warning("commit on revoke failed", error=str(err))
-        for n in numbers:
-            self._parts.pop(n, None)
-        if self._ledger is not None:
-            self._ledger.forget_partitions(numbers)
+        if lost:
+            # Expelled: another replica may own these partitions already; its ledger is the
+            # truth now. Nothing is committed (the open transactions are abandoned and the new
+            # owner's initialisation aborts them).
+            log.warning("partitions lost (expelled); nothing committed", partitions=sorted(numbers))
+        else:
+            try:
+                await self._commit(numbers)
+            except Exception as err:
+                log.warning("commit on revoke failed", error=str(err))
+        await self._release(numbers)
 
     async def _on_assigned(self, assigned: list[TopicPartition]) -> None:
+        """Pause the new partitions and take them over in a task (never restore inside this
+        callback: aiokafka does not heartbeat while it runs)."""
         consumer = self._consumer
         numbers = sorted(tp.partition for tp in assigned if tp.topic == self.commands_topic)
         new = [n for n in numbers if n not in self._parts]
-        new_tps = [TopicPartition(self.commands_topic, n) for n in new]
-        # No command of a new partition may run before its dial ledger is loaded: pause it (the
-        # fetch loop also refetches anything that slips through) until the restore is done.
-        if consumer is not None and new_tps:
-            consumer.pause(*new_tps)
-        if self._ledger is not None and new:
-            loaded = await self._ledger.restore(self.settings, new)
-            log.info("ledger restored", partitions=new, entries=loaded)
-        for n in new:
-            self._parts[n] = _Partition(n)
-        if consumer is not None and new_tps and not self._paused:
-            consumer.resume(*new_tps)
+        if consumer is not None and new:
+            consumer.pause(*[TopicPartition(self.commands_topic, n) for n in new])
+        if new:
+            self._taking_over = asyncio.create_task(self._take_over(new))
+        self._set_share()
+
+    async def _take_over(self, new: list[int]) -> None:
+        """Fence the previous owner, load the partitions' dial ledger, then let their commands
+        run: no command of a partition may run before its ledger is loaded."""
+        consumer = self._consumer
+        try:
+            txns = [
+                PartitionTxn(
+                    self.settings, group_name(self.settings, GROUP_ID), self.commands_topic, n
+                )
+                for n in new
+            ]
+            await asyncio.gather(*(t.start() for t in txns))
+            for t in txns:
+                self._txns[t.partition] = t
+            if self._ledger is not None:
+                loaded = await self._ledger.restore(self.settings, new)
+                log.info("ledger restored", partitions=new, entries=loaded)
+            for n in new:
+                self._parts[n] = _Partition(n)
+            if consumer is not None:
+                tps = [TopicPartition(self.commands_topic, n) for n in new]
+                for tp in tps:
+                    committed = await consumer.committed(tp)
+                    if committed is not None:
+                        consumer.seek(tp, committed)
+                if not self._paused:
+                    consumer.resume(*tps)
+            self._set_share()
+            if new:
+                self.budgets.took_over()
+            log.info(
+                "partitions assigned", partitions=sorted(self._parts), share=self.budgets.share
+            )
+        except asyncio.CancelledError:
+            for n in new:
+                txn = self._txns.pop(n, None)
+                if txn is not None:
+                    await txn.stop()
+            raise
+        except Exception as err:
+            log.error("take-over failed", partitions=new, error=f"{type(err).__name__}: {err}")
+            self._fatal = err
+            self._stop.set()
+
+    def _set_share(self) -> None:
+        consumer = self._consumer
         total = 0
         if consumer is not None:
             total = len(consumer.partitions_for_topic(self.commands_topic) or ())
         total = max(total, self._total_partitions, len(self._parts))
         self.budgets.set_share(len(self._parts), total)
-        if new:
-            self.budgets.took_over()
-        log.info("partitions assigned", partitions=sorted(self._parts), share=self.budgets.share)
 
     async def _wait_tasks(self, tasks: list[asyncio.Task[None]], limit: float) -> None:
         if not tasks:

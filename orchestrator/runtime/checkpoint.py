@@ -124,6 +124,9 @@ class AtLeastOnce:
     async def release(self, partition: int) -> None:
         return None
 
+    async def release_all(self) -> None:
+        return None
+
     async def submit(self, batches: list[Batch]) -> list[asyncio.Future[Any]]:
         """Hand a partition's outputs to the producer now (lower latency); the next checkpoint
         waits for them before it commits."""
@@ -210,6 +213,10 @@ class ExactlyOnce:
                 await asyncio.wait_for(producer.stop(), 8)
             except Exception as err:  # a fenced producer may refuse a clean stop
                 log.info("transactional producer stop", partition=partition, error=str(err))
+
+    async def release_all(self) -> None:
+        for partition in list(self.producers):
+            await self.release(partition)
 
     async def submit(self, batches: list[Batch]) -> list[asyncio.Future[Any]]:
         raise AssertionError("exactly-once outputs leave only inside their transaction")

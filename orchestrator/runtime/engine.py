@@ -380,12 +380,10 @@ class Runtime(Generic[S, E]):
                     await asyncio.wait_for(self._checkpoint(), 10)
                 except Exception as err:  # the replay after restart covers what was not committed
                     log.error("final checkpoint failed", error=str(err))
-        owned = list(self._parts) + list(self._standby)
         self._parts.clear()
         self._standby.clear()
         if self._writer is not None:
-            for p in owned:
-                await self._writer.release(p)
+            await self._writer.release_all()
         for name, client in (
             ("consumer", self._consumer),
             ("producer", self._producer),
@@ -982,7 +980,10 @@ class Runtime(Generic[S, E]):
                 return
             self._consumer.pause(*[TopicPartition(self.cfg.input_topic, p) for p in new])
             self._restoring_parts |= set(new)
-            self._restore_task = asyncio.create_task(self._restore(new, self._epoch))
+            task = self._restore_task = asyncio.create_task(self._restore(new, self._epoch))
+        if faults.active(faults.WORKER_RESTORE_IN_CALLBACK):  # broken variant (tests only)
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(task)
 
     async def _restore(self, new: list[int], epoch: int) -> None:
         """Fence, restore, install and resume ``new`` (a task; abandoned by the next rebalance)."""
@@ -1009,6 +1010,8 @@ class Runtime(Generic[S, E]):
                     start[p] = self._cl_end[p]
                 else:
                     stores[p] = PartitionStore(p)
+            if faults.active(faults.WORKER_SLOW_RESTORE):  # a huge changelog (tests only)
+                await asyncio.sleep(faults.SLOW_RESTORE_S)
             ends, read = await restore(
                 self._restorer,
                 self.cfg.changelog_topic,

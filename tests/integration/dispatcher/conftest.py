@@ -247,9 +247,16 @@ def utilisation(times: list[float], cps: float, window: float = 1.0) -> float:
 class DispatcherProcess:
     """``orchestrator dispatcher`` as a real OS process (for replicas and kill -9)."""
 
-    def __init__(self, settings: Settings, *args: str, name: str = "d") -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *args: str,
+        name: str = "d",
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.settings = settings
         self.args = args
+        self.env = env or {}
         self.name = name
         self.health_port = free_port()
         self.proc: asyncio.subprocess.Process | None = None
@@ -267,7 +274,7 @@ class DispatcherProcess:
             "--health-host",
             "127.0.0.1",
             *self.args,
-            env=env_for(self.settings),
+            env=env_for(self.settings, **self.env),
             stdout=self._log,
             stderr=asyncio.subprocess.STDOUT,
             cwd=ROOT,

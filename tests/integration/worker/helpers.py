@@ -82,14 +82,17 @@ def http_get(port: int, path: str) -> tuple[int, bytes]:
         return 0, b""
 
 
-def metric(port: int, name: str) -> float:
-    """Sum of a Prometheus series over its labels (0 when absent)."""
+def metric(port: int, name: str, **labels: str) -> float:
+    """Sum of a Prometheus series over its labels, or over those matching ``labels`` (0 when
+    absent)."""
     code, body = http_get(port, "/metrics")
     if code != 200:
         return 0.0
     total = 0.0
+    wanted = [f'{k}="{v}"' for k, v in labels.items()]
     for line in body.decode().splitlines():
-        if line.startswith(name + "{") or line.startswith(name + " "):
+        named = line.startswith(name + "{") or line.startswith(name + " ")
+        if named and all(w in line for w in wanted):
             total += float(line.rsplit(" ", 1)[1])
     return total
 
@@ -97,7 +100,14 @@ def metric(port: int, name: str) -> float:
 class WorkerProcess:
     """``orchestrator worker`` as a real subprocess, with its log in a temp file."""
 
-    def __init__(self, settings: Settings, group: str, name: str, *extra: str) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        group: str,
+        name: str,
+        *extra: str,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.name = name
         self.port = free_port()
         fd, path = tempfile.mkstemp(prefix=f"worker-{name}-", suffix=".log")
@@ -111,6 +121,7 @@ class WorkerProcess:
             "LOG_LEVEL": "info",
             "INSTANCE_ID": "",
             "KAFKA_SESSION_TIMEOUT_MS": "6000",
+            **(env or {}),
         }
         args = [
             sys.executable, "-m", "orchestrator", "worker",
@@ -135,8 +146,8 @@ class WorkerProcess:
         code, body = http_get(self.port, "/readyz")
         return orjson.loads(body) if code == 200 else None
 
-    def metric(self, name: str) -> float:
-        return metric(self.port, name)
+    def metric(self, name: str, **labels: str) -> float:
+        return metric(self.port, name, **labels)
 
     def kill9(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
