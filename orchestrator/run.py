@@ -77,12 +77,14 @@ class LocalStack:
         from orchestrator.ingress.app import IngressOptions, create_app
         from orchestrator.ingress.flows import load_flows
         from orchestrator.kafka.admin import ensure_topics
+        from orchestrator.kafka.preflight import check_connection
         from orchestrator.runtime.engine import Runtime
         from orchestrator.runtime.health import HealthServer
         from orchestrator.worker.app import VoiceApp
         from orchestrator.worker.main import WorkerOptions, runtime_config
 
         s = self.settings
+        await check_connection(s)  # a security mistake: one line naming the setting
         await ensure_topics(s, create=s.create_topics)
 
         # Ingress first: the other roles cause webhooks that must find it listening.

@@ -1,5 +1,6 @@
 """Every Kafka client is built here, from :class:`Settings`: one place for the connection
-(bootstrap servers, and later security) and the product's delivery settings.
+(bootstrap servers and security: TLS, SASL, client certificates) and the product's delivery
+settings. Nothing else constructs an aiokafka client, so no client can miss the security settings.
 
 Producers use ``acks=all``: a write is acknowledged only once durable on the in-sync replicas.
 """
@@ -12,11 +13,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from orchestrator.config import Settings
+from orchestrator.kafka.security import client_kwargs
 
 
 def connection(settings: Settings) -> dict[str, Any]:
-    """What every client needs to reach the cluster."""
-    return {"bootstrap_servers": settings.kafka_bootstrap_servers}
+    """What every client needs to reach the cluster (``orchestrator/kafka/security.py``)."""
+    return {"bootstrap_servers": settings.kafka_bootstrap_servers, **client_kwargs(settings)}
 
 
 def make_admin(settings: Settings, **overrides: Any) -> AIOKafkaAdminClient:
