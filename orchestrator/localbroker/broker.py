@@ -93,7 +93,12 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
 
 
 def _cluster_id() -> str:
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A random cluster id, as Kafka's ``Uuid.randomUuid()`` makes it: never starting with "-",
+    which ``StorageTool``'s argument parser would take for an option (1 run in 64 failed so)."""
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
 
 
 def _metadata_lists_a_broker(bootstrap: str, timeout: float) -> bool:
