@@ -16,13 +16,22 @@ from orchestrator.config import ConfigError
 
 
 class _Group(click.Group):
-    """Turns a :class:`ConfigError` into one line on stderr and exit code 2."""
+    """Turns a :class:`ConfigError`, or the cluster's refusal of an ACL, into one line on stderr
+    and exit code 2."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
         except ConfigError as err:
             click.echo(f"config error: {err}", err=True)
+            sys.exit(2)
+        except Exception as err:
+            from orchestrator.kafka.preflight import denied_by_acls
+
+            denied = denied_by_acls(err)
+            if denied is None:
+                raise
+            click.echo(f"config error: {denied}", err=True)
             sys.exit(2)
 
 

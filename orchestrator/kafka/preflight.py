@@ -22,10 +22,14 @@ import ssl
 
 from aiokafka.conn import create_conn
 from aiokafka.errors import (
+    ClusterAuthorizationFailedError,
+    GroupAuthorizationFailedError,
     IllegalSaslStateError,
     KafkaConnectionError,
     KafkaError,
     SaslAuthenticationFailed,
+    TopicAuthorizationFailedError,
+    TransactionalIdAuthorizationFailed,
     UnsupportedSaslMechanismError,
 )
 from aiokafka.protocol.metadata import MetadataRequest
@@ -33,7 +37,7 @@ from aiokafka.protocol.metadata import MetadataRequest
 from orchestrator.config import ConfigError, Settings
 from orchestrator.kafka.security import client_kwargs, uses_sasl, uses_tls
 
-__all__ = ["check_connection"]
+__all__ = ["check_connection", "denied_by_acls"]
 
 # OpenSSL's verify codes for a certificate valid, but not for the name that was dialled.
 _NAME_MISMATCH = {62, 64}  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
@@ -192,3 +196,23 @@ async def check_connection(settings: Settings, *, timeout: float = 10.0) -> None
                     return
         except TimeoutError:
             return
+
+
+_DENIED = {
+    TopicAuthorizationFailedError: "a topic",
+    GroupAuthorizationFailedError: "a consumer group",
+    ClusterAuthorizationFailedError: "a cluster operation",
+    TransactionalIdAuthorizationFailed: "a transactional id",
+}
+
+
+def denied_by_acls(err: BaseException) -> str | None:
+    """One line for a refusal by the cluster's ACLs, which only shows once a client uses a
+    topic or a group (after this module's check has passed); None for any other error."""
+    for kind, what in _DENIED.items():
+        if isinstance(err, kind):
+            return (
+                f"KAFKA_SASL_USERNAME: the cluster denies this user {what} ({err}); grant it "
+                "the ACLs of its KafkaUser (deploy/k8s/kafka-users, docs/deploy.md)"
+            )
+    return None

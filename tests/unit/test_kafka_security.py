@@ -203,3 +203,15 @@ def test_local_broker_user_arguments_never_echo_the_password() -> None:
     assert BrokerSecurity(scram=(SaslUser("a", "pa"),)).secure_protocol == "SASL_PLAINTEXT"
     assert BrokerSecurity(tls=True).secure_protocol == "SSL"
     assert BrokerSecurity().secure_protocol is None
+
+
+def test_an_acl_refusal_is_named_as_the_users_and_other_errors_are_not() -> None:
+    from aiokafka.errors import GroupAuthorizationFailedError, KafkaConnectionError
+
+    from orchestrator.kafka.preflight import denied_by_acls
+
+    line = denied_by_acls(GroupAuthorizationFailedError("acme.voice-dispatcher"))
+    assert line is not None and line.startswith("KAFKA_SASL_USERNAME: the cluster denies")
+    assert "acme.voice-dispatcher" in line and "\n" not in line
+    assert denied_by_acls(KafkaConnectionError("x")) is None
+    assert denied_by_acls(RuntimeError("x")) is None
