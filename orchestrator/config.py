@@ -22,6 +22,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -89,6 +90,24 @@ class Settings(BaseSettings):
         description="Consumer session timeout; with INSTANCE_ID set, make it longer than a pod "
         "restart (e.g. 45000) so restarts do not rebalance.",
     )
+    # Security (orchestrator/kafka/security.py checks these together; docs/deploy.md, "Kafka
+    # security", has an example per platform).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_ca_file: Path | None = Field(
+        None,
+        description="PEM CA certificate(s) the brokers' certificates are checked against; "
+        "unset: the system's trust store.",
+    )
+    kafka_ssl_cert_file: Path | None = Field(None, description="PEM client certificate (mTLS).")
+    kafka_ssl_key_file: Path | None = Field(None, description="Unencrypted PEM key of it.")
+    kafka_credentials_dir: Path | None = Field(
+        None,
+        description="A mounted Strimzi KafkaUser secret (and cluster CA): ca.crt, user.crt, "
+        "user.key, password, sasl.jaas.config or username fill the settings left unset.",
+    )
 
     processing_guarantee: Literal["exactly_once", "at_least_once"] = Field(
         "exactly_once",
@@ -154,6 +173,32 @@ class Settings(BaseSettings):
             if not host or not port.isdigit():
                 raise ValueError(f"expected host:port[,host:port...], got {v!r}")
         return v
+
+    @field_validator("kafka_security_protocol", "kafka_sasl_mechanism", mode="before")
+    @classmethod
+    def _upper(cls, v: Any) -> Any:
+        return v.strip().upper() if isinstance(v, str) else v
+
+    @field_validator(
+        "kafka_sasl_mechanism",
+        "kafka_sasl_username",
+        "kafka_ssl_ca_file",
+        "kafka_ssl_cert_file",
+        "kafka_ssl_key_file",
+        "kafka_credentials_dir",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, v: Any) -> Any:
+        """``KAFKA_SASL_MECHANISM=`` in a ConfigMap means "not set", as for other optionals."""
+        return None if isinstance(v, str) and not v.strip() else v
+
+    @model_validator(mode="after")
+    def _kafka_security(self) -> Settings:
+        from orchestrator.kafka.security import resolve
+
+        resolve(self)
+        return self
 
     # --- Derived ------------------------------------------------------------------------------
 
@@ -243,7 +288,9 @@ def _warn(lines: Iterable[str]) -> None:
 
 def _describe(err: ValidationError) -> str:
     first = err.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"]) or "settings"
+    if not first["loc"]:  # a check across settings: its message starts with the setting's name
+        return str(first["msg"]).removeprefix("Value error, ")
+    loc = ".".join(str(p) for p in first["loc"])
     return f"{loc.upper()}: {first['msg']}"
 
 

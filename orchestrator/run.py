@@ -81,6 +81,7 @@ class LocalStack:
         from orchestrator.ingress.app import IngressOptions, create_app
         from orchestrator.ingress.flows import load_flows
         from orchestrator.kafka.admin import ensure_topics
+        from orchestrator.kafka.preflight import check_connection
         from orchestrator.runtime.engine import Runtime
         from orchestrator.runtime.health import HealthServer
         from orchestrator.web.head import uvicorn_http_options
@@ -90,6 +91,7 @@ class LocalStack:
         s = self.settings
         # Every role's needs before any of them starts: nothing listens or says ready without.
         s.require(*DISPATCHER_NEEDS, role="the dispatcher (orchestrator run)")
+        await check_connection(s)  # a security mistake: one line naming the setting
         await ensure_topics(s, create=s.create_topics)
 
         # Ingress first: the other roles cause webhooks that must find it listening.

@@ -33,6 +33,7 @@ from .k8s import (
     quantity,
     selects,
 )
+from .kafka_auth import check_kafka_auth
 
 SECRET_NAME_RE = re.compile(r"(SECRET|TOKEN|PASSWORD|PASSWD|PRIVATE_KEY|CREDENTIAL)", re.I)
 PEM_RE = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
@@ -817,3 +818,4 @@ def _strings(value: object) -> list[str]:
 
 def check_render(where: str, objects: list[Obj], report: Report, settings: SettingsNames) -> None:
     RenderCheck(where, objects, report, settings).run()
+    check_kafka_auth(where, objects, report)

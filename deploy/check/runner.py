@@ -20,6 +20,7 @@ from .policy import PEM_RE, SettingsNames, check_render
 from .promtool import Promtool, ensure_promtool
 from .schemas import validate_objects
 from .topics import check_topics
+from .users import check_users
 from .yamlio import load_all as _load_all
 
 DEPLOY_DIR = Path(__file__).resolve().parents[1]
@@ -33,10 +34,11 @@ def _quiet(_: str) -> None:
 
 
 def render_dirs(deploy_dir: Path) -> list[Path]:
-    """The kustomizations deploy-check renders: every overlay, the topics, and the base."""
+    """The kustomizations deploy-check renders: every overlay, the topics, the Kafka users, and
+    the base."""
     k8s = deploy_dir / "k8s"
     overlays = sorted(p.parent for p in (k8s / "overlays").glob("*/kustomization.yaml"))
-    return [*overlays, k8s / "topics", k8s / "base"]
+    return [*overlays, k8s / "topics", k8s / "kafka-users", k8s / "base"]
 
 
 def scan_files(deploy_dir: Path, report: Report) -> None:
@@ -86,6 +88,7 @@ def run_checks(
     repo_root = deploy_dir.parent
     lint_dockerfile(deploy_dir / "Dockerfile", repo_root, report)
     check_topics(deploy_dir / "k8s" / "topics" / "kafkatopics.yaml", report)
+    check_users(deploy_dir / "k8s" / "kafka-users" / "kafkausers.yaml", report)
     scan_files(deploy_dir, report)
 
     if kubectl is None:

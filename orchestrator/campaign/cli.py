@@ -15,9 +15,16 @@ def campaign() -> None:
 
 
 def _settings() -> Any:
-    from orchestrator.config import load_settings
+    """Settings, and one connection to Kafka: a security mistake ends the command with one line
+    naming the setting (orchestrator/kafka/preflight.py) instead of a retrying client."""
+    import asyncio
 
-    return load_settings()
+    from orchestrator.config import load_settings
+    from orchestrator.kafka.preflight import check_connection
+
+    settings = load_settings()
+    asyncio.run(check_connection(settings))
+    return settings
 
 
 @campaign.command("start")
@@ -121,7 +128,7 @@ def controller(health_port: int, health_host: str) -> None:
     configure_logging(settings)
 
     async def main() -> None:
-        await ensure_topics(settings, create=settings.create_topics)
+        await ensure_topics(settings, create=settings.create_topics)  # checked by _settings()
         service = ControllerService(settings, health_host=health_host, health_port=health_port)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -49,6 +49,7 @@ def dispatcher(
     from orchestrator.dispatcher.executor import ResolvePolicy
     from orchestrator.dispatcher.service import DispatcherOptions, DispatcherService
     from orchestrator.kafka.admin import ensure_topics
+    from orchestrator.kafka.preflight import check_connection
     from orchestrator.logs import configure_logging
 
     if (cps is not None and cps <= 0) or (rps is not None and rps <= 0):
@@ -66,6 +67,7 @@ def dispatcher(
 
     async def main() -> None:
         service = DispatcherService(settings, options)  # credentials first: a one-line error
+        await check_connection(settings)  # a Kafka security mistake: one line too
         await ensure_topics(settings, create=settings.create_topics)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

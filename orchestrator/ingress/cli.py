@@ -56,6 +56,8 @@ def ingress(
     no_publish: bool,
 ) -> None:
     """Receive Vonage webhooks: verify, store on voice.events, answer NCCOs from flows."""
+    import asyncio
+
     import uvicorn
 
     from contracts.flow import FlowError
@@ -63,11 +65,16 @@ def ingress(
     from orchestrator.ingress.app import IngressOptions, create_app
     from orchestrator.ingress.flows import load_flows
     from orchestrator.ingress.publish import NullPublisher
+    from orchestrator.kafka.preflight import check_connection
     from orchestrator.logs import configure_logging
     from orchestrator.web.head import uvicorn_http_options
 
     settings = load_settings()
     configure_logging(settings)
+    # The ingress starts without a reachable broker (it answers 503 until one is), but a broker
+    # that refuses its credentials or certificate is a mistake to report now, in one line.
+    if not no_publish:
+        asyncio.run(check_connection(settings))
     try:
         flows = load_flows(flows_dir)
     except FlowError as err:

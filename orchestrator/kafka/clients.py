@@ -1,5 +1,6 @@
 """Every Kafka client is built here, from :class:`Settings`: one place for the connection
-(bootstrap servers, and later security) and the product's delivery settings.
+(bootstrap servers and security: TLS, SASL, client certificates) and the product's delivery
+settings. Nothing else constructs an aiokafka client, so no client can miss the security settings.
 
 Producers use ``acks=all``: a write is acknowledged only once durable on the in-sync replicas.
 """
@@ -16,6 +17,7 @@ from aiokafka.protocol.metadata import MetadataRequest
 
 from contracts.topics import MAX_RECORD_BYTES
 from orchestrator.config import Settings
+from orchestrator.kafka.security import client_kwargs
 
 
 class _MetadataWithoutAutoCreate(MetadataRequest):  # type: ignore[misc]
@@ -38,8 +40,8 @@ aiokafka.admin.client.MetadataRequest = _MetadataWithoutAutoCreate
 
 
 def connection(settings: Settings) -> dict[str, Any]:
-    """What every client needs to reach the cluster."""
-    return {"bootstrap_servers": settings.kafka_bootstrap_servers}
+    """What every client needs to reach the cluster (``orchestrator/kafka/security.py``)."""
+    return {"bootstrap_servers": settings.kafka_bootstrap_servers, **client_kwargs(settings)}
 
 
 def make_admin(settings: Settings, **overrides: Any) -> AIOKafkaAdminClient:

@@ -29,6 +29,7 @@ from orchestrator.config import ConfigError
 from orchestrator.localbroker.java import Java, find_java
 from orchestrator.localbroker.ports import free_port, port_in_use
 from orchestrator.localbroker.provision import KafkaDistribution, provision_kafka
+from orchestrator.localbroker.security import BrokerSecurity
 
 __all__ = ["BrokerStartError", "LocalBroker"]
 
@@ -92,7 +93,12 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
 
 
 def _cluster_id() -> str:
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A random cluster id, as Kafka's ``Uuid.randomUuid()`` makes it: never starting with "-",
+    which ``StorageTool``'s argument parser would take for an option (1 run in 64 failed so)."""
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
 
 
 def _metadata_lists_a_broker(bootstrap: str, timeout: float) -> bool:
@@ -127,6 +133,10 @@ class LocalBroker:
     ``data_dir`` keeps storage between runs (formatted only when empty); without it each start
     gets a fresh temporary directory, removed at :meth:`stop`. :meth:`kill` followed by
     :meth:`start` restarts on the same port and storage, like a broker that crashed.
+
+    ``security`` adds TLS, SASL and mTLS listeners on ports of their own
+    (``orchestrator/localbroker/security.py``): :attr:`secure_bootstrap`, :attr:`mtls_bootstrap`,
+    with the generated CA at :attr:`ca_file`. :attr:`bootstrap` stays PLAINTEXT.
     """
 
     host: str = "127.0.0.1"
@@ -136,14 +146,44 @@ class LocalBroker:
     heap: str = field(default_factory=lambda: os.environ.get(HEAP_ENV, "1g"))
     extra_config: dict[str, str] = field(default_factory=dict)
     controller_port: int = 0
+    security: BrokerSecurity = field(default_factory=BrokerSecurity)
+    secure_port: int = 0
+    mtls_port: int = 0
     distribution: KafkaDistribution | None = field(default=None, repr=False)
     java: Java | None = field(default=None, repr=False)
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _owns_dir: bool = field(default=False, repr=False)
+    _tls: dict[str, Path] = field(default_factory=dict, repr=False)
 
     @property
     def bootstrap(self) -> str:
         return f"{self.host}:{self.port}"
+
+    @property
+    def secure_bootstrap(self) -> str:
+        """The ``SECURE`` listener (SASL_SSL, SASL_PLAINTEXT or SSL, see ``security``)."""
+        if self.security.secure_protocol is None:
+            raise ValueError("this broker has no secure listener (security.tls / sasl users)")
+        return f"{self.host}:{self.secure_port}"
+
+    @property
+    def mtls_bootstrap(self) -> str:
+        """The ``MTLS`` listener: SSL with a client certificate required."""
+        if not self.security.mtls_users:
+            raise ValueError("this broker has no mTLS listener (security.mtls_users)")
+        return f"{self.host}:{self.mtls_port}"
+
+    @property
+    def ca_file(self) -> Path:
+        """The generated CA certificate that signs the broker's (and mTLS clients') certificates."""
+        if "ca_file" not in self._tls:
+            raise ValueError("this broker serves no TLS (security.tls / mtls_users)")
+        return self._tls["ca_file"]
+
+    def client_credentials(self, user: str) -> Path:
+        """A directory with ``ca.crt``, ``user.crt``, ``user.key`` for an mTLS user (the Strimzi
+        KafkaUser secret layout, usable as ``KAFKA_CREDENTIALS_DIR``)."""
+        return self._tls[f"client:{user}"]
 
     @property
     def log_path(self) -> Path | None:
@@ -164,9 +204,13 @@ class LocalBroker:
             self._owns_dir = True
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._choose_ports()
+        if self.security.needs_ca:
+            self._tls = self.security.prepare_tls(self.data_dir / "tls", self.host)
         self._write_config()
         if not (self.data_dir / "logs" / "meta.properties").exists():
             self._format()
+        else:
+            self._check_formatted_users()
         self._launch()
         try:
             self._wait_ready(timeout)
@@ -229,37 +273,70 @@ class LocalBroker:
         """Keep the ports a kept data directory was formatted with: the controller's address is
         part of the quorum the storage remembers."""
         state = self._state_file()
-        if state.exists():
-            saved = json.loads(state.read_text())
+        saved = json.loads(state.read_text()) if state.exists() else {}
+        if saved:
             self.port = self.port or int(saved["port"])
             self.controller_port = self.controller_port or int(saved["controller_port"])
+            self.secure_port = self.secure_port or int(saved.get("secure_port", 0))
+            self.mtls_port = self.mtls_port or int(saved.get("mtls_port", 0))
         if self.port == 0:
             self.port = free_port(self.host)
         elif port_in_use(self.host, self.port) and not self.alive():
             raise BrokerStartError(f"--port: {self.host}:{self.port} is already in use")
         if self.controller_port == 0:
             self.controller_port = free_port(self.host)
-        state.write_text(json.dumps({"port": self.port, "controller_port": self.controller_port}))
+        for attr, option, wanted in (
+            ("secure_port", "--secure-port", self.security.secure_protocol is not None),
+            ("mtls_port", "--mtls-port", bool(self.security.mtls_users)),
+        ):
+            if not wanted:
+                continue
+            if getattr(self, attr) == 0:
+                setattr(self, attr, free_port(self.host))
+            elif port_in_use(self.host, getattr(self, attr)) and not self.alive():
+                raise BrokerStartError(
+                    f"{option}: {self.host}:{getattr(self, attr)} is already in use"
+                )
+        saved.update(
+            port=self.port,
+            controller_port=self.controller_port,
+            secure_port=self.secure_port,
+            mtls_port=self.mtls_port,
+        )
+        state.write_text(json.dumps(saved))
 
     def _server_properties(self) -> dict[str, str]:
         assert self.data_dir is not None
         props = dict(_SERVER_DEFAULTS)
+        secure = self.security.listeners(self.host, self.secure_port, self.mtls_port)
+        advertised = [f"PLAINTEXT://{self.host}:{self.port}"]
+        advertised += [f"{name}://{addr}" for name, (_, addr) in secure.items()]
         props.update(
             {
                 "controller.quorum.voters": f"1@{self.host}:{self.controller_port}",
-                "listeners": f"PLAINTEXT://{self.host}:{self.port},"
-                f"CONTROLLER://{self.host}:{self.controller_port}",
-                "advertised.listeners": f"PLAINTEXT://{self.host}:{self.port}",
+                "listeners": ",".join(
+                    [*advertised, f"CONTROLLER://{self.host}:{self.controller_port}"]
+                ),
+                "advertised.listeners": ",".join(advertised),
+                "listener.security.protocol.map": ",".join(
+                    [
+                        props["listener.security.protocol.map"],
+                        *(f"{name}:{proto}" for name, (proto, _) in secure.items()),
+                    ]
+                ),
                 "log.dirs": str(self.data_dir / "logs"),
             }
         )
+        props.update(self.security.server_properties(self._tls))
         props.update(self.extra_config)
         return props
 
     def _write_config(self) -> None:
         assert self.data_dir is not None
         text = "".join(f"{k}={v}\n" for k, v in self._server_properties().items())
-        (self.data_dir / "server.properties").write_text(text)
+        path = self.data_dir / "server.properties"
+        path.touch(mode=0o600)  # PLAIN users' passwords may be in it
+        path.write_text(text)
         (self.data_dir / "log4j2.properties").write_text(
             _LOG4J2.format(log=self.data_dir / "server.log")
         )
@@ -285,11 +362,30 @@ class LocalBroker:
             _cluster_id(),
             "--config",
             str(self.data_dir / "server.properties"),
+            # SCRAM credentials exist from the first moment (KIP-900); passwords are on this
+            # short-lived command line, acceptable for a local broker's test users.
+            *self.security.format_args(),
         ]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
         if done.returncode != 0:
+            out = f"{done.stdout[-300:]}{done.stderr[-300:]}"
+            for pw in self.security.passwords():
+                out = out.replace(pw, "***")
+            raise BrokerStartError(f"local broker: formatting storage failed: {out}")
+        state = self._state_file()
+        saved = json.loads(state.read_text())
+        saved["scram_users"] = sorted(u.name for u in self.security.scram)
+        state.write_text(json.dumps(saved))
+
+    def _check_formatted_users(self) -> None:
+        """SCRAM users are created when storage is formatted: a kept data directory formatted
+        without a requested user cannot serve it."""
+        saved = json.loads(self._state_file().read_text())
+        missing = {u.name for u in self.security.scram} - set(saved.get("scram_users", []))
+        if missing:
             raise BrokerStartError(
-                f"local broker: formatting storage failed: {done.stdout[-300:]}{done.stderr[-300:]}"
+                f"--sasl-scram: the kept --data-dir was formatted without user(s) "
+                f"{', '.join(sorted(missing))}; use a new --data-dir"
             )
 
     def _launch(self) -> None:

@@ -15,6 +15,7 @@ from contracts.topics import VOICE_DLQ, VOICE_EVENTS, VOICE_STATE
 from handlers.voice import COMMANDS_TOPIC, OUTCOMES_TOPIC, FlowState, SettleConfig
 from orchestrator.config import Settings
 from orchestrator.kafka.admin import ensure_topics
+from orchestrator.kafka.preflight import check_connection
 from orchestrator.logs import configure_logging, get_logger
 from orchestrator.runtime import FatalError, HealthServer, Runtime, RuntimeConfig
 from orchestrator.runtime.process import tune_gc
@@ -75,6 +76,7 @@ def make_runtime(
 async def serve(settings: Settings, opts: WorkerOptions) -> int:
     """Run until SIGTERM/SIGINT; return the exit code (0: clean stop, 1: fatal error)."""
     log = get_logger("orchestrator.worker")
+    await check_connection(settings)  # a security mistake: one line naming the setting
     await ensure_topics(settings, create=settings.create_topics)
     tune_gc()
     registry = CollectorRegistry()
