@@ -120,8 +120,8 @@ class Settings(BaseSettings):
     dispatcher_max_command_age_s: float = Field(
         900.0,
         gt=0,
-        description="Commands older than this (by occurred_at) are answered 'expired' and never "
-        "sent; a group that lost its offsets re-reads its partitions, and this keeps it from "
+        description="Commands written to voice.commands longer ago than this (by the record "
+        "timestamp) are answered 'expired' and never sent; a group that lost its offsets re-reads its partitions, and this keeps it from "
         "re-sending old creates. Their dial-ledger entries are kept as long.",
     )
     dispatcher_offset_reset: Literal["earliest", "latest"] = Field(

@@ -77,6 +77,9 @@ class Work:
     key: bytes | None
     value: bytes
     received: float = field(default_factory=time.monotonic)
+    #: When the command was written to the topic (the record's timestamp; Unix seconds): its age
+    #: on the topic, whatever clock its producer's business logic runs on.
+    written_at: float | None = None
     #: Set when the partition is revoked or the process stops.
     abort: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -192,7 +195,11 @@ class Executor:
             wait = (cmd.not_before - _utcnow()).total_seconds()
             if wait > 0:
                 await interruptible(work, asyncio.sleep(wait))
-        expired = self.max_age is not None and _utcnow() - cmd.occurred_at > self.max_age
+        expired = (
+            self.max_age is not None
+            and work.written_at is not None
+            and time.time() - work.written_at > self.max_age.total_seconds()
+        )
         budget_name, limiter = self.budgets.get(cmd.account).for_kind(kind)
         if kind == CommandKind.CREATE_CALL and self.ledger is not None:
             await self._create(work, req, limiter, budget_name, expired=expired)

@@ -358,6 +358,7 @@ class DispatcherService:
             key=rec.key,
             value=value,
             abort=part.abort,
+            written_at=rec.timestamp / 1000 if rec.timestamp and rec.timestamp > 0 else None,
         )
         key = (part.number, cmd.flow_key)
         queue = self._queues.get(key)

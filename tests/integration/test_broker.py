@@ -153,7 +153,17 @@ async def test_transactions_commit_visible_abort_invisible(kafka_settings: Setti
     finally:
         await producer.stop()
 
-    async def read(isolation: str) -> list[bytes]:
+    async def read(isolation: str, want: int) -> list[bytes]:
+        # commit_transaction returns once the commit is decided; the markers that make the last
+        # transaction readable follow a moment later.
+        for _ in range(50):
+            got = await read_once(isolation)
+            if len(got) >= want:
+                break
+            await asyncio.sleep(0.1)
+        return got
+
+    async def read_once(isolation: str) -> list[bytes]:
         consumer = make_consumer(kafka_settings, group_id=None, isolation_level=isolation)
         await consumer.start()
         got: list[bytes] = []
@@ -166,8 +176,8 @@ async def test_transactions_commit_visible_abort_invisible(kafka_settings: Setti
             await consumer.stop()
         return got
 
-    assert await read("read_committed") == [b"committed-1", b"committed-2"]
-    assert await read("read_uncommitted") == [b"committed-1", b"aborted", b"committed-2"]
+    assert await read("read_committed", 2) == [b"committed-1", b"committed-2"]
+    assert await read("read_uncommitted", 3) == [b"committed-1", b"aborted", b"committed-2"]
 
 
 def test_local_broker_context_manager() -> None:

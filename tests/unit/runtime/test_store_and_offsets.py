@@ -108,7 +108,14 @@ def test_changelog_round_trip_and_reindex() -> None:
 
 
 def test_committable_offset_stays_below_incomplete_work() -> None:
-    part: _Partition[int] = _Partition(TopicPartition("t", 0), PartitionStore(0), committed=0)
+    # The output buffers play no part in the offsets.
+    part: _Partition[int] = _Partition(
+        TopicPartition("t", 0),
+        PartitionStore(0),
+        0,
+        None,
+        None,  # type: ignore[arg-type]
+    )
     assert part.committable() is None
     for off in (10, 11, 12, 13):
         part.pending.append(off)
