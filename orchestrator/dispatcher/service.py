@@ -411,6 +411,10 @@ class DispatcherService:
             except Fenced as fenced:
                 self._fenced(fenced.partition)
                 raise Draining from fenced
+            except TxnFailed as failed:  # the producer is unusable: stop, and replay on restart
+                self._fatal = failed
+                self._stop.set()
+                raise Draining from failed
             except Exception as exc:
                 err = exc
                 log.exception("command failed internally", command_id=work.cmd.id, try_=attempt)

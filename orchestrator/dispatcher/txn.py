@@ -65,6 +65,8 @@ class PartitionTxn:
         self._number = 0  # the open (or last) transaction
         self._committed = 0  # the last committed transaction
         self.fenced = False
+        #: A commit failed for another reason: the producer cannot be trusted with more.
+        self.broken: TxnFailed | None = None
 
     async def start(self) -> None:
         """Initialise the transactional id: from here on the previous owner is fenced."""
@@ -80,19 +82,29 @@ class PartitionTxn:
         self, topic: str, value: bytes | None, key: bytes | None, partition: int | None = None
     ) -> int:
         """Add a record to the open transaction (beginning one); return its number."""
-        if self.fenced:
-            raise Fenced(self.partition)
         async with self._lock:
+            self._usable()
             try:
                 if not self._open:
                     await self._producer.begin_transaction()
                     self._open = True
                     self._number += 1
-                await self._producer.send(topic, value, key=key, partition=partition)
+                fut = await self._producer.send(topic, value, key=key, partition=partition)
             except _FENCED:
                 self.fenced = True
                 raise Fenced(self.partition) from None
+            except Exception as err:  # aiokafka's transaction state is fatal: not usable again
+                self.broken = TxnFailed(f"{type(err).__name__}: {err}")
+                raise self.broken from err
+            # A failed send fails the commit that would include it; that is where it surfaces.
+            fut.add_done_callback(_retrieve)
             return self._number
+
+    def _usable(self) -> None:
+        if self.fenced:
+            raise Fenced(self.partition)
+        if self.broken is not None:
+            raise self.broken
 
     async def commit(self, offset: int | None = None, *, upto: int | None = None) -> bool:
         """End the open transaction, with ``offset`` as the partition's committed offset.
@@ -103,6 +115,9 @@ class PartitionTxn:
         async with self._lock:
             if upto is not None and self._committed >= upto:
                 return False
+            self._usable()  # a failed commit took the caller's record with it: never "done"
+            if upto is not None and (upto != self._number or not self._open):
+                raise TxnFailed(f"transaction {upto} of partition {self.partition} was lost")
             if not self._open and offset is None:
                 return False
             try:
@@ -121,11 +136,12 @@ class PartitionTxn:
                 raise Fenced(self.partition) from None
             except Exception as err:
                 self._open = False
+                self.broken = TxnFailed(f"{type(err).__name__}: {err}")
                 try:
                     await self._producer.abort_transaction()
                 except Exception as abort_err:
                     log.info("abort after a failed commit", error=str(abort_err))
-                raise TxnFailed(f"{type(err).__name__}: {err}") from err
+                raise self.broken from err
             self._open = False
             self._committed = self._number
             return True
@@ -137,5 +153,10 @@ class PartitionTxn:
         number = await self.send(topic, value, key, partition)
         await self.commit(upto=number)
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> dict[str, Any]:  # pragma: no cover - for debugging
         return {"transactional_id": self.transactional_id, "open": self._open}
+
+
+def _retrieve(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled():
+        fut.exception()
