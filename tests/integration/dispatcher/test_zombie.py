@@ -81,14 +81,17 @@ async def test_a_paused_dispatcher_that_wakes_after_a_takeover_dials_nobody_twic
     ledger = sim.ledger(webhooks=False)
     counts = dial_counts(ledger)
     doubled = {ref for ref, n in counts.items() if n > 1}
-    assert not doubled, {
-        ref: [
+    when: dict[str, object] = {
+        "resumed": round(resumed_wall - paused_wall, 2),
+        "paused_at_t": paused_wall,
+    }
+    for ref in doubled:  # dial times relative to the pause, for the post-mortem
+        when[ref] = [
             round(c["t"] - paused_wall, 2)
             for c in ledger["calls"]
             if c.get("leg") == "api" and c["call_ref"] == ref
         ]
-        for ref in doubled
-    } | {"resumed": round(resumed_wall - paused_wall, 2), "paused_at_t": paused_wall}
+    assert not doubled, when
     # Every contact was dialled (or proven not created, never twice), by one or the other.
     finals = {cid: r[-1]["status"] for cid, r in got.results.items()}
     assert set(finals) == {c.id for c in cmds}
