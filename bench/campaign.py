@@ -32,10 +32,10 @@ import orjson
 
 from bench._result import BenchResult, report
 from contracts.topics import VOICE_EVENTS, VOICE_OUTCOMES
-from orchestrator.checker.collect import Record, read_topic
 from orchestrator.config import Settings
 from orchestrator.localbroker import LocalBroker, free_port
-from orchestrator.soak.procs import Slot
+from orchestrator.sandbox.checker.collect import Record, read_topic
+from orchestrator.sandbox.soak.procs import Slot
 
 SECRET = "bench-signature-secret-0123456789abcdef"
 SETTLE_MS = 1000  # the worker's default settle window (orchestrator worker --settle-ms)

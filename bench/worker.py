@@ -47,7 +47,7 @@ from orchestrator.kafka.admin import ensure_topics
 from orchestrator.kafka.clients import make_admin, make_consumer, make_producer
 from orchestrator.kafka.reading import end_offsets
 from orchestrator.localbroker import LocalBroker, free_port
-from orchestrator.worker.synthetic import stream
+from orchestrator.sandbox.synthetic import stream
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -29,7 +29,6 @@ from contracts.envelopes import (
     DeadLetter,
     stable_id,
 )
-from orchestrator import faults
 from orchestrator.dispatcher.budgets import Budgets
 from orchestrator.dispatcher.client import (
     ApiRequest,
@@ -150,6 +149,7 @@ class Executor:
         backoff: Backoff | None = None,
         resolve: ResolvePolicy | None = None,
         rng: random.Random | None = None,
+        resend_on_timeout: bool = False,
     ) -> None:
         self.client = client
         self.budgets = budgets
@@ -159,6 +159,8 @@ class Executor:
         self.backoff = backoff or Backoff()
         self.resolve_policy = resolve or ResolvePolicy()
         self.rng = rng or random.Random()
+        #: A deliberately broken variant (soak tests only): see ``orchestrator.config``.
+        self.resend_on_timeout = resend_on_timeout
         self._created: OrderedDict[str, float] = OrderedDict()
         self._listers: dict[str, CallLister] = {}
 
@@ -482,7 +484,7 @@ class Executor:
                 )
                 await self._emit(work, res)
                 return
-            if d.action == Action.AMBIGUOUS and faults.active(faults.DISPATCHER_RESEND_ON_TIMEOUT):
+            if d.action == Action.AMBIGUOUS and self.resend_on_timeout:
                 continue  # deliberately broken variant (soak tests only): send the create again
             if d.action == Action.AMBIGUOUS:
                 entry = entry.model_copy(update={"state": LedgerState.UNKNOWN})

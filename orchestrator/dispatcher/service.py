@@ -56,7 +56,7 @@ from contracts.envelopes import (
     DeadLetter,
 )
 from contracts.topics import DISPATCH_LEDGER, VOICE_COMMANDS, VOICE_DLQ, VOICE_EVENTS, topic_name
-from orchestrator.config import ConfigError, Settings
+from orchestrator.config import DISPATCHER_RESEND_ON_TIMEOUT, ConfigError, Settings
 from orchestrator.dispatcher.auth import JwtMinter, basic_auth_header
 from orchestrator.dispatcher.budgets import Budgets
 from orchestrator.dispatcher.client import RegionRouting, VonageClient
@@ -209,6 +209,7 @@ class DispatcherService:
                 self.metrics,
                 resolve=self.opts.resolve,
                 rng=random.Random(self.opts.seed),
+                resend_on_timeout=DISPATCHER_RESEND_ON_TIMEOUT in self.settings.orchestrator_fault,
             )
             if self.opts.health_port is not None:
                 self._health = HealthServer(

@@ -36,8 +36,7 @@ from aiokafka.structs import ConsumerRecord, TopicPartition
 from prometheus_client import CollectorRegistry
 
 from contracts.envelopes import DeadLetter
-from orchestrator import faults
-from orchestrator.config import Settings
+from orchestrator.config import WORKER_COMMIT_BEFORE_PRODUCE, Settings
 from orchestrator.kafka.clients import make_consumer, make_producer
 from orchestrator.logs import get_logger
 from orchestrator.runtime.app import App, Context, DecodeError, Step
@@ -166,6 +165,8 @@ class Runtime(Generic[S, E]):
         self._out: OutputBuffer | None = None
         self._cl: OutputBuffer | None = None
         self.stats = {"applied": 0, "skipped": 0, "dead_lettered": 0, "restored_records": 0}
+        #: A deliberately broken variant (soak tests only): see ``orchestrator.config``.
+        self._commit_before_produce = WORKER_COMMIT_BEFORE_PRODUCE in settings.orchestrator_fault
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -728,7 +729,7 @@ class Runtime(Generic[S, E]):
         cl_batches = self._cl.detach()
         self._since_ckpt = 0
         self._last_ckpt = time.monotonic()
-        if commits and faults.active(faults.WORKER_COMMIT_BEFORE_PRODUCE):  # soak tests only
+        if commits and self._commit_before_produce:  # soak tests only
             assert self._consumer is not None
             await self._consumer.commit(commits)
             for tp, c in commits.items():

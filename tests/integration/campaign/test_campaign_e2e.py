@@ -19,9 +19,9 @@ import pytest
 
 from contracts.campaign import CampaignStatus
 from handlers.calling_hours import is_open, zones_for
-from orchestrator.checker.checks import concurrency, duplicate_dials, rate_windows
-from orchestrator.checker.collect import history_from
 from orchestrator.localbroker import LocalBroker
+from orchestrator.sandbox.checker.checks import concurrency, duplicate_dials, rate_windows
+from orchestrator.sandbox.checker.collect import history_from
 from tests.integration.campaign.harness import (
     ANCHOR,
     campaign_spec,

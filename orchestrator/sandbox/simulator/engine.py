@@ -14,16 +14,16 @@ from typing import Any
 
 import structlog
 
-from orchestrator.simulator.applications import ApplicationStore
-from orchestrator.simulator.auth import JwtVerifier
-from orchestrator.simulator.calls import Call, CallStore, Hangup, Interrupt
-from orchestrator.simulator.clock import SimClock, iso
-from orchestrator.simulator.conversations import ConversationRegistry
-from orchestrator.simulator.ledger import Ledger
-from orchestrator.simulator.limits import RollingWindowLimiter
-from orchestrator.simulator.profile import OUTCOMES, Override, Profile
-from orchestrator.simulator.recordings import RecordingStore
-from orchestrator.simulator.webhooks import WebhookPoster
+from orchestrator.sandbox.simulator.applications import ApplicationStore
+from orchestrator.sandbox.simulator.auth import JwtVerifier
+from orchestrator.sandbox.simulator.calls import Call, CallStore, Hangup, Interrupt
+from orchestrator.sandbox.simulator.clock import SimClock, iso
+from orchestrator.sandbox.simulator.conversations import ConversationRegistry
+from orchestrator.sandbox.simulator.ledger import Ledger
+from orchestrator.sandbox.simulator.limits import RollingWindowLimiter
+from orchestrator.sandbox.simulator.profile import OUTCOMES, Override, Profile
+from orchestrator.sandbox.simulator.recordings import RecordingStore
+from orchestrator.sandbox.simulator.webhooks import WebhookPoster
 
 __all__ = ["SimEngine"]
 
@@ -160,7 +160,7 @@ class SimEngine:
         return call
 
     def launch(self, call: Call) -> None:
-        from orchestrator.simulator.lifecycle import run_leg
+        from orchestrator.sandbox.simulator.lifecycle import run_leg
 
         task = asyncio.create_task(run_leg(self, call))
         call.task = task

@@ -1,4 +1,7 @@
-"""``python -m orchestrator.soak`` (``make soak``): parameters by option or environment."""
+"""``orchestrator soak`` (``make soak``, ``python -m orchestrator.sandbox.soak``): parameters by
+option or environment. Only click and the standard library at import time (the main CLI imports
+this module to register the command).
+"""
 
 from __future__ import annotations
 
@@ -7,14 +10,15 @@ import signal
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from orchestrator.soak.run import SoakConfig, SoakResult, run_soak
+if TYPE_CHECKING:
+    from orchestrator.sandbox.soak.run import SoakResult
 
 
-@click.command()
+@click.command("soak")
 @click.option("--contacts", envvar="SOAK_CONTACTS", default=3000, show_default=True)
 @click.option(
     "--duration",
@@ -52,7 +56,7 @@ from orchestrator.soak.run import SoakConfig, SoakResult, run_soak
     help="Fail unless calls/s in the last tenth of the run is at least this share of the first.",
 )
 @click.option("--out", "out_dir", default="build/soak", show_default=True, type=Path)
-def main(
+def soak(
     contacts: int,
     duration: float,
     kill_interval: float,
@@ -68,6 +72,8 @@ def main(
     out_dir: Path,
 ) -> None:
     """Run the soak (kills, restarts, a faulty Voice API) and check the history; exit 1 on anomalies."""
+    from orchestrator.sandbox.soak.run import SoakConfig, run_soak
+
     cfg = SoakConfig(
         contacts=contacts,
         duration=duration,
@@ -99,6 +105,3 @@ async def _until_signalled(run: Coroutine[Any, Any, SoakResult]) -> SoakResult:
         return await task
     except asyncio.CancelledError:
         raise click.Abort() from None
-
-
-main()

@@ -42,9 +42,9 @@ def check(
     """Check the recorded history (ledger + topics): lost, unapplied, duplicated, out of order."""
     import asyncio
 
-    from orchestrator.checker.checks import check as run_checks
-    from orchestrator.checker.collect import collect
     from orchestrator.config import load_settings
+    from orchestrator.sandbox.checker.checks import check as run_checks
+    from orchestrator.sandbox.checker.collect import collect
 
     settings = load_settings()
     contacts: list[str] = []

@@ -24,15 +24,15 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import structlog
 
-from orchestrator.simulator.auth import sign_webhook
-from orchestrator.simulator.calls import WebhookRecord
-from orchestrator.simulator.hookclient import HookClient, HookError, HookTimeout
+from orchestrator.sandbox.simulator.auth import sign_webhook
+from orchestrator.sandbox.simulator.calls import WebhookRecord
+from orchestrator.sandbox.simulator.hookclient import HookClient, HookError, HookTimeout
 
 if TYPE_CHECKING:
-    from orchestrator.simulator.applications import SimApplication
-    from orchestrator.simulator.calls import Call
-    from orchestrator.simulator.clock import SimClock
-    from orchestrator.simulator.profile import WebhookPolicy
+    from orchestrator.sandbox.simulator.applications import SimApplication
+    from orchestrator.sandbox.simulator.calls import Call
+    from orchestrator.sandbox.simulator.clock import SimClock
+    from orchestrator.sandbox.simulator.profile import WebhookPolicy
 
 __all__ = ["NccoReply", "WebhookPoster"]
 

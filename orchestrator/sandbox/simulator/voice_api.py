@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from orchestrator.simulator import problems
-from orchestrator.simulator.calls import ANSWERED_STATUSES, Call, Hangup, Transfer
-from orchestrator.simulator.http import MAX_INDEX, Ctx, Resp
-from orchestrator.simulator.ncco_runner import validate_ncco
+from orchestrator.sandbox.simulator import problems
+from orchestrator.sandbox.simulator.calls import ANSWERED_STATUSES, Call, Hangup, Transfer
+from orchestrator.sandbox.simulator.http import MAX_INDEX, Ctx, Resp
+from orchestrator.sandbox.simulator.ncco_runner import validate_ncco
 
 __all__ = ["HANDLERS"]
 

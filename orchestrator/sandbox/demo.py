@@ -302,7 +302,7 @@ async def run_demo(out: Path, *, contacts: int, timeout_s: float, quiet_logs: bo
     from orchestrator.localbroker import LocalBroker, free_port
     from orchestrator.logs import configure_logging
     from orchestrator.run import LocalStack
-    from orchestrator.simulator import Simulator
+    from orchestrator.sandbox.simulator import Simulator
 
     console = Console()
     t_start = time.monotonic()

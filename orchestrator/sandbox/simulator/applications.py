@@ -11,7 +11,11 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.simulator.auth import generate_key_pair, load_public_key, mint_application_jwt
+from orchestrator.sandbox.simulator.auth import (
+    generate_key_pair,
+    load_public_key,
+    mint_application_jwt,
+)
 
 __all__ = ["ApplicationStore", "SimApplication", "validate_application_body"]
 

@@ -277,7 +277,7 @@ class Call:
             body["rate"] = self.rate or "0.00000000"
             body["price"] = self.price or "0.00000000"
             body["duration"] = str(self.duration or 0)
-            from orchestrator.simulator.clock import iso
+            from orchestrator.sandbox.simulator.clock import iso
 
             body["start_time"] = iso(self.answered_sim or self.started_sim)
             body["end_time"] = iso(self.end_sim or self.started_sim)
@@ -286,7 +286,7 @@ class Call:
         return body
 
     def to_ledger(self, *, webhooks: bool = True) -> dict[str, Any]:
-        from orchestrator.simulator.clock import iso
+        from orchestrator.sandbox.simulator.clock import iso
 
         out: dict[str, Any] = {
             "index": self.index,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from orchestrator.simulator.profile import Profile
+from orchestrator.sandbox.simulator.profile import Profile
 
 __all__ = ["FaultDecision", "decide", "throttled"]
 

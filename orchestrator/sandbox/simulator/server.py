@@ -12,13 +12,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from orchestrator.simulator.app import SimulatorApp
-from orchestrator.simulator.applications import SimApplication
-from orchestrator.simulator.auth import public_key_from_private
-from orchestrator.simulator.engine import SimEngine
-from orchestrator.simulator.profile import Profile, load_profile
-from orchestrator.simulator.tls import generate_tls
-from orchestrator.simulator.uvserve import EmbeddedServer
+from orchestrator.sandbox.simulator.app import SimulatorApp
+from orchestrator.sandbox.simulator.applications import SimApplication
+from orchestrator.sandbox.simulator.auth import public_key_from_private
+from orchestrator.sandbox.simulator.engine import SimEngine
+from orchestrator.sandbox.simulator.profile import Profile, load_profile
+from orchestrator.sandbox.simulator.tls import generate_tls
+from orchestrator.sandbox.simulator.uvserve import EmbeddedServer
 from orchestrator.web.head import head_capped_protocol
 
 __all__ = ["Simulator", "SimulatorStartError"]

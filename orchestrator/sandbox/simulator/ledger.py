@@ -12,7 +12,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from orchestrator.simulator.calls import CallStore
+    from orchestrator.sandbox.simulator.calls import CallStore
 
 __all__ = ["Ledger", "RequestRecord"]
 

@@ -30,8 +30,8 @@ from contracts.topics import (
     VOICE_STATE,
     topic_name,
 )
-from orchestrator.checker.checks import STATUS_RANK, ApiRequest, Delivery, Dial, History
 from orchestrator.config import Settings
+from orchestrator.sandbox.checker.checks import STATUS_RANK, ApiRequest, Delivery, Dial, History
 
 __all__ = [
     "Record",

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from orchestrator.simulator.calls import Call
+    from orchestrator.sandbox.simulator.calls import Call
 
 __all__ = ["ConversationRegistry", "Member", "NamedConversation"]
 

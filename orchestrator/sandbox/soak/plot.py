@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from orchestrator.soak.sampler import Sample
+from orchestrator.sandbox.soak.sampler import Sample
 
 __all__ = ["plot_run"]
 

@@ -18,11 +18,11 @@ import orjson
 import structlog
 
 from contracts.errors import accept_header
-from orchestrator.simulator import app_api, problems, voice_api
-from orchestrator.simulator.auth import AuthFailure, check_basic
-from orchestrator.simulator.engine import SimEngine
-from orchestrator.simulator.faults import decide, throttled
-from orchestrator.simulator.http import Ctx, Resp
+from orchestrator.sandbox.simulator import app_api, problems, voice_api
+from orchestrator.sandbox.simulator.auth import AuthFailure, check_basic
+from orchestrator.sandbox.simulator.engine import SimEngine
+from orchestrator.sandbox.simulator.faults import decide, throttled
+from orchestrator.sandbox.simulator.http import Ctx, Resp
 from orchestrator.web.body import BodyTooLarge, asgi_chunks, read_limited
 
 __all__ = ["SimulatorApp", "create_app"]

@@ -11,12 +11,12 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.simulator.clock import iso
+from orchestrator.sandbox.simulator.clock import iso
 
 if TYPE_CHECKING:
-    from orchestrator.simulator.applications import SimApplication
-    from orchestrator.simulator.calls import Call
-    from orchestrator.simulator.engine import SimEngine
+    from orchestrator.sandbox.simulator.applications import SimApplication
+    from orchestrator.sandbox.simulator.calls import Call
+    from orchestrator.sandbox.simulator.engine import SimEngine
 
 __all__ = [
     "NCCO_SYNTAX_ERROR",

@@ -29,7 +29,7 @@ calls the application: its answer_url is fetched and its NCCO runs)."""
 def _profile_help() -> str:
     # Generated from the pydantic model so the help can never drift from the code. The import is
     # deferred to when help is actually rendered (pydantic is heavy for `orchestrator --help`).
-    from orchestrator.simulator.profile import describe_profile
+    from orchestrator.sandbox.simulator.profile import describe_profile
 
     lines = describe_profile()
     # "\b" keeps click from re-wrapping a paragraph; it applies up to the next blank line.
@@ -230,8 +230,8 @@ async def _serve(**kw: Any) -> None:
     import signal
 
     from orchestrator.logs import configure_logging
-    from orchestrator.simulator.profile import ProfileError, load_profile
-    from orchestrator.simulator.server import Simulator, SimulatorStartError
+    from orchestrator.sandbox.simulator.profile import ProfileError, load_profile
+    from orchestrator.sandbox.simulator.server import Simulator, SimulatorStartError
 
     configure_logging(None)
     try:

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from orchestrator.simulator.calls import Call, Hangup, Transfer
-from orchestrator.simulator.clock import iso
-from orchestrator.simulator.events import (
+from orchestrator.sandbox.simulator.calls import Call, Hangup, Transfer
+from orchestrator.sandbox.simulator.clock import iso
+from orchestrator.sandbox.simulator.events import (
     NCCO_SYNTAX_ERROR,
     amd_payload,
     completed_payload,
@@ -30,11 +30,11 @@ from orchestrator.simulator.events import (
     price_of,
     status_payload,
 )
-from orchestrator.simulator.ncco_runner import finish_recordings, run_ncco, validate_ncco
+from orchestrator.sandbox.simulator.ncco_runner import finish_recordings, run_ncco, validate_ncco
 
 if TYPE_CHECKING:
-    from orchestrator.simulator.applications import SimApplication
-    from orchestrator.simulator.engine import SimEngine
+    from orchestrator.sandbox.simulator.applications import SimApplication
+    from orchestrator.sandbox.simulator.engine import SimEngine
 
 __all__ = ["run_leg"]
 

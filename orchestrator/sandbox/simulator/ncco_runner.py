@@ -15,14 +15,19 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from contracts.ncco import NccoError, parse_ncco, talk_length
-from orchestrator.simulator.calls import Call, Hangup
-from orchestrator.simulator.clock import iso
-from orchestrator.simulator.events import NCCO_SYNTAX_ERROR, emit, error_payload, status_payload
-from orchestrator.simulator.webhooks import NccoReply
+from orchestrator.sandbox.simulator.calls import Call, Hangup
+from orchestrator.sandbox.simulator.clock import iso
+from orchestrator.sandbox.simulator.events import (
+    NCCO_SYNTAX_ERROR,
+    emit,
+    error_payload,
+    status_payload,
+)
+from orchestrator.sandbox.simulator.webhooks import NccoReply
 
 if TYPE_CHECKING:
-    from orchestrator.simulator.applications import SimApplication
-    from orchestrator.simulator.engine import SimEngine
+    from orchestrator.sandbox.simulator.applications import SimApplication
+    from orchestrator.sandbox.simulator.engine import SimEngine
 
 __all__ = ["NccoEnd", "finish_recordings", "run_ncco", "validate_ncco"]
 

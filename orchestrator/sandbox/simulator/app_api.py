@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 
-from orchestrator.simulator import problems
-from orchestrator.simulator.applications import validate_application_body
-from orchestrator.simulator.http import MAX_INDEX, Ctx, Resp
+from orchestrator.sandbox.simulator import problems
+from orchestrator.sandbox.simulator.applications import validate_application_body
+from orchestrator.sandbox.simulator.http import MAX_INDEX, Ctx, Resp
 
 __all__ = ["HANDLERS"]
 

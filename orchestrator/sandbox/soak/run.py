@@ -36,15 +36,15 @@ from contracts.topics import (
     VOICE_OUTCOMES,
     topic_name,
 )
-from orchestrator.checker.checks import Report, check
-from orchestrator.checker.collect import collect
 from orchestrator.config import Settings
 from orchestrator.localbroker import LocalBroker, free_port
-from orchestrator.soak.plot import plot_run
-from orchestrator.soak.procs import Slot
-from orchestrator.soak.proxy import RoundRobinProxy
-from orchestrator.soak.sampler import ResourceSampler
-from orchestrator.soak.throughput import Throughput, by_tenth
+from orchestrator.sandbox.checker.checks import Report, check
+from orchestrator.sandbox.checker.collect import collect
+from orchestrator.sandbox.soak.plot import plot_run
+from orchestrator.sandbox.soak.procs import Slot
+from orchestrator.sandbox.soak.proxy import RoundRobinProxy
+from orchestrator.sandbox.soak.sampler import ResourceSampler
+from orchestrator.sandbox.soak.throughput import Throughput, by_tenth
 
 SIGNATURE_SECRET = "soak-signature-secret"  # local simulator only
 API_KEY, API_SECRET = "soakkey1", "soak-api-secret"

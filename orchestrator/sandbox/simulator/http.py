@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from orchestrator.simulator.applications import SimApplication
-    from orchestrator.simulator.engine import SimEngine
-    from orchestrator.simulator.ledger import RequestRecord
+    from orchestrator.sandbox.simulator.applications import SimApplication
+    from orchestrator.sandbox.simulator.engine import SimEngine
+    from orchestrator.sandbox.simulator.ledger import RequestRecord
 
 __all__ = ["MAX_INDEX", "Ctx", "Resp"]
 
