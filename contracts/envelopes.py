@@ -13,7 +13,9 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
+
+from contracts.topics import REPLY_TOPICS
 
 SCHEMA_VERSION = 1
 
@@ -114,6 +116,34 @@ CALL_UPDATE_KINDS = frozenset(
 )
 
 
+class ReplyTo(BaseModel):
+    """Where a command's result goes besides the call's own flow: a product topic and its key.
+
+    The dispatcher writes every result to ``voice.events`` (the call's state machine needs it);
+    a command that also wants its result back names its requester's topic here, and the result
+    goes there too, straight home instead of through a relay. Only the topics of
+    :data:`contracts.topics.REPLY_TOPICS` are accepted: a command cannot make the dispatcher
+    write to any other topic.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    topic: str = Field(
+        description="Logical topic name (without TOPIC_PREFIX).",
+        json_schema_extra={"enum": list[JsonValue](sorted(REPLY_TOPICS))},
+    )
+    key: str = Field(
+        min_length=1, max_length=249, description="The record key there (e.g. the campaign)."
+    )
+
+    @field_validator("topic")
+    @classmethod
+    def _known_topic(cls, v: str) -> str:
+        if v not in REPLY_TOPICS:
+            raise ValueError(f"must be one of {', '.join(sorted(REPLY_TOPICS))}")
+        return v
+
+
 class CommandEnvelope(_Envelope):
     """A Voice/Application API operation to perform, consumed by the dispatcher."""
 
@@ -130,6 +160,9 @@ class CommandEnvelope(_Envelope):
         None,
         description="Policy for the call's state machine, echoed on the result "
         "(e.g. on_machine: hangup, role: moderator); opaque to the dispatcher.",
+    )
+    reply_to: ReplyTo | None = Field(
+        None, description="Where the result goes too, besides the call's flow on voice.events."
     )
 
     @property
@@ -157,7 +190,8 @@ class CommandStatus(StrEnum):
 
 
 class CommandResult(_Envelope):
-    """What happened to a command; produced by the dispatcher onto ``voice.events``."""
+    """What happened to a command; produced by the dispatcher onto ``voice.events`` (keyed by the
+    call's flow key) and, for a command with ``reply_to``, onto that topic too."""
 
     type: Literal["dispatcher.result"] = "dispatcher.result"
     command_id: str

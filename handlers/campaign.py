@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from contracts.call_refs import make_call_ref
 from contracts.campaign import (
     CampaignProgress,
     CampaignSpec,
@@ -46,7 +47,6 @@ __all__ = [
     "LegOutcome",
     "LegProgress",
     "classify",
-    "make_call_ref",
     "run_id",
 ]
 
@@ -160,11 +160,6 @@ def classify(
 def run_id(start_id: str) -> str:
     """A short id for one start of a campaign, so a rerun never reuses a call_ref."""
     return stable_id("run", start_id)[4:12]
-
-
-def make_call_ref(campaign: str, run: str, index: int, attempt: int) -> str:
-    """URL-path-safe, deterministic from (campaign, run, contact row, attempt number)."""
-    return f"{campaign}.{run}.{index}.{attempt}"
 
 
 # --- Per attempt and per contact ------------------------------------------------------------

@@ -51,7 +51,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from contracts.call_refs import campaign_of
 from contracts.envelopes import Outcome, stable_id
+from contracts.topics import CAMPAIGN_CONTROL, VOICE_COMMANDS, VOICE_OUTCOMES
 from handlers import conversation as convm
 from handlers import leg as legm
 from handlers._voice_common import (
@@ -64,6 +66,7 @@ from handlers._voice_common import (
 )
 
 __all__ = [
+    "CAMPAIGN_TOPIC",
     "COMMANDS_TOPIC",
     "OUTCOMES_TOPIC",
     "Emit",
@@ -79,9 +82,10 @@ __all__ = [
 
 FlowState = dict[str, Any]
 
-#: Logical topic names (``contracts.topics`` spec names); the worker adds the prefix.
-OUTCOMES_TOPIC = "voice.outcomes"
-COMMANDS_TOPIC = "voice.commands"
+#: Logical topic names (``contracts.topics``); the worker adds the prefix.
+OUTCOMES_TOPIC = VOICE_OUTCOMES.name
+COMMANDS_TOPIC = VOICE_COMMANDS.name
+CAMPAIGN_TOPIC = CAMPAIGN_CONTROL.name
 
 
 class Emit(NamedTuple):
@@ -554,6 +558,10 @@ def settle(flow: FlowState, idle_s: float, config: SettleConfig | None = None) -
 
     if emits:
         flow = {**flow, "legs": legs, "att": attempts, "convs": convs}
+        campaign = campaign_of(key)
+        if campaign is not None:
+            # A campaign call: each outcome goes to its campaign too, keyed by campaign.
+            emits += [Emit(CAMPAIGN_TOPIC, campaign, e.value) for e in emits]
     open_legs = any(not leg["out"] for leg in legs.values())
     open_att = any(not att["out"] for att in attempts.values())
     finished = not (open_legs or open_att or pending_conv)

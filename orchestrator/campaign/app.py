@@ -1,9 +1,10 @@
 """The campaign controller as a runtime application: one state machine per campaign.
 
 Input: ``campaign.control`` keyed by campaign name, carrying operator requests (start, pause,
-resume, cancel) and the leg outcomes of the campaign's calls (forwarded from ``voice.outcomes``
-by :mod:`orchestrator.campaign.forward`, re-keyed by campaign, so one campaign's whole story is in
-one partition and one replica owns it). State: the campaign machine (calls in flight, contacts
+resume, cancel), the dispatcher's results of the campaign's create-call commands (their
+``reply_to``) and the outcomes of the campaign calls' legs (the worker writes them there too,
+keyed by the campaign read from the call_ref): one campaign's whole story is in one partition
+and one replica owns it. State: the campaign machine (calls in flight, contacts
 waiting, read cursor, counters), in the runtime's store and its ``campaign.state`` changelog.
 Outputs: ``create_call`` commands, one final result per contact on ``campaign.results``.
 
@@ -20,7 +21,6 @@ emits again is the same, not merely under the same ids.
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,23 +58,12 @@ from orchestrator.campaign.topic_source import TopicContactReader
 from orchestrator.config import Settings
 from orchestrator.runtime.app import App, Context, DecodeError, Output, Step
 
-__all__ = ["CALL_REF_RE", "CampaignState", "ControllerApp", "campaign_of"]
+__all__ = ["CampaignState", "ControllerApp"]
 
 log = structlog.get_logger("campaign")
 
-#: ``{campaign}.{run}.{row}.{attempt}`` (see handlers.campaign.make_call_ref).
-CALL_REF_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_-]{0,47})\.([0-9a-f]{8})\.(\d+)\.(\d+)$")
-
 Event = CampaignControl | CampaignTick | Outcome | CommandResult
 ContactReader = FileContactReader | TopicContactReader
-
-
-def campaign_of(call_ref: str | None) -> str | None:
-    """The campaign a call_ref belongs to, or None for calls not placed by a campaign."""
-    if not call_ref:
-        return None
-    m = CALL_REF_RE.match(call_ref)
-    return m.group(1) if m else None
 
 
 @dataclass(slots=True)

@@ -20,6 +20,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.structs import TopicPartition
 
+from contracts.call_refs import make_call_ref
 from contracts.campaign import (
     CampaignControl,
     CampaignProgress,
@@ -30,7 +31,6 @@ from contracts.campaign import (
 )
 from contracts.topics import CAMPAIGN_CONTROL, CAMPAIGN_RESULTS, CAMPAIGN_STATE
 from contracts.voice_api import CreateCallRequest
-from handlers.campaign import make_call_ref
 from handlers.campaign_dial import create_call_body
 from orchestrator.campaign.contacts import ContactFileError, iter_contacts
 from orchestrator.campaign.dnc import load_dnc

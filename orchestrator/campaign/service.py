@@ -1,8 +1,9 @@
-"""The controller role: the runtime running :class:`ControllerApp`, the outcome relay, health.
+"""The controller role: the runtime running :class:`ControllerApp`, and its health port.
 
-Consumer groups: ``campaign-controller`` (campaign.control, state in campaign.state) and
-``campaign-controller-outcomes`` (the relay). Both are stateless processes: any replica can take
-over a campaign by restoring its state from the changelog.
+One consumer group, ``campaign-controller``: it reads ``campaign.control`` (operators' requests,
+its own clock ticks, and the results and outcomes of its campaigns' calls, which the dispatcher
+and the worker write there directly) and keeps its state in ``campaign.state``. The process is
+stateless: any replica can take over a campaign by restoring its state from the changelog.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from contracts.topics import (
     VOICE_DLQ,
 )
 from orchestrator.campaign.app import ControllerApp
-from orchestrator.campaign.forward import OutcomeForwarder
 from orchestrator.config import Settings
 from orchestrator.logs import get_logger
 from orchestrator.runtime.engine import Runtime, RuntimeConfig
@@ -74,7 +74,6 @@ class ControllerService:
             ),
             registry=self.registry,
         )
-        self.forwarder = OutcomeForwarder(settings)
         self.health: HealthServer | None = None
         if health_port is not None:
             self.health = HealthServer(
@@ -90,7 +89,6 @@ class ControllerService:
     def stop(self) -> None:
         self._stop.set()
         self.runtime.request_stop()
-        self.forwarder.request_stop()
 
     async def run(self) -> None:
         """Run until :meth:`stop`; then drain, checkpoint and leave the groups."""
@@ -98,18 +96,14 @@ class ControllerService:
             await self.health.start()
         try:
             await self.runtime.start()
-            tasks = [
-                asyncio.create_task(self.runtime.run(), name="campaign-runtime"),
-                asyncio.create_task(self.forwarder.run(), name="campaign-forwarder"),
-            ]
+            runtime = asyncio.create_task(self.runtime.run(), name="campaign-runtime")
             stop = asyncio.create_task(self._stop.wait())
-            done, _ = await asyncio.wait([*tasks, stop], return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait([runtime, stop], return_when=asyncio.FIRST_COMPLETED)
             self.stop()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(runtime, return_exceptions=True)
             stop.cancel()
-            for t in done:
-                if t is not stop and t.exception() is not None:
-                    log.error("controller task failed", error=str(t.exception()))
+            if not runtime.cancelled() and runtime.exception() is not None:
+                log.error("controller task failed", error=str(runtime.exception()))
         finally:
             with contextlib.suppress(Exception):
                 await self.runtime.close()

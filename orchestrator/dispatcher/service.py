@@ -55,7 +55,15 @@ from contracts.envelopes import (
     CommandResult,
     DeadLetter,
 )
-from contracts.topics import DISPATCH_LEDGER, VOICE_COMMANDS, VOICE_DLQ, VOICE_EVENTS, topic_name
+from contracts.topics import (
+    DISPATCH_LEDGER,
+    REPLY_TOPICS,
+    TOPICS_BY_NAME,
+    VOICE_COMMANDS,
+    VOICE_DLQ,
+    VOICE_EVENTS,
+    topic_name,
+)
 from orchestrator.config import DISPATCHER_RESEND_ON_TIMEOUT, ConfigError, Settings
 from orchestrator.dispatcher.auth import JwtMinter, basic_auth_header
 from orchestrator.dispatcher.budgets import Budgets
@@ -159,6 +167,10 @@ class DispatcherService:
         self.events_topic = topic_name(VOICE_EVENTS, prefix)
         self.dlq_topic = topic_name(VOICE_DLQ, prefix)
         self.ledger_topic = topic_name(DISPATCH_LEDGER, prefix)
+        #: A command's ``reply_to`` names one of these; its result goes there too.
+        self.reply_topics = {
+            name: topic_name(TOPICS_BY_NAME[name], prefix) for name in REPLY_TOPICS
+        }
         self.metrics = metrics or DispatcherMetrics()
         self.client = client or build_client(settings, self.opts.region_routing)
         self.budgets = Budgets(
@@ -398,10 +410,13 @@ class DispatcherService:
     # --- Sink (results, dead letters) -------------------------------------------------------
 
     async def result(self, work: Work, result: CommandResult, *, final: bool) -> None:
+        """To the call's flow on ``voice.events``, and straight home when the command asked."""
         assert self._producer is not None
-        await self._producer.send(
-            self.events_topic, result.to_bytes(), key=result.flow_key.encode()
-        )
+        value = result.to_bytes()
+        await self._producer.send(self.events_topic, value, key=result.flow_key.encode())
+        reply = work.cmd.reply_to
+        if reply is not None:
+            await self._producer.send(self.reply_topics[reply.topic], value, key=reply.key.encode())
         if final:
             self._finals[result.command_id] = result
             while len(self._finals) > _RESULT_MEMORY:

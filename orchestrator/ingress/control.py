@@ -24,6 +24,7 @@ from starlette.responses import Response
 
 from contracts._base import format_validation_error
 from contracts.bounded import TooDeep, load_json
+from contracts.call_refs import CALL_REF_PATTERN
 from contracts.envelopes import (
     CALL_CREATING_KINDS,
     CALL_UPDATE_KINDS,
@@ -43,7 +44,6 @@ from orchestrator.web.body import BodyTooLarge, request_body
 log = get_logger("ingress.control")
 
 _ID = r"^[A-Za-z0-9._~:-]{1,128}$"
-_REF = r"^[A-Za-z0-9._~-]{1,128}$"
 #: Commands that act on one live leg and so need its uuid.
 _LEG_KINDS = CALL_UPDATE_KINDS | {CommandKind.GET_CALL}
 MAX_COMMAND_BYTES = 256 * 1024
@@ -59,7 +59,9 @@ class CommandRequest(BaseModel):
         None, pattern=_ID, description="Idempotency key: the same key gives the same command."
     )
     call_ref: str | None = Field(
-        None, pattern=_REF, description="Our id of the call (create_call: generated if absent)."
+        None,
+        pattern=CALL_REF_PATTERN,
+        description="Our id of the call (create_call: generated if absent).",
     )
     flow_key: str | None = Field(None, max_length=200, description="Default: call_ref.")
     call_uuid: str | None = Field(None, max_length=200, description="Leg uuid (control commands).")

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from contracts.call_refs import CALL_REF_PATTERN
 from contracts.campaign import CampaignProgress, CampaignSpec, ContactResult
 from contracts.envelopes import CommandEnvelope
 from orchestrator.ingress.campaign_spec import CampaignProblem
@@ -324,7 +325,7 @@ def build_openapi() -> dict[str, Any]:
                     "name": "call_ref",
                     "in": "path",
                     "required": True,
-                    "schema": {"type": "string", "pattern": "^[A-Za-z0-9._~-]{1,128}$"},
+                    "schema": {"type": "string", "pattern": CALL_REF_PATTERN},
                 }
             ]
         paths[f"/webhooks/{kind}/{{call_ref}}"] = item

@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from contracts.bounded import TooDeep, load_json
+from contracts.call_refs import is_call_ref
 from contracts.envelopes import EventEnvelope, WebhookKind
 from contracts.flow import Flow, FlowSet
 from contracts.webhooks import WebhookValidationError, classify_webhook
@@ -50,7 +51,6 @@ from orchestrator.web.body import BodyTooLarge, request_body
 log = get_logger("ingress.webhooks")
 
 KINDS = frozenset(k.value for k in WebhookKind)
-_CALL_REF = re.compile(r"^[A-Za-z0-9._~-]{1,128}$")
 _SEGMENT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _CTX = re.compile(r"^[A-Za-z0-9_-]{1,2048}$")
 
@@ -117,7 +117,7 @@ class WebhookEndpoint:
             return _problem(405, "method not allowed", "webhooks take GET or POST")
         params = request.path_params
         call_ref: str | None = params.get("call_ref")
-        if call_ref is not None and not _CALL_REF.fullmatch(call_ref):
+        if call_ref is not None and not is_call_ref(call_ref):
             return self._reject(kind, 400, "call_ref", "call_ref: not [A-Za-z0-9._~-]{1,128}")
         flow_name: str | None = params.get("flow")
         step: str | None = params.get("step")

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from contracts.topics import TOPICS_BY_NAME, topic_name
 from handlers import voice
 from orchestrator.runtime import App, Context, DecodeError, Output, Step
 
@@ -38,9 +39,10 @@ class VoiceApp(App[voice.FlowState, dict[str, Any]]):
     ) -> None:
         self.settle_s = settle_s
         self.settle_config = settle or voice.SettleConfig()
+        #: The topics the machine emits to, by logical name (``voice.Emit.topic``).
         self.topics = {
-            voice.OUTCOMES_TOPIC: f"{topic_prefix}{voice.OUTCOMES_TOPIC}",
-            voice.COMMANDS_TOPIC: f"{topic_prefix}{voice.COMMANDS_TOPIC}",
+            name: topic_name(TOPICS_BY_NAME[name], topic_prefix)
+            for name in (voice.OUTCOMES_TOPIC, voice.COMMANDS_TOPIC, voice.CAMPAIGN_TOPIC)
         }
 
     def decode(self, key: bytes, value: bytes | None) -> dict[str, Any]:
