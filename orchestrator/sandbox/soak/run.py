@@ -328,17 +328,16 @@ class Progress:
     def _see(self, value: bytes | None) -> None:
         if not value:
             return
-        if b'"campaign.result"' in value:
-            doc = orjson.loads(value)
+        doc = orjson.loads(value)
+        kind = doc.get("type") if isinstance(doc, dict) else None
+        if kind == "campaign.result":
             if doc.get("contact_id") in self.contacts:
                 self.done.add(doc["contact_id"])
-        elif b'"voice.outcome"' in value:
-            doc = orjson.loads(value)
+        elif kind == "voice.outcome":
             ref = doc.get("call_ref") or doc.get("flow_key")
             if doc.get("scope") == "leg" and ref in self.contacts:
                 self.done.add(ref)
-        elif b'"dispatcher.result"' in value and b'"failed"' in value:
-            doc = orjson.loads(value)
+        elif kind == "dispatcher.result":
             if doc.get("status") == "failed" and doc.get("call_ref") in self.contacts:
                 self.done.add(doc["call_ref"])
 
