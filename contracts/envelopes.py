@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
@@ -245,6 +245,62 @@ class Outcome(_Envelope):
     @staticmethod
     def make_id(scope: str, flow_key: str, subject: str) -> str:
         return stable_id("out", scope, flow_key, subject)
+
+
+# The worker builds outcomes and commands as plain JSON dicts on its hot path (validating each with
+# pydantic would double its cost); these TypedDicts give those dicts the models' shape, so mypy
+# checks every key, and tests/unit/contracts/test_record_models.py checks that each declares
+# exactly its model's fields.
+
+#: The JSON form of :class:`Outcome` (``from`` is a keyword, hence the functional syntax).
+OutcomeRecord = TypedDict(
+    "OutcomeRecord",
+    {
+        "id": str,
+        "schema_version": int,
+        "type": Literal["voice.outcome"],
+        "occurred_at": str,
+        "flow_key": str,
+        "scope": Literal["leg", "conversation"],
+        "call_ref": NotRequired[str],
+        "uuid": NotRequired[str],
+        "conversation_uuid": NotRequired[str],
+        "disposition": str,
+        "detail": NotRequired[str],
+        "direction": NotRequired[str],
+        "to": NotRequired[str],
+        "from": NotRequired[str],
+        "start_time": NotRequired[str],
+        "end_time": NotRequired[str],
+        "duration_s": NotRequired[int],
+        "rate": NotRequired[str],
+        "price": NotRequired[str],
+        "network": NotRequired[str],
+        "amd": NotRequired[str],
+        "recording_urls": list[str],
+        "legs": list[str],
+    },
+)
+
+
+class CommandRecord(TypedDict):
+    """The JSON form of :class:`CommandEnvelope`, as the worker builds one."""
+
+    id: str
+    schema_version: int
+    type: Literal["voice.command"]
+    occurred_at: str
+    flow_key: str
+    kind: str
+    call_ref: NotRequired[str]
+    call_uuid: NotRequired[str]
+    region_url: NotRequired[str]
+    account: str
+    body: dict[str, Any]
+    not_before: NotRequired[str]
+    origin: NotRequired[str]
+    hints: NotRequired[dict[str, Any]]
+    reply_to: NotRequired[dict[str, str]]
 
 
 class DeadLetter(BaseModel):

@@ -202,17 +202,14 @@ class _Builder:
             res["call_uuid"] = uuid
             res["conversation_uuid"] = conv
             res["http_status"] = 201
-            response: dict[str, Any] = {
+            res["response"] = {
                 "uuid": uuid,
                 "status": "started",
                 "direction": "outbound",
                 "conversation_uuid": conv,
             }
-            if hints:
-                response["hints"] = hints
-            res["response"] = response
-        elif hints:
-            res["response"] = {"hints": hints}
+        if hints:
+            res["hints"] = hints  # the command's hints, echoed by the dispatcher
         if error is not None:
             res["error"] = error
         self.events.append((at, res))

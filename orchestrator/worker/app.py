@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from contracts.topics import TOPICS_BY_NAME, topic_name
+from contracts.voice_state import FlowState, upgrade_flow_state
 from handlers import voice
 from orchestrator.runtime import App, Context, DecodeError, Output, Step
 
@@ -26,7 +27,7 @@ __all__ = ["VoiceApp"]
 _TYPES = frozenset({"vonage.webhook", "dispatcher.result"})
 
 
-class VoiceApp(App[voice.FlowState, dict[str, Any]]):
+class VoiceApp(App[FlowState, dict[str, Any]]):
     name = "worker"
     invalid_errors = (voice.InvalidEvent,)
 
@@ -61,18 +62,22 @@ class VoiceApp(App[voice.FlowState, dict[str, Any]]):
         return event
 
     def apply(
-        self, key: str, state: voice.FlowState | None, event: dict[str, Any], ctx: Context
-    ) -> Step[voice.FlowState]:
+        self, key: str, state: FlowState | None, event: dict[str, Any], ctx: Context
+    ) -> Step[FlowState]:
         if event.get("flow_key") != key:
             raise voice.InvalidEvent("envelope flow_key differs from the record key")
         flow, emits = voice.transition(state, event)
         return Step(flow, self._outputs(emits) if emits else (), self.settle_s)
 
-    def on_timer(self, key: str, state: voice.FlowState, ctx: Context) -> Step[voice.FlowState]:
+    def on_timer(self, key: str, state: FlowState, ctx: Context) -> Step[FlowState]:
         res = voice.settle(state, ctx.idle_s, self.settle_config)
         return Step(
             res.flow, self._outputs(res.emits) if res.emits else (), res.next_check_s, res.finished
         )
+
+    def load_state(self, raw: Any) -> FlowState:
+        """A flow from ``voice.state``: one an older worker wrote is upgraded to this version."""
+        return upgrade_flow_state(raw)
 
     def _outputs(self, emits: list[voice.Emit]) -> list[Output]:
         topics = self.topics

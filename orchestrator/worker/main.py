@@ -20,7 +20,8 @@ from contracts.topics import (
     VOICE_STATE,
     topic_name,
 )
-from handlers.voice import FlowState, SettleConfig
+from contracts.voice_state import FlowState
+from handlers.voice import SettleConfig
 from orchestrator.config import Settings
 from orchestrator.kafka.admin import ensure_topics
 from orchestrator.logs import configure_logging, get_logger

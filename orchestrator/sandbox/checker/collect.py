@@ -30,6 +30,7 @@ from contracts.topics import (
     VOICE_STATE,
     topic_name,
 )
+from contracts.voice_state import upgrade_flow_state
 from orchestrator.config import Settings
 from orchestrator.sandbox.checker.checks import STATUS_RANK, ApiRequest, Delivery, Dial, History
 
@@ -183,15 +184,18 @@ def _snapshots(state: list[Record]) -> list[tuple[str, dict[str, str]]]:
             doc = orjson.loads(rec.value)
         except orjson.JSONDecodeError:
             continue
-        st = doc.get("state") if isinstance(doc, dict) else None
-        legs = st.get("legs") if isinstance(st, dict) else None
+        raw = doc.get("state") if isinstance(doc, dict) else None
+        if not isinstance(raw, dict):
+            continue
+        # Read through the contract's upgrade, so a changelog an older worker wrote reads too.
+        legs: Any = upgrade_flow_state(raw).get("legs")
         if not isinstance(legs, dict):
             continue
         statuses: dict[str, str] = {}
         for uuid, leg in legs.items():
             if not isinstance(leg, dict):
                 continue
-            seen = list((leg.get("st") or {}).keys()) + list((leg.get("amd") or {}).keys())
+            seen = [*(leg.get("statuses") or {}), *(leg.get("amd") or {})]
             ranked = [s for s in seen if s in STATUS_RANK]
             if ranked:
                 statuses[str(uuid)] = max(ranked, key=lambda s: (STATUS_RANK[s], s))

@@ -337,9 +337,12 @@ class Progress:
             ref = doc.get("call_ref") or doc.get("flow_key")
             if doc.get("scope") == "leg" and ref in self.contacts:
                 self.done.add(ref)
-        elif kind == "dispatcher.result":
-            if doc.get("status") == "failed" and doc.get("call_ref") in self.contacts:
-                self.done.add(doc["call_ref"])
+        elif (
+            kind == "dispatcher.result"
+            and doc.get("status") == "failed"
+            and doc.get("call_ref") in self.contacts
+        ):
+            self.done.add(doc["call_ref"])
 
 
 async def _http_ok(url: str, limit_s: float) -> bool:

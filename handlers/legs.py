@@ -23,14 +23,17 @@ none of the above                            not final; when abandoned: the fail
 ===========================================  ===============================================
 
 Answered evidence is ``answered``, an AMD result, an ``input`` from the leg, or a non-zero duration.
-Functions here are pure: they return new dicts and never mutate their arguments.
+Functions here are pure: they return new dicts and never mutate their arguments. The leg's shape
+is :class:`contracts.voice_state.LegState`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
+from contracts.envelopes import OutcomeRecord
+from contracts.voice_state import InputResult, LegState
 from handlers._voice_common import (
     EPOCH,
     InvalidEvent,
@@ -44,7 +47,6 @@ from handlers._voice_common import (
 __all__ = [
     "CALL_STATUSES",
     "FAILURE_STATUSES",
-    "LegState",
     "apply_amd",
     "apply_answer",
     "apply_created",
@@ -59,8 +61,6 @@ __all__ = [
     "status",
     "transition",
 ]
-
-LegState = dict[str, Any]
 
 #: Failure statuses, each followed by ``completed``; the order is the precedence if several appear.
 FAILURE_STATUSES: tuple[str, ...] = ("failed", "timeout", "unanswered", "busy", "cancelled")
@@ -122,22 +122,26 @@ _PRIO: dict[str, int] = {
 }
 
 _INPUT_CAP = 50
+#: The leg's fields an outcome reports as they are.
+_REPORTED_FIELDS: tuple[
+    Literal["direction", "to", "from", "start_time", "end_time", "rate", "price", "network"], ...
+] = ("direction", "to", "from", "start_time", "end_time", "rate", "price", "network")
 _XFER_CAP = 50
 
 
 def new_leg(uuid: str) -> LegState:
     return {
         "uuid": uuid,
-        "st": {},  # status -> earliest timestamp seen
-        "f": {},  # field -> [priority, value]
-        "det": {},  # status -> detail
-        "conv": {},  # conversations the leg has been in
-        "left": {},  # conversations it was transferred out of
-        "amd": {},  # human/machine -> earliest timestamp
-        "sub": {},  # AMD sub_states seen (beep_start, beep_timeout)
-        "inp": {},  # input results by event id
-        "xfer": {},  # transfers "from>to" -> timestamp
-        "out": 0,  # outcome emitted
+        "statuses": {},
+        "fields": {},
+        "details": {},
+        "conversations": {},
+        "left": {},
+        "amd": {},
+        "amd_sub_states": {},
+        "inputs": {},
+        "transfers": {},
+        "reported": False,
     }
 
 
@@ -212,7 +216,7 @@ def _merge_common(leg: LegState, source: str, payload: dict[str, Any]) -> None:
     value actually changes (a duplicate webhook changes nothing).
     """
     prio = _PRIO.get(source, 0)
-    old = leg["f"]
+    old = leg["fields"]
     fields: dict[str, list[Any]] | None = None
     norms = _FIELD_NORM
     for name, raw in payload.items():
@@ -234,26 +238,26 @@ def _merge_common(leg: LegState, source: str, payload: dict[str, Any]) -> None:
             fields = dict(old)
         fields[name] = [prio, value]
     if fields is not None:
-        leg["f"] = fields
+        leg["fields"] = fields
     conv = payload.get("conversation_uuid")
-    if isinstance(conv, str) and conv and conv not in leg["conv"]:
-        leg["conv"] = {**leg["conv"], conv: 1}
+    if isinstance(conv, str) and conv and conv not in leg["conversations"]:
+        leg["conversations"] = {**leg["conversations"], conv: 1}
 
 
 def apply_status(leg: LegState, status: str, payload: dict[str, Any], ts: str | None) -> LegState:
     """A call status event (``started`` ... ``completed``) for this leg."""
     if status not in CALL_STATUSES:
         raise InvalidEvent(f"status: unknown call status {status[:40]!r}")
-    leg = dict(leg)
-    seen = leg["st"].get(status)
+    leg = leg.copy()
+    seen = leg["statuses"].get(status)
     stamp = ts or EPOCH
     if seen is None or stamp < seen:
-        leg["st"] = {**leg["st"], status: stamp}
+        leg["statuses"] = {**leg["statuses"], status: stamp}
     detail = _lenient_str(payload, "detail")
     if detail is not None:
-        cur = leg["det"].get(status)
+        cur = leg["details"].get(status)
         if cur is None or detail > cur:
-            leg["det"] = {**leg["det"], status: detail}
+            leg["details"] = {**leg["details"], status: detail}
     _merge_common(leg, status, payload)
     return leg
 
@@ -264,13 +268,13 @@ def apply_amd(
     """An answering-machine-detection result (``human``/``machine``, with ``sub_state``)."""
     if result not in ("human", "machine"):
         raise InvalidEvent(f"status: unknown AMD result {result[:40]!r}")
-    leg = dict(leg)
+    leg = leg.copy()
     stamp = ts or EPOCH
     seen = leg["amd"].get(result)
     if seen is None or stamp < seen:
         leg["amd"] = {**leg["amd"], result: stamp}
-    if sub_state and sub_state not in leg["sub"]:
-        leg["sub"] = {**leg["sub"], sub_state: 1}
+    if sub_state and sub_state not in leg["amd_sub_states"]:
+        leg["amd_sub_states"] = {**leg["amd_sub_states"], sub_state: 1}
     _merge_common(leg, result, payload)
     return leg
 
@@ -279,7 +283,7 @@ def apply_input(leg: LegState, event_id: str, payload: dict[str, Any], ts: str |
     """An ``input`` result (DTMF and/or speech): kept by event id (a retry has the same id)."""
     dtmf = payload.get("dtmf")
     speech = payload.get("speech")
-    entry: dict[str, Any] = {"at": ts or EPOCH}
+    entry: InputResult = {"at": ts or EPOCH}
     if isinstance(dtmf, dict):
         digits = dtmf.get("digits")
         if isinstance(digits, str | int) and not isinstance(digits, bool):
@@ -295,28 +299,27 @@ def apply_input(leg: LegState, event_id: str, payload: dict[str, Any], ts: str |
         reason = speech.get("timeout_reason")
         if isinstance(reason, str):
             entry["speech_timeout"] = reason
-    leg = dict(leg)
-    leg["inp"] = capped_put(leg["inp"], event_id, entry, _INPUT_CAP)
+    leg = leg.copy()
+    leg["inputs"] = capped_put(leg["inputs"], event_id, entry, _INPUT_CAP)
     _merge_common(leg, "input", payload)
     return leg
 
 
 def apply_transfer(leg: LegState, conv_from: str, conv_to: str, ts: str | None) -> LegState:
     """The leg moved between conversations: it was in both, and left ``conv_from``."""
-    leg = dict(leg)
-    convs = dict(leg["conv"])
-    convs[conv_from] = 1
-    convs[conv_to] = 1
-    leg["conv"] = convs
+    leg = leg.copy()
+    leg["conversations"] = {**leg["conversations"], conv_from: 1, conv_to: 1}
     if conv_from != conv_to and conv_from not in leg["left"]:
         leg["left"] = {**leg["left"], conv_from: 1}
-    leg["xfer"] = capped_put(leg["xfer"], f"{conv_from}>{conv_to}", ts or EPOCH, _XFER_CAP)
+    leg["transfers"] = capped_put(
+        leg["transfers"], f"{conv_from}>{conv_to}", ts or EPOCH, _XFER_CAP
+    )
     return leg
 
 
 def apply_answer(leg: LegState, payload: dict[str, Any], ts: str | None) -> LegState:
     """The answer webhook for this leg (inbound calls, or outbound with an answer_url)."""
-    leg = dict(leg)
+    leg = leg.copy()
     _merge_common(leg, "answer", payload)
     return leg
 
@@ -324,14 +327,14 @@ def apply_answer(leg: LegState, payload: dict[str, Any], ts: str | None) -> LegS
 def apply_created(leg: LegState, command_id: str, conversation_uuid: str | None) -> LegState:
     """The dispatcher created this leg (``POST /v1/calls`` returned its uuid)."""
     if leg.get("created") == command_id and (
-        conversation_uuid is None or conversation_uuid in leg["conv"]
+        conversation_uuid is None or conversation_uuid in leg["conversations"]
     ):
         return leg
-    leg = dict(leg)
+    leg = leg.copy()
     cur = leg.get("created")
     leg["created"] = command_id if cur is None else min(cur, command_id)
-    if conversation_uuid and conversation_uuid not in leg["conv"]:
-        leg["conv"] = {**leg["conv"], conversation_uuid: 1}
+    if conversation_uuid and conversation_uuid not in leg["conversations"]:
+        leg["conversations"] = {**leg["conversations"], conversation_uuid: 1}
     return leg
 
 
@@ -368,14 +371,15 @@ def transition(leg: LegState | None, fact: dict[str, Any]) -> tuple[LegState, li
 
 
 def field(leg: LegState, name: str) -> Any:
-    value = leg["f"].get(name)
+    """The merged value of a field the leg's events carried (``to``, ``price``...), or None."""
+    value = leg["fields"].get(name)
     return None if value is None else value[1]
 
 
 def status(leg: LegState) -> str:
     """The most advanced status seen (for display; decisions use the whole set)."""
     best = "created"
-    for name in leg["st"]:
+    for name in leg["statuses"]:
         if RANK.get(name, 0) > RANK[best] or (RANK.get(name, 0) == RANK[best] and name > best):
             best = name
     for name in leg["amd"]:
@@ -385,37 +389,37 @@ def status(leg: LegState) -> str:
 
 
 def is_answered(leg: LegState) -> bool:
-    if "answered" in leg["st"] or leg["amd"] or leg["inp"]:
+    if "answered" in leg["statuses"] or leg["amd"] or leg["inputs"]:
         return True
     duration = field(leg, "duration")
     return isinstance(duration, int) and duration > 0
 
 
 def _failure(leg: LegState) -> str | None:
-    st = leg["st"]
-    if not _FAILURES.intersection(st):
+    seen = leg["statuses"]
+    if not _FAILURES.intersection(seen):
         return None
     for name in FAILURE_STATUSES:
-        if name in st:
+        if name in seen:
             return name
     return None  # pragma: no cover
 
 
 def is_final(leg: LegState) -> bool:
-    st = leg["st"]
-    if "rejected" in st:
+    seen = leg["statuses"]
+    if "rejected" in seen:
         return True
-    if "completed" not in st:
+    if "completed" not in seen:
         return False
     return is_answered(leg) or _failure(leg) is not None
 
 
 def disposition(leg: LegState, *, force: bool = False) -> str | None:
     """The leg's disposition if final (or ``force``-d: after a grace period / abandonment)."""
-    st = leg["st"]
-    if "rejected" in st:
+    seen = leg["statuses"]
+    if "rejected" in seen:
         return "rejected"
-    if "completed" in st:
+    if "completed" in seen:
         if is_answered(leg):
             return "answered"
         fail = _failure(leg)
@@ -429,7 +433,7 @@ def disposition(leg: LegState, *, force: bool = False) -> str | None:
 
 
 def last_ts(leg: LegState) -> str:
-    stamps = [*leg["st"].values(), *leg["amd"].values()]
+    stamps = [*leg["statuses"].values(), *leg["amd"].values()]
     end = field(leg, "end_time")
     if isinstance(end, str):
         stamps.append(end)
@@ -438,7 +442,7 @@ def last_ts(leg: LegState) -> str:
 
 def first_ts(leg: LegState) -> str:
     first: str | None = None
-    for stamp in leg["st"].values():
+    for stamp in leg["statuses"].values():
         first = min_ts(first, stamp)
     return first or "~"  # legs with no status sort last
 
@@ -460,9 +464,9 @@ def outcome(
     disposition: str,
     recording_urls: list[str],
     detail: str | None = None,
-) -> dict[str, Any]:
+) -> OutcomeRecord:
     """The leg's ``Outcome`` record (JSON form of ``contracts.envelopes.Outcome``)."""
-    rec: dict[str, Any] = {
+    rec: OutcomeRecord = {
         "id": outcome_id,
         "schema_version": 1,
         "type": "voice.outcome",
@@ -477,14 +481,14 @@ def outcome(
     if call_ref is not None:
         rec["call_ref"] = call_ref
     conv = field(leg, "conversation_uuid")
-    if conv is None and leg["conv"]:
-        conv = min(leg["conv"])
+    if conv is None and leg["conversations"]:
+        conv = min(leg["conversations"])
     if conv is not None:
         rec["conversation_uuid"] = conv
-    detail = detail if detail is not None else leg["det"].get(disposition)
+    detail = detail if detail is not None else leg["details"].get(disposition)
     if detail is not None:
         rec["detail"] = detail
-    for name in ("direction", "to", "from", "start_time", "end_time", "rate", "price", "network"):
+    for name in _REPORTED_FIELDS:
         value = field(leg, name)
         if value is not None:
             rec[name] = value

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal
 
-from handlers import leg as legm
+from contracts.envelopes import OutcomeRecord
+from contracts.voice_state import ConversationState, LegState, Recording
+from handlers import legs
 from handlers._voice_common import EPOCH, InvalidEvent, canon_ts
 
 __all__ = [
-    "ConvState",
     "apply_name",
     "apply_record",
     "apply_transcription",
@@ -38,19 +39,25 @@ __all__ = [
     "transition",
 ]
 
-ConvState = dict[str, Any]
+_REC_FIELDS: tuple[Literal["url", "start", "end", "size", "leg", "tx"], ...] = (
+    "url",
+    "start",
+    "end",
+    "size",
+    "leg",
+    "tx",
+)
 
-_REC_FIELDS = ("url", "start", "end", "size", "leg", "tx")
+
+def new_conversation(uuid: str) -> ConversationState:
+    return {"uuid": uuid, "recs": {}, "reported": False}
 
 
-def new_conversation(uuid: str) -> ConvState:
-    return {"uuid": uuid, "recs": {}, "out": 0}
-
-
-def _merge_rec(cur: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
+def _merge_rec(cur: Recording | None, new: Recording) -> Recording:
+    """Join two facts about one recording: per field, the greater value (order-insensitive)."""
     if cur is None:
-        return {k: v for k, v in new.items() if v is not None}
-    out = dict(cur)
+        return new
+    out = cur.copy()
     for name in _REC_FIELDS:
         value = new.get(name)
         if value is None:
@@ -62,7 +69,7 @@ def _merge_rec(cur: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any
 
 
 def apply_record(
-    conv: ConvState,
+    conv: ConversationState,
     recording_uuid: str,
     url: str,
     *,
@@ -70,29 +77,41 @@ def apply_record(
     end: str | None,
     size: int | None,
     leg_uuid: str | None,
-) -> ConvState:
-    rec = {"url": url, "start": start, "end": end, "size": size, "leg": leg_uuid}
+) -> ConversationState:
+    rec: Recording = {"url": url}
+    if start is not None:
+        rec["start"] = start
+    if end is not None:
+        rec["end"] = end
+    if size is not None:
+        rec["size"] = size
+    if leg_uuid is not None:
+        rec["leg"] = leg_uuid
     merged = _merge_rec(conv["recs"].get(recording_uuid), rec)
     if merged == conv["recs"].get(recording_uuid):
         return conv
     return {**conv, "recs": {**conv["recs"], recording_uuid: merged}}
 
 
-def apply_transcription(conv: ConvState, recording_uuid: str, url: str) -> ConvState:
+def apply_transcription(
+    conv: ConversationState, recording_uuid: str, url: str
+) -> ConversationState:
     merged = _merge_rec(conv["recs"].get(recording_uuid), {"tx": url})
     if merged == conv["recs"].get(recording_uuid):
         return conv
     return {**conv, "recs": {**conv["recs"], recording_uuid: merged}}
 
 
-def apply_name(conv: ConvState, name: str) -> ConvState:
+def apply_name(conv: ConversationState, name: str) -> ConversationState:
     cur = conv.get("name")
     if cur is not None and cur >= name:
         return conv
     return {**conv, "name": name}
 
 
-def transition(conv: ConvState | None, fact: dict[str, Any]) -> tuple[ConvState, list[Any]]:
+def transition(
+    conv: ConversationState | None, fact: dict[str, Any]
+) -> tuple[ConversationState, list[Any]]:
     """Generic entry: ``kind`` = record|transcribed|named. Emits nothing by itself (see settle)."""
     uuid = fact.get("conversation_uuid")
     if not isinstance(uuid, str) or not uuid:
@@ -123,22 +142,22 @@ def transition(conv: ConvState | None, fact: dict[str, Any]) -> tuple[ConvState,
 # derived views
 
 
-def members(uuid: str, legs: dict[str, legm.LegState]) -> list[legm.LegState]:
+def members(uuid: str, flow_legs: dict[str, LegState]) -> list[LegState]:
     """The legs that have been in this conversation, by uuid."""
-    return [legs[k] for k in sorted(legs) if uuid in legs[k]["conv"]]
+    return [flow_legs[k] for k in sorted(flow_legs) if uuid in flow_legs[k]["conversations"]]
 
 
-def is_ended(member_legs: list[legm.LegState]) -> bool:
+def is_ended(member_legs: list[LegState]) -> bool:
     """Ended: it has members and every member has reached its outcome.
 
     A member transferred out (``leg["left"]``) still counts until it ends: the conversation is
     then reported with that leg's final facts, whatever the order of arrival, instead of early
     with half of them.
     """
-    return bool(member_legs) and all(leg["out"] for leg in member_legs)
+    return bool(member_legs) and all(leg["reported"] for leg in member_legs)
 
 
-def recording_urls(conv: ConvState | None, *, leg_uuid: str | None = None) -> list[str]:
+def recording_urls(conv: ConversationState | None, *, leg_uuid: str | None = None) -> list[str]:
     """Recording URLs, ordered by (start time, url); only ``leg_uuid``'s own ones if given."""
     if conv is None:
         return []
@@ -149,6 +168,15 @@ def recording_urls(conv: ConvState | None, *, leg_uuid: str | None = None) -> li
     ]
     recs.sort(key=lambda r: (r.get("start") or "", r["url"]))
     return [r["url"] for r in recs]
+
+
+#: The primary leg's fields a conversation's outcome reports.
+_PRIMARY_FIELDS: tuple[Literal["direction", "to", "from", "network"], ...] = (
+    "direction",
+    "to",
+    "from",
+    "network",
+)
 
 
 def _sum_money(values: list[Any]) -> str | None:
@@ -175,16 +203,16 @@ def _seconds_between(start: str, end: str) -> int | None:
 
 
 def outcome(
-    conv: ConvState | None,
+    conv: ConversationState | None,
     uuid: str,
-    member_legs: list[legm.LegState],
+    member_legs: list[LegState],
     *,
     outcome_id: str,
     flow_key: str,
     call_ref: str | None,
-    primary: legm.LegState | None,
+    primary: LegState | None,
     dispositions: dict[str, str],
-) -> dict[str, Any]:
+) -> OutcomeRecord:
     """The conversation's ``Outcome`` (JSON form of ``contracts.envelopes.Outcome``).
 
     Disposition: ``answered`` if any member was answered, else the primary leg's disposition.
@@ -196,13 +224,13 @@ def outcome(
     else:
         key = primary["uuid"] if primary is not None else member_legs[0]["uuid"]
         disp = dispositions.get(key, "unknown")
-    starts = [s for leg in member_legs if (s := legm.field(leg, "start_time"))]
-    ends = [e for leg in member_legs if (e := legm.field(leg, "end_time"))]
-    rec: dict[str, Any] = {
+    starts = [s for leg in member_legs if (s := legs.field(leg, "start_time"))]
+    ends = [e for leg in member_legs if (e := legs.field(leg, "end_time"))]
+    rec: OutcomeRecord = {
         "id": outcome_id,
         "schema_version": 1,
         "type": "voice.outcome",
-        "occurred_at": max([*ends, *(legm.last_ts(leg) for leg in member_legs)] or [EPOCH]),
+        "occurred_at": max([*ends, *(legs.last_ts(leg) for leg in member_legs)] or [EPOCH]),
         "flow_key": flow_key,
         "scope": "conversation",
         "conversation_uuid": uuid,
@@ -215,11 +243,11 @@ def outcome(
     if conv is not None and conv.get("name"):
         rec["detail"] = conv["name"]
     if primary is not None:
-        for name in ("direction", "to", "from", "network"):
-            value = legm.field(primary, name)
+        for name in _PRIMARY_FIELDS:
+            value = legs.field(primary, name)
             if value is not None:
                 rec[name] = value
-        amd = legm.amd_result(primary)
+        amd = legs.amd_result(primary)
         if amd is not None:
             rec["amd"] = amd
     if starts:
@@ -227,10 +255,10 @@ def outcome(
     if ends:
         rec["end_time"] = max(ends)
     if starts and ends:
-        seconds = _seconds_between(rec["start_time"], rec["end_time"])
+        seconds = _seconds_between(min(starts), max(ends))
         if seconds is not None:
             rec["duration_s"] = seconds
-    price = _sum_money([legm.field(leg, "price") for leg in member_legs])
+    price = _sum_money([legs.field(leg, "price") for leg in member_legs])
     if price is not None:
         rec["price"] = price
     return rec
