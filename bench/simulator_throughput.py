@@ -231,7 +231,7 @@ async def closed_loop(
 
 
 async def _baseline_server() -> tuple[Any, str]:
-    from orchestrator.sandbox.simulator.uvserve import EmbeddedServer
+    from orchestrator.web.embedded import EmbeddedServer
 
     body = orjson.dumps(
         {"uuid": "x", "status": "started", "direction": "outbound", "conversation_uuid": "CON-x"}

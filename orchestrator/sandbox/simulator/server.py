@@ -12,13 +12,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from orchestrator.sandbox.simulator.app import SimulatorApp
 from orchestrator.sandbox.simulator.applications import SimApplication
+from orchestrator.sandbox.simulator.asgi import create_app
 from orchestrator.sandbox.simulator.auth import public_key_from_private
 from orchestrator.sandbox.simulator.engine import SimEngine
 from orchestrator.sandbox.simulator.profile import Profile, load_profile
 from orchestrator.sandbox.simulator.tls import generate_tls
-from orchestrator.sandbox.simulator.uvserve import EmbeddedServer
+from orchestrator.web.embedded import EmbeddedServer
 from orchestrator.web.head import head_capped_protocol
 
 __all__ = ["Simulator", "SimulatorStartError"]
@@ -159,7 +159,7 @@ class Simulator:
                 files = generate_tls(directory, (self.host,))
                 ssl_cert, ssl_key, self.ca_file = files.cert_file, files.key_file, files.ca_file
         http = EmbeddedServer(
-            SimulatorApp(self.engine),
+            create_app(self.engine),
             host=self.host,
             port=self._port,
             http=_protocol_class(),

@@ -29,7 +29,7 @@ from orchestrator.ingress.app import IngressOptions, create_app
 from orchestrator.ingress.flows import load_flows
 from orchestrator.localbroker import free_port
 from orchestrator.sandbox.simulator.server import Simulator
-from orchestrator.sandbox.simulator.uvserve import EmbeddedServer
+from orchestrator.web.embedded import EmbeddedServer
 from tests.integration.ingress.conftest import EXAMPLE_FLOWS, read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

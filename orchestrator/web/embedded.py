@@ -2,6 +2,7 @@
 
 ``uvicorn.Server.serve`` installs signal handlers, which is wrong for a server embedded in a test
 or in another role's process; this drives the same startup/main-loop/shutdown steps directly.
+The roles' health ports, ``orchestrator run``'s ingress and the simulator all serve this way.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ class EmbeddedServer:
             await server.startup()
         except SystemExit:
             raise OSError(f"cannot listen on {self.host}:{self.port}") from None
+        if server.should_exit or not server.servers:  # the app's lifespan startup failed
+            await server.shutdown()
+            raise OSError(f"the application did not start on {self.host}:{self.port}")
         self._server = server
         self.port = int(server.servers[0].sockets[0].getsockname()[1])
         self._task = asyncio.create_task(server.main_loop(), name=f"uvicorn-{self.port}")
