@@ -34,7 +34,8 @@ from contracts.campaign import (
 )
 from contracts.envelopes import stable_id
 from handlers.calling_hours import is_open, next_open, zones_for
-from handlers.pacing import DialRate, Pacer
+from handlers.dial_rate import DialRate
+from handlers.sliding_window import ArrivalLog
 
 __all__ = [
     "Attempt",
@@ -323,7 +324,12 @@ class CampaignMachine:
         self.dialed = 0
         self.dispositions: dict[str, int] = {}
         self.finished = 0
-        self.pacer = Pacer(cps_limit)
+        #: Pacing at the campaign's share of the account CPS: the dispatcher enforces the account
+        #: limit again, but pacing here keeps the command queue from filling with work the
+        #: dispatcher would only hold back (and keeps pause/cancel prompt: little is queued).
+        #: No rolling second ever holds more than ``floor(rate)`` dials (one per ``1/rate`` s
+        #: below one a second), and a controller that wakes late can still use its budget.
+        self.pacer = ArrivalLog(cps_limit)
         self.rate = DialRate()
         self.fresh: deque[ContactTrack] = deque()
         self.in_flight: dict[str, ContactTrack] = {}
@@ -479,7 +485,7 @@ class CampaignMachine:
         if self._heap:
             waits.append((self._heap[0][0] - now).total_seconds())
         if self.fresh or (self._heap and self._heap[0][0] <= now):
-            pace = self.pacer.next_at()
+            pace = self.pacer.next_free(t)
             waits.append(0.0 if pace is None else pace - t)
         return max(0.0, min(waits)) if waits else None
 
@@ -525,7 +531,7 @@ class CampaignMachine:
         hours = self.spec.calling_hours
         while (
             len(self.in_flight) < self.max_concurrent
-            and self.pacer.ready(t)
+            and self.pacer.next_free(t) is None
             and self._unacked() < self.unacked_window
         ):
             track = self._pop_due(now)
@@ -550,7 +556,7 @@ class CampaignMachine:
             track.due_at = None
             self.in_flight[ref] = track
             self._changed.add(c.contact_id)
-            self.pacer.take(t)
+            self.pacer.try_acquire(t)
             self.rate.add(t)
             self._rate_since = self._rate_since or t
             self.dialed += 1
@@ -676,7 +682,7 @@ class CampaignMachine:
             "dialed": self.dialed,
             "finished": self.finished,
             "dispositions": dict(self.dispositions),
-            "pacer_log": self.pacer.to_json(),
+            "pacer_log": self.pacer.starts(),
             "past_stop": self._past_stop,
         }
 
@@ -704,7 +710,7 @@ class CampaignMachine:
         m.dialed = meta["dialed"]
         m.finished = meta["finished"]
         m.dispositions = dict(meta["dispositions"])
-        m.pacer.log.extend(meta.get("pacer_log") or [])
+        m.pacer.restore_starts(meta.get("pacer_log") or [])
         m._past_stop = bool(meta.get("past_stop"))
         fresh: list[ContactTrack] = []
         for t in tracks:

@@ -40,6 +40,7 @@ from orchestrator.ingress.publish import Publisher, PublishError, RecordTooLarge
 from orchestrator.ingress.state import StateView
 from orchestrator.logs import get_logger
 from orchestrator.web.body import BodyTooLarge, request_body
+from orchestrator.web.responses import json_response, problem, too_large
 
 log = get_logger("ingress.control")
 
@@ -97,26 +98,6 @@ class CallState(BaseModel):
     updated_at: datetime | None = None
 
 
-class Problem(BaseModel):
-    error: str
-    reason: str
-
-
-def _json(status: int, body: Any, **headers: str) -> Response:
-    return Response(
-        orjson.dumps(body), status, headers=headers or None, media_type="application/json"
-    )
-
-
-def _problem(status: int, error: str, reason: str, **headers: str) -> Response:
-    return _json(status, {"error": error, "reason": reason}, **headers)
-
-
-def too_large(reason: str) -> Response:
-    """413 for a body refused part-read: the connection closes instead of draining the rest."""
-    return _problem(413, "too large", reason, Connection="close")
-
-
 class ControlApi:
     def __init__(
         self,
@@ -141,16 +122,16 @@ class ControlApi:
 
     def _auth(self, request: Request) -> Response | None:
         if self._token is None:
-            return _problem(403, "forbidden", "control API disabled: set CONTROL_API_TOKEN")
+            return problem(403, "forbidden", "control API disabled: set CONTROL_API_TOKEN")
         scheme, _, given = (request.headers.get("authorization") or "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(
             given.strip().encode(), self._token
         ):
-            return _problem(
+            return problem(
                 401,
                 "unauthorized",
                 "expected Authorization: Bearer <CONTROL_API_TOKEN>",
-                **{"WWW-Authenticate": "Bearer"},
+                headers={"WWW-Authenticate": "Bearer"},
             )
         return None
 
@@ -223,25 +204,25 @@ class ControlApi:
         try:
             data = load_json(raw)
         except orjson.JSONDecodeError as err:
-            return _problem(400, "invalid command", f"body: not valid JSON ({err.msg})")
+            return problem(400, "invalid command", f"body: not valid JSON ({err.msg})")
         except TooDeep as err:
-            return _problem(400, "invalid command", f"body: {err}")
+            return problem(400, "invalid command", f"body: {err}")
         try:
             req = CommandRequest.model_validate(data)
             cmd = self.build(req, datetime.now(UTC))
         except ValidationError as err:
             reason = format_validation_error(err.errors(include_url=False, include_input=False))
-            return _problem(422, "invalid command", reason)
+            return problem(422, "invalid command", reason)
         except ValueError as err:
-            return _problem(422, "invalid command", str(err))
+            return problem(422, "invalid command", str(err))
         try:
             stored = await self.publisher.publish(
                 self.commands_topic, command_key(cmd), cmd.to_bytes()
             )
         except RecordTooLarge as err:
-            return _problem(413, "too large", err.reason)
+            return problem(413, "too large", err.reason)
         except PublishError as err:
-            return _problem(503, "unavailable", err.reason, **{"Retry-After": "1"})
+            return problem(503, "unavailable", err.reason, headers={"Retry-After": "1"})
         self.metrics.commands.labels(cmd.kind).inc()
         log.info("command enqueued", kind=cmd.kind, command_id=cmd.id, flow_key=cmd.flow_key)
         accepted = CommandAccepted(
@@ -253,7 +234,7 @@ class ControlApi:
             partition=stored.partition,
             offset=stored.offset,
         )
-        return _json(202, accepted.model_dump(mode="json", exclude_none=True))
+        return json_response(202, accepted.model_dump(mode="json", exclude_none=True))
 
     # --- GET /v1/calls/{flow_key} ---------------------------------------------------------------
 
@@ -267,14 +248,17 @@ class ControlApi:
             return denied
         flow_key = request.path_params["flow_key"]
         if self.state is None:
-            return _problem(503, "unavailable", "state read model not running")
+            return problem(503, "unavailable", "state read model not running")
         found = self.state.get(flow_key)
         if found is None:
             if not self.state.caught_up.is_set():
-                return _problem(
-                    503, "unavailable", "state read model still loading", **{"Retry-After": "1"}
+                return problem(
+                    503,
+                    "unavailable",
+                    "state read model still loading",
+                    headers={"Retry-After": "1"},
                 )
-            return _problem(404, "not found", f"no state stored for flow {flow_key[:128]!r}")
+            return problem(404, "not found", f"no state stored for flow {flow_key[:128]!r}")
         body = CallState(
             flow_key=found.flow_key,
             state=found.value,
@@ -286,4 +270,4 @@ class ControlApi:
                 else None
             ),
         )
-        return _json(200, body.model_dump(mode="json", exclude_none=True))
+        return json_response(200, body.model_dump(mode="json", exclude_none=True))

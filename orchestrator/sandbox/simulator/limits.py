@@ -1,15 +1,20 @@
-"""Rolling-window limiter, the way Vonage enforces its limits: at most N admissions in ANY window.
+"""The simulator's rate limits, the way Vonage enforces them: at most N admissions in ANY window.
 
-A sliding log (not a token bucket): a bucket lets a full burst through at every refill boundary,
-which would show up as more than N calls inside some 1-second window in the ledger. Rejections
-are not recorded, so a client that is being refused does not push its own window further out
-(Vonage does not queue: an over-limit request is simply refused with 429).
+The log is the product's one sliding-window limiter, counted as a server counts arrivals
+(:class:`handlers.sliding_window.ArrivalLog`): a sliding log, not a token bucket (a bucket lets a
+full burst through at every refill boundary, which would show up as more than N calls inside
+some 1-second window in the ledger). Rejections are not recorded, so a client that is being
+refused does not push its own window further out (Vonage does not queue: an over-limit request
+is simply refused with 429).
 """
 
 from __future__ import annotations
 
 import math
-from collections import deque
+
+from handlers.sliding_window import ArrivalLog, Slot
+
+__all__ = ["RollingWindowLimiter"]
 
 
 class RollingWindowLimiter:
@@ -26,28 +31,16 @@ class RollingWindowLimiter:
         self.rate = float(rate)
         self.limit = max(1, round(rate))
         self.window = self.limit / self.rate
-        self._log: deque[float] = deque()
+        self._log = ArrivalLog(self.limit, self.window)
 
     def try_acquire(self, now: float) -> bool:
         """Admit (and record) one request at monotonic time ``now``, or refuse it."""
-        log = self._log
-        horizon = now - self.window
-        while log and log[0] <= horizon:
-            log.popleft()
-        if len(log) >= self.limit:
-            return False
-        log.append(now)
-        return True
+        return isinstance(self._log.try_acquire(now), Slot)
 
     def retry_after(self, now: float) -> float:
         """Seconds until the next admission would succeed (0 when one would now)."""
-        log = self._log
-        horizon = now - self.window
-        while log and log[0] <= horizon:
-            log.popleft()
-        if len(log) < self.limit:
-            return 0.0
-        return max(0.0, log[0] + self.window - now)
+        at = self._log.next_free(now)
+        return 0.0 if at is None else max(0.0, at - now)
 
     def reset(self) -> None:
         self._log.clear()
