@@ -38,7 +38,7 @@ from contracts.campaign import (
     ControlAction,
 )
 from contracts.envelopes import CommandResult, Outcome, command_key
-from contracts.topics import CAMPAIGN_CONTROL, CAMPAIGN_RESULTS, VOICE_COMMANDS
+from contracts.topics import CAMPAIGN_CONTROL, CAMPAIGN_RESULTS, VOICE_COMMANDS, topic_name
 from handlers.campaign import (
     CampaignMachine,
     ContactTrack,
@@ -90,9 +90,9 @@ class ControllerApp(App[CampaignState, Event]):
         registry: CollectorRegistry | None = None,
     ) -> None:
         self.settings = settings
-        self.commands_topic = f"{settings.topic_prefix}{VOICE_COMMANDS.name}"
-        self.results_topic = f"{settings.topic_prefix}{CAMPAIGN_RESULTS.name}"
-        self.control_topic = f"{settings.topic_prefix}{CAMPAIGN_CONTROL.name}"
+        self.commands_topic = topic_name(VOICE_COMMANDS, settings.topic_prefix)
+        self.results_topic = topic_name(CAMPAIGN_RESULTS, settings.topic_prefix)
+        self.control_topic = topic_name(CAMPAIGN_CONTROL, settings.topic_prefix)
         self.clock = clock
         self.max_tick_s = max_tick_s
         #: A tick not read back after this long is written again (it is idempotent).

@@ -12,7 +12,6 @@ import io
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,11 +28,12 @@ from contracts.campaign import (
     ContactResult,
     ControlAction,
 )
-from contracts.topics import CAMPAIGN_CONTROL, CAMPAIGN_RESULTS, CAMPAIGN_STATE
+from contracts.topics import CAMPAIGN_CONTROL, CAMPAIGN_RESULTS, CAMPAIGN_STATE, topic_name
 from contracts.voice_api import CreateCallRequest
 from handlers.campaign_dial import create_call_body
 from orchestrator.campaign.contacts import ContactFileError, iter_contacts
 from orchestrator.campaign.dnc import load_dnc
+from orchestrator.clock import utc_now
 from orchestrator.config import Settings
 from orchestrator.kafka.clients import make_consumer, make_producer
 from orchestrator.kafka.reading import partitions_of, read_to_end
@@ -109,7 +109,7 @@ async def send_control(
 ) -> CampaignControl:
     ctrl = CampaignControl(
         id=f"ctl-{uuid.uuid4().hex}",
-        occurred_at=datetime.now(UTC),
+        occurred_at=utc_now(),
         campaign=campaign,
         action=action,
         spec=spec,
@@ -120,7 +120,7 @@ async def send_control(
     producer = make_producer(settings)
     await producer.start()
     try:
-        topic = f"{settings.topic_prefix}{CAMPAIGN_CONTROL.name}"
+        topic = topic_name(CAMPAIGN_CONTROL, settings.topic_prefix)
         await producer.send_and_wait(topic, ctrl.to_bytes(), key=campaign.encode())
     finally:
         await producer.stop()
@@ -234,7 +234,7 @@ class StateWatcher:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.topic = f"{settings.topic_prefix}{CAMPAIGN_STATE.name}"
+        self.topic = topic_name(CAMPAIGN_STATE, settings.topic_prefix)
         self.states: dict[str, dict[str, Any]] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._tps: list[TopicPartition] = []
@@ -275,7 +275,7 @@ class StateWatcher:
 
 async def read_results(settings: Settings, campaign: str) -> list[ContactResult]:
     """Every final result of ``campaign``, one per contact (duplicates of a re-send dropped)."""
-    topic = f"{settings.topic_prefix}{CAMPAIGN_RESULTS.name}"
+    topic = topic_name(CAMPAIGN_RESULTS, settings.topic_prefix)
     prefix = f"{campaign}/".encode()
     found: dict[str, ContactResult] = {}
 

@@ -20,6 +20,7 @@ from contracts.topics import (
     CAMPAIGN_STATE,
     VOICE_COMMANDS,
     VOICE_DLQ,
+    topic_name,
 )
 from orchestrator.campaign.app import ControllerApp
 from orchestrator.config import Settings
@@ -52,15 +53,15 @@ class ControllerService:
             settings,
             self.app,  # type: ignore[arg-type]
             RuntimeConfig(
-                input_topic=f"{p}{CAMPAIGN_CONTROL.name}",
-                changelog_topic=f"{p}{CAMPAIGN_STATE.name}",
-                dlq_topic=f"{p}{VOICE_DLQ.name}",
+                input_topic=topic_name(CAMPAIGN_CONTROL, p),
+                changelog_topic=topic_name(CAMPAIGN_STATE, p),
+                dlq_topic=topic_name(VOICE_DLQ, p),
                 group_id=CONTROLLER_GROUP,
                 # Its own input too: the clock ticks it writes (see orchestrator.campaign.app).
                 output_topics=(
-                    f"{p}{VOICE_COMMANDS.name}",
-                    f"{p}{CAMPAIGN_RESULTS.name}",
-                    f"{p}{CAMPAIGN_CONTROL.name}",
+                    topic_name(VOICE_COMMANDS, p),
+                    topic_name(CAMPAIGN_RESULTS, p),
+                    topic_name(CAMPAIGN_CONTROL, p),
                 ),
                 tick_s=0.02,
                 commit_interval_s=0.3,

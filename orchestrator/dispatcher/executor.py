@@ -18,7 +18,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from contracts.envelopes import (
@@ -29,6 +29,7 @@ from contracts.envelopes import (
     DeadLetter,
     stable_id,
 )
+from orchestrator.clock import utc_now
 from orchestrator.dispatcher.budgets import Budgets
 from orchestrator.dispatcher.client import (
     ApiRequest,
@@ -124,10 +125,6 @@ class ResolvePolicy:
     page_size: int = 100
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def _marks(out: HttpOutcome | None) -> tuple[float | None, float | None]:
     return (None, None) if out is None else (out.sent_at, out.answered_at)
 
@@ -180,7 +177,7 @@ class Executor:
             )
             return
         if cmd.not_before is not None:
-            wait = (cmd.not_before - _utcnow()).total_seconds()
+            wait = (cmd.not_before - utc_now()).total_seconds()
             if wait > 0:
                 await interruptible(work, asyncio.sleep(wait))
         budget_name, limiter = self.budgets.get(cmd.account).for_kind(kind)
@@ -217,7 +214,7 @@ class Executor:
             conversation_uuid = cu if isinstance(cu, str) else None
         return CommandResult(
             id=result_id or CommandResult.make_id(cmd.id),
-            occurred_at=_utcnow(),
+            occurred_at=utc_now(),
             flow_key=cmd.flow_key,
             command_id=cmd.id,
             kind=cmd.kind,
@@ -248,7 +245,7 @@ class Executor:
         self.metrics.dead_letters.labels(reason).inc()
         letter = DeadLetter(
             id=DeadLetter.make_id(work.topic, work.partition, work.offset),
-            occurred_at=_utcnow(),
+            occurred_at=utc_now(),
             reason=reason,
             error=error,
             source_topic=work.topic,
@@ -414,7 +411,7 @@ class Executor:
         first: float | None = None
         while True:
             permit = await self._permit(work, limiter)
-            now = _utcnow()
+            now = utc_now()
             first_at = first_at or now
             entry = LedgerEntry(
                 command_id=cmd.id,
@@ -521,7 +518,7 @@ class Executor:
                 result_id=unknown_result_id(cmd.id),
             )
             await self._emit(work, pending, final=False)
-            wait = (entry.at + timedelta(seconds=policy.after) - _utcnow()).total_seconds()
+            wait = (entry.at + timedelta(seconds=policy.after) - utc_now()).total_seconds()
             if wait > 0:
                 await interruptible(work, asyncio.sleep(wait))
             lister = self._lister(work)
@@ -534,7 +531,7 @@ class Executor:
                 if calls is not None:
                     break
                 tries += 1
-                spent = (_utcnow() - entry.at).total_seconds()
+                spent = (utc_now() - entry.at).total_seconds()
                 if spent > policy.deadline:
                     await self._give_up(work, "unresolved_outcome", entry.attempt, None)
                     return

@@ -41,7 +41,6 @@ import contextlib
 import random
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -64,6 +63,7 @@ from contracts.topics import (
     VOICE_EVENTS,
     topic_name,
 )
+from orchestrator.clock import utc_now
 from orchestrator.config import DISPATCHER_RESEND_ON_TIMEOUT, ConfigError, Settings
 from orchestrator.dispatcher.auth import JwtMinter, basic_auth_header
 from orchestrator.dispatcher.budgets import Budgets
@@ -324,7 +324,7 @@ class DispatcherService:
             assert self._executor is not None
             letter = DeadLetter(
                 id=DeadLetter.make_id(self.commands_topic, part.number, rec.offset),
-                occurred_at=_now(),
+                occurred_at=utc_now(),
                 reason="undecodable_command",
                 error=str(err)[:2000],
                 source_topic=self.commands_topic,
@@ -537,10 +537,6 @@ class DispatcherService:
                 m.ceiling.labels(budget.account, name).set(lim.ceiling())
                 m.sent_rate.labels(budget.account, name).set(lim.log.recent(lim.now()))
                 m.limiter_waiting.labels(budget.account, name).set(lim.waiting)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _b64(data: bytes | None) -> str | None:

@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from contracts.flow import FlowSet
-from contracts.topics import VOICE_COMMANDS, VOICE_EVENTS, VOICE_STATE
+from contracts.topics import VOICE_COMMANDS, VOICE_EVENTS, VOICE_STATE, topic_name
 from orchestrator.config import ConfigError, Settings
 from orchestrator.ingress.campaigns import CampaignsApi
 from orchestrator.ingress.control import ControlApi
@@ -56,10 +56,6 @@ class IngressOptions:
     extra_ready_topics: list[str] = field(default_factory=list)
 
 
-def _topic(settings: Settings, name: str) -> str:
-    return f"{settings.topic_prefix}{name}"
-
-
 def create_app(
     settings: Settings,
     *,
@@ -89,9 +85,9 @@ def create_app(
     pub: Publisher = publisher or KafkaPublisher(
         settings, deadline=opts.publish_deadline, metrics=metrics
     )
-    events_topic = _topic(settings, VOICE_EVENTS.name)
-    commands_topic = _topic(settings, VOICE_COMMANDS.name)
-    state_topic = _topic(settings, VOICE_STATE.name)
+    events_topic = topic_name(VOICE_EVENTS, settings.topic_prefix)
+    commands_topic = topic_name(VOICE_COMMANDS, settings.topic_prefix)
+    state_topic = topic_name(VOICE_STATE, settings.topic_prefix)
     token = settings.control_api_token.get_secret_value() if settings.control_api_token else None
     state = StateView(settings, state_topic) if (token and opts.state_view) else None
     if state is not None:

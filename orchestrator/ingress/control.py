@@ -35,6 +35,7 @@ from contracts.envelopes import (
 )
 from contracts.flow import FlowSet
 from handlers.flow import encode_ctx, initial_variables, webhook_url
+from orchestrator.clock import utc_now
 from orchestrator.ingress.metrics import IngressMetrics
 from orchestrator.ingress.publish import Publisher, PublishError, RecordTooLarge
 from orchestrator.ingress.state import StateView
@@ -209,7 +210,7 @@ class ControlApi:
             return problem(400, "invalid command", f"body: {err}")
         try:
             req = CommandRequest.model_validate(data)
-            cmd = self.build(req, datetime.now(UTC))
+            cmd = self.build(req, utc_now())
         except ValidationError as err:
             reason = format_validation_error(err.errors(include_url=False, include_input=False))
             return problem(422, "invalid command", reason)

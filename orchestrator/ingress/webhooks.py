@@ -18,7 +18,6 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -41,6 +40,7 @@ from handlers.flow import (
     render_input,
     render_notify,
 )
+from orchestrator.clock import utc_now
 from orchestrator.ingress.metrics import IngressMetrics
 from orchestrator.ingress.publish import Publisher, PublishError, RecordTooLarge
 from orchestrator.ingress.signature import SignatureError, SignatureVerifier
@@ -216,7 +216,7 @@ class WebhookEndpoint:
         rendered = self._render(kind, payload, call_ref or flow_key, flow_name, step, ctx)
 
         # 5. store
-        now = datetime.now(UTC)
+        now = utc_now()
         try:
             envelope = EventEnvelope(
                 id=EventEnvelope.make_id(kind, flow_key, raw),

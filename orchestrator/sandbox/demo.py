@@ -151,7 +151,7 @@ async def _latencies(settings: Any) -> list[float]:
     import orjson
     from aiokafka import ConsumerRecord, TopicPartition
 
-    from contracts.topics import VOICE_EVENTS, VOICE_STATE
+    from contracts.topics import VOICE_EVENTS, VOICE_STATE, topic_name
     from orchestrator.kafka.clients import make_consumer
     from orchestrator.kafka.reading import partitions_of, read_to_end
 
@@ -175,7 +175,7 @@ async def _latencies(settings: Any) -> list[float]:
     await consumer.start()
     try:  # the run is over, so nobody writes these partitions any more
         for spec, on in ((VOICE_EVENTS, on_events), (VOICE_STATE, on_state)):
-            topic = f"{settings.topic_prefix}{spec.name}"
+            topic = topic_name(spec, settings.topic_prefix)
             await read_to_end(consumer, await partitions_of(consumer, topic), on, within=120.0)
     finally:
         await consumer.stop()
