@@ -31,6 +31,7 @@ from orchestrator.sandbox.simulator.engine import SimEngine
 from orchestrator.sandbox.simulator.faults import decide, throttled
 from orchestrator.sandbox.simulator.http import Ctx, Resp
 from orchestrator.sandbox.simulator.ledger import RequestRecord
+from orchestrator.sandbox.simulator.lifecycle import Legs
 from orchestrator.web.body import BodyTooLarge, request_body
 
 __all__ = ["create_app"]
@@ -128,8 +129,9 @@ class _NoTrailingSlash:
 class SimulatorFront:
     """The endpoints; every API route ends in :meth:`api` (one pipeline, one ledger record)."""
 
-    def __init__(self, engine: SimEngine) -> None:
+    def __init__(self, engine: SimEngine, legs: Legs) -> None:
         self.engine = engine
+        self.legs = legs
 
     def routes(self) -> list[Route]:
         routes = [Route(r.path, _AnyMethod(self._api(r))) for r in API_ROUTES]
@@ -250,6 +252,7 @@ class SimulatorFront:
         query = dict(parse_qsl(request.url.query, keep_blank_values=True))
         ctx = Ctx(
             engine=engine,
+            legs=self.legs,
             method=method,
             path=path,
             params=params,
@@ -281,6 +284,7 @@ class SimulatorFront:
             return default if v is None else v.lower() not in ("0", "false", "no")
 
         snap = self.engine.snapshot(
+            live_calls=self.legs.live,
             since=_int(query.get("since")),
             include_requests=flag("requests"),
             include_calls=flag("calls"),
@@ -298,13 +302,14 @@ class SimulatorFront:
         return _response(self._inbound(body))
 
     async def reset(self, request: Request) -> Response:
+        self.legs.cancel_all()
         self.engine.reset()
         return _response(Resp(200, {"reset": True}))
 
     async def health(self, request: Request) -> Response:
         engine = self.engine
         return _response(
-            Resp(200, {"ok": True, "live_calls": engine.live_tasks, "calls": len(engine.calls)})
+            Resp(200, {"ok": True, "live_calls": self.legs.live, "calls": len(engine.calls)})
         )
 
     async def unknown_control(self, request: Request) -> Response:
@@ -323,7 +328,7 @@ class SimulatorFront:
         if not isinstance(req, dict) or not req.get("from") or not req.get("to"):
             return Resp(400, problems.bad_request("give from (caller) and to (your number)"))
         try:
-            call = self.engine.start_inbound(
+            call = self.legs.start_inbound(
                 str(req["from"]), str(req["to"]), str(req["app_id"]) if req.get("app_id") else None
             )
         except LookupError as err:
@@ -371,9 +376,9 @@ def _response(resp: Resp, headers: dict[str, str] | None = None) -> Response:
     return Response(payload, resp.status, extra or None, "application/json")
 
 
-def create_app(engine: SimEngine) -> Starlette:
+def create_app(engine: SimEngine, legs: Legs) -> Starlette:
     """The simulator's ASGI application (its lifespan starts and stops the webhook poster)."""
-    front = SimulatorFront(engine)
+    front = SimulatorFront(engine, legs)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -381,6 +386,7 @@ def create_app(engine: SimEngine) -> Starlette:
         try:
             yield
         finally:
+            legs.cancel_all()
             await engine.close()
 
     app = Starlette(routes=front.routes(), lifespan=lifespan)

@@ -1,7 +1,10 @@
 """The simulated platform's state: applications, calls, limits, ledger, and the clock they share.
 
-Everything the HTTP layer and the call lifecycles touch lives on one :class:`SimEngine`, so the
-ASGI app, the in-process Python API and the lifecycles see the same state without globals.
+Everything the HTTP layer and the call lifecycles read and change lives on one :class:`SimEngine`,
+so the HTTP front, the in-process Python API and the lifecycles see the same state without
+globals. The lifecycles themselves (one task per leg) are owned by
+:class:`~orchestrator.sandbox.simulator.lifecycle.Legs`, which uses the engine; the engine knows
+nothing of them, so the arrows point one way.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import structlog
 
 from orchestrator.sandbox.simulator.applications import ApplicationStore
 from orchestrator.sandbox.simulator.auth import JwtVerifier
-from orchestrator.sandbox.simulator.calls import Call, CallStore, Hangup, Interrupt
+from orchestrator.sandbox.simulator.calls import Call, CallStore, Hangup
 from orchestrator.sandbox.simulator.clock import SimClock, iso
 from orchestrator.sandbox.simulator.conversations import ConversationRegistry
 from orchestrator.sandbox.simulator.ledger import Ledger
@@ -72,7 +75,6 @@ class SimEngine:
         self.fault_rng = random.Random(f"{seed}:faults")
         self.base_url = ""
         self._dials: dict[str, int] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
         self.started_wall = self.clock.wall()
 
     # --- randomness -----------------------------------------------------------------------------
@@ -133,55 +135,6 @@ class SimEngine:
         self.calls.add(call)
         return call
 
-    def start_inbound(self, caller: str, number: str, app_id: str | None = None) -> Call:
-        """A person calls ``number``: the application's answer_url is fetched and its NCCO runs.
-
-        Raises LookupError (no such application) or ValueError (it lacks answer/event URLs).
-        """
-        app = self.apps.get(app_id) if app_id else next(iter(self.apps.all()), None)
-        if app is None:
-            raise LookupError(app_id or "application")
-        answer = app.webhook_address("answer_url")
-        event = app.webhook_address("event_url")
-        if answer is None or event is None:
-            raise ValueError("the application needs answer_url and event_url webhooks")
-        call = self.new_leg(
-            app_id=app.id,
-            to={"type": "phone", "number": number},
-            from_={"type": "phone", "number": caller},
-            event_url=event[0],
-            event_method=event[1],
-            leg="inbound",
-        )
-        call.direction = "inbound"
-        call.outcome = "human"
-        call.answer_url, call.answer_method = [answer[0]], answer[1]
-        self.launch(call)
-        return call
-
-    def launch(self, call: Call) -> None:
-        from orchestrator.sandbox.simulator.lifecycle import run_leg
-
-        task = asyncio.create_task(run_leg(self, call))
-        call.task = task
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    @property
-    def live_tasks(self) -> int:
-        return len(self._tasks)
-
-    async def wait_idle(self) -> None:
-        """Wait until no call lifecycle and no webhook retry is running.
-
-        Bound it with ``asyncio.timeout``: with a long talk time this can take a while.
-        """
-        while True:
-            pending = self._tasks | self.poster.background
-            if not pending:
-                return
-            await asyncio.wait(pending)
-
     # --- waiting inside a lifecycle ---------------------------------------------------------------
     async def pause(
         self,
@@ -229,10 +182,10 @@ class SimEngine:
 
     # --- control ----------------------------------------------------------------------------------
     def reset(self) -> None:
-        """Forget every call, request, limit window, conversation and recording (apps stay)."""
-        for task in list(self._tasks):
-            task.cancel()
-        self._tasks.clear()
+        """Forget every call, request, limit window, conversation and recording (apps stay).
+
+        Stop the leg lifecycles first (``Legs.cancel_all``): they would go on changing calls.
+        """
         self.poster.cancel_background()
         self.calls.clear()
         self.ledger.clear()
@@ -247,7 +200,8 @@ class SimEngine:
         self.reset()
         await self.poster.close()
 
-    def snapshot(self, **kw: Any) -> dict[str, Any]:
+    def snapshot(self, live_calls: int = 0, **kw: Any) -> dict[str, Any]:
+        """The ledger document (``GET /_sim/ledger``); ``live_calls``: legs still running."""
         extra = {
             "base_url": self.base_url,
             "now": round(self.clock.wall(), 6),
@@ -257,12 +211,8 @@ class SimEngine:
             "time_scale": self.clock.time_scale,
             "cps": self.cps,
             "rps": self.rps,
-            "live_calls": self.live_tasks,
+            "live_calls": live_calls,
             "webhooks_sent": self.poster.sent,
             "webhooks_failed": self.poster.failed,
         }
         return self.ledger.snapshot(self.calls, extra=extra, **kw)
-
-
-def is_interrupt(exc: BaseException) -> bool:
-    return isinstance(exc, Interrupt)

@@ -1,4 +1,4 @@
-"""Event payloads exactly as Vonage shapes them (DIGEST §4.2), and the one emit helper.
+"""Event payloads exactly as Vonage shapes them (DIGEST §4.2), and the sender of one leg's events.
 
 Shapes follow the real examples: status events carry ``uuid``; AMD events carry ``call_uuid`` and
 no ``direction``; ``answered`` has ``start_time``/``rate``/``network`` present but null;
@@ -20,9 +20,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "NCCO_SYNTAX_ERROR",
+    "CallEvents",
     "amd_payload",
     "completed_payload",
-    "emit",
     "error_payload",
     "price_of",
     "status_payload",
@@ -92,24 +92,32 @@ def completed_payload(engine: SimEngine, call: Call) -> dict[str, Any]:
     )
 
 
-async def emit(
-    engine: SimEngine,
-    call: Call,
-    app: SimApplication | None,
-    payload: dict[str, Any],
-    label: str,
-    *,
-    url: str | None = None,
-    method: str | None = None,
-    kind: str = "event",
-) -> None:
-    """Send one event to the leg's event URL (or ``url``); maybe deliver it twice, as Vonage may."""
-    target = url or call.event_url
-    if not target:
-        return
-    m = method or (call.event_method if url is None else "POST")
-    await engine.poster.notify(call, app, payload, target, m, kind=kind, label=label)
-    if engine.profile.events.duplicate and call.rng.random() < engine.profile.events.duplicate:
-        await engine.poster.notify(
-            call, app, payload, target, m, kind=kind, label=label, duplicate=True
-        )
+class CallEvents:
+    """Sends one leg's events to its event URL, maybe twice, as Vonage may (one per leg)."""
+
+    def __init__(self, engine: SimEngine, call: Call, app: SimApplication | None) -> None:
+        self.engine = engine
+        self.call = call
+        self.app = app
+
+    async def send(
+        self,
+        payload: dict[str, Any],
+        label: str,
+        *,
+        url: str | None = None,
+        method: str | None = None,
+        kind: str = "event",
+    ) -> None:
+        """To the leg's event URL (or ``url``); duplicated as often as the profile says."""
+        call, engine = self.call, self.engine
+        target = url or call.event_url
+        if not target:
+            return
+        m = method or (call.event_method if url is None else "POST")
+        await engine.poster.notify(call, self.app, payload, target, m, kind=kind, label=label)
+        duplicate = engine.profile.events.duplicate
+        if duplicate and call.rng.random() < duplicate:
+            await engine.poster.notify(
+                call, self.app, payload, target, m, kind=kind, label=label, duplicate=True
+            )

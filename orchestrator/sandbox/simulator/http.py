@@ -9,6 +9,7 @@ if TYPE_CHECKING:
     from orchestrator.sandbox.simulator.applications import SimApplication
     from orchestrator.sandbox.simulator.engine import SimEngine
     from orchestrator.sandbox.simulator.ledger import RequestRecord
+    from orchestrator.sandbox.simulator.lifecycle import Legs
 
 __all__ = ["MAX_INDEX", "Ctx", "Resp"]
 
@@ -28,6 +29,7 @@ class Resp:
 @dataclass(slots=True)
 class Ctx:
     engine: SimEngine
+    legs: Legs
     method: str
     path: str
     params: dict[str, str]

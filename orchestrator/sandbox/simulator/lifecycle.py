@@ -9,12 +9,16 @@ simulated time with Vonage's event sequence (DIGEST §7, KB-ORDER):
   ``completed`` (sometimes delivered first); ``rejected`` is final, with no ``completed``.
 
 A REST hangup before answer ends the leg as ``cancelled``; after answer, as ``completed``.
+
+:class:`Legs` owns the running lifecycles (one task per leg): it launches them (a created call,
+an inbound call, a leg an NCCO ``connect`` adds), counts them and waits for them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -23,20 +27,20 @@ from orchestrator.sandbox.simulator.calls import Call, Hangup, Transfer
 from orchestrator.sandbox.simulator.clock import iso
 from orchestrator.sandbox.simulator.events import (
     NCCO_SYNTAX_ERROR,
+    CallEvents,
     amd_payload,
     completed_payload,
-    emit,
     error_payload,
     price_of,
     status_payload,
 )
-from orchestrator.sandbox.simulator.ncco_runner import finish_recordings, run_ncco, validate_ncco
+from orchestrator.sandbox.simulator.ncco_runner import NccoRunner, validate_ncco
 
 if TYPE_CHECKING:
     from orchestrator.sandbox.simulator.applications import SimApplication
     from orchestrator.sandbox.simulator.engine import SimEngine
 
-__all__ = ["run_leg"]
+__all__ = ["LegLifecycle", "Legs"]
 
 log = structlog.get_logger("simulator.lifecycle")
 
@@ -45,47 +49,112 @@ _REJECT_DETAILS = ("invalid_number", "restricted", "declined")
 _SYNC_FAILURES = frozenset({"timeout", "failed", "rejected", "unanswered", "busy"})
 
 
-async def run_leg(engine: SimEngine, call: Call) -> None:
-    app = engine.apps.get(call.app_id)
-    try:
-        await _Lifecycle(engine, call, app).run()
-    except asyncio.CancelledError:
-        _mark_ended(engine, call)
-        raise
-    except Exception:
-        log.exception("call lifecycle failed", uuid=call.uuid)
-        _mark_ended(engine, call)
-    finally:
-        call.changed()
-        call.release()
+class Legs:
+    """The legs in progress: one asyncio task per leg, running its :class:`LegLifecycle`."""
+
+    def __init__(self, engine: SimEngine) -> None:
+        self.engine = engine
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def launch(self, call: Call) -> None:
+        task = asyncio.create_task(self._run(call))
+        call.task = task
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, call: Call) -> None:
+        engine = self.engine
+        app = engine.apps.get(call.app_id)
+        try:
+            await LegLifecycle(engine, call, app, self.launch).run()
+        except asyncio.CancelledError:
+            self._mark_ended(call)
+            raise
+        except Exception:
+            log.exception("call lifecycle failed", uuid=call.uuid)
+            self._mark_ended(call)
+        finally:
+            call.changed()
+            call.release()
+
+    def _mark_ended(self, call: Call) -> None:
+        if call.ended_mono is None:
+            call.ended_mono = self.engine.clock.mono()
+            call.end_sim = call.end_sim or self.engine.clock.sim()
+
+    def start_inbound(self, caller: str, number: str, app_id: str | None = None) -> Call:
+        """A person calls ``number``: the application's answer_url is fetched and its NCCO runs.
+
+        Raises LookupError (no such application) or ValueError (it lacks answer/event URLs).
+        """
+        engine = self.engine
+        app = engine.apps.get(app_id) if app_id else next(iter(engine.apps.all()), None)
+        if app is None:
+            raise LookupError(app_id or "application")
+        answer = app.webhook_address("answer_url")
+        event = app.webhook_address("event_url")
+        if answer is None or event is None:
+            raise ValueError("the application needs answer_url and event_url webhooks")
+        call = engine.new_leg(
+            app_id=app.id,
+            to={"type": "phone", "number": number},
+            from_={"type": "phone", "number": caller},
+            event_url=event[0],
+            event_method=event[1],
+            leg="inbound",
+        )
+        call.direction = "inbound"
+        call.outcome = "human"
+        call.answer_url, call.answer_method = [answer[0]], answer[1]
+        self.launch(call)
+        return call
+
+    @property
+    def live(self) -> int:
+        return len(self._tasks)
+
+    async def wait_idle(self) -> None:
+        """Wait until no call lifecycle and no webhook retry is running.
+
+        Bound it with ``asyncio.timeout``: with a long talk time this can take a while.
+        """
+        while True:
+            pending = self._tasks | self.engine.poster.background
+            if not pending:
+                return
+            await asyncio.wait(pending)
+
+    def cancel_all(self) -> None:
+        """Stop every lifecycle (a reset, or the simulator stopping)."""
+        for task in list(self._tasks):
+            task.cancel()
+        self._tasks.clear()
 
 
-def _mark_ended(engine: SimEngine, call: Call) -> None:
-    if call.ended_mono is None:
-        call.ended_mono = engine.clock.mono()
-        call.end_sim = call.end_sim or engine.clock.sim()
+class LegLifecycle:
+    """One leg from creation to its last webhook; ``launch`` starts the legs its NCCO connects."""
 
-
-class _Lifecycle:
-    def __init__(self, engine: SimEngine, call: Call, app: SimApplication | None) -> None:
+    def __init__(
+        self,
+        engine: SimEngine,
+        call: Call,
+        app: SimApplication | None,
+        launch: Callable[[Call], None],
+    ) -> None:
         self.engine = engine
         self.call = call
         self.app = app
         self.rng = call.rng
         self.profile = engine.profile
+        self.events = CallEvents(engine, call, app)
+        self.ncco = NccoRunner(engine, call, app, self.events, launch)
         self._amd_task: asyncio.Task[None] | None = None
 
     def span(self, s: tuple[float, float]) -> float:
         return self.rng.uniform(*s)
 
     async def status(self, status: str, **extra: Any) -> None:
-        await emit(
-            self.engine,
-            self.call,
-            self.app,
-            status_payload(self.engine, self.call, status, **extra),
-            status,
-        )
+        await self.events.send(status_payload(self.engine, self.call, status, **extra), status)
 
     # --- before answer -------------------------------------------------------------------------
     async def run(self) -> None:
@@ -171,7 +240,7 @@ class _Lifecycle:
             completed and self.rng.random() < self.profile.events.reorder_final_completed
         )
         if completed_first:
-            await emit(engine, call, self.app, completed_payload(engine, call), "completed")
+            await self.events.send(completed_payload(engine, call), "completed")
         if call.sync_connect and status in _SYNC_FAILURES and call.event_url:
             # eventType synchronous: the connect's eventUrl may answer with an NCCO for the caller.
             reply = await engine.poster.request_ncco(
@@ -188,11 +257,11 @@ class _Lifecycle:
             )
             call.sync_reply = reply.ncco if reply.ok else None
         else:
-            await emit(engine, call, self.app, fail, status)
+            await self.events.send(fail, status)
         call.ended_mono = engine.clock.mono()
         call.changed()
         if completed and not completed_first:
-            await emit(engine, call, self.app, completed_payload(engine, call), "completed")
+            await self.events.send(completed_payload(engine, call), "completed")
 
     # --- answered ------------------------------------------------------------------------------
     async def answered(self) -> None:
@@ -244,7 +313,7 @@ class _Lifecycle:
         for child in call.children:
             if not child.ended:
                 child.interrupt(Hangup("platform"))
-        await finish_recordings(engine, call, self.app)
+        await self.ncco.finish_recordings()
         call.end_sim = engine.clock.sim()
         call.duration = max(0, round(call.end_sim - (call.answered_sim or call.end_sim)))
         call.price = price_of(call.rate or self.profile.pricing.rate, call.duration)
@@ -252,12 +321,12 @@ class _Lifecycle:
         call.ended_mono = engine.clock.mono()
         call.changed()
         engine.ledger.count(f"outcome.{call.outcome}")
-        await emit(engine, call, self.app, completed_payload(engine, call), "completed")
+        await self.events.send(completed_payload(engine, call), "completed")
 
     async def execute(self, ncco: list[Any]) -> None:
         while True:
             try:
-                await run_ncco(self.engine, self.call, self.app, ncco)
+                await self.ncco.run(ncco)
                 return
             except Transfer as tr:
                 ncco = await self.transfer_target(tr)
@@ -290,7 +359,7 @@ class _Lifecycle:
             "uuid": call.uuid,
             "timestamp": iso(engine.clock.sim()),
         }
-        await emit(engine, call, self.app, payload, "transfer")
+        await self.events.send(payload, "transfer")
         return new or []
 
     def _answer_payload(self) -> dict[str, Any]:
@@ -312,7 +381,7 @@ class _Lifecycle:
             text = f"Unable to retrieve NCCO from {url}: {reason}"
             call.detail = text[:300]
         log.info("NCCO unavailable, hanging up", uuid=call.uuid, reason=reason)
-        await emit(engine, call, self.app, error_payload(engine, call, text), "error")
+        await self.events.send(error_payload(engine, call, text), "error")
 
     async def initial_ncco(self) -> list[Any] | None:
         call, engine = self.call, self.engine
@@ -376,7 +445,7 @@ class _Lifecycle:
         call, engine = self.call, self.engine
         if detected == "machine":
             call.status = "machine"
-        await emit(engine, call, self.app, amd_payload(engine, call, detected), detected)
+        await self.events.send(amd_payload(engine, call, detected), detected)
         if detected != "machine":
             return
         if behavior == "hangup":
@@ -391,4 +460,4 @@ class _Lifecycle:
                 if call.ended:
                     return
             sub = "beep_start" if beeps else "beep_timeout"
-            await emit(engine, call, self.app, amd_payload(engine, call, "machine", sub), "machine")
+            await self.events.send(amd_payload(engine, call, "machine", sub), "machine")

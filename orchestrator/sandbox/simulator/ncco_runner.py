@@ -9,7 +9,7 @@ rest of the current one. ``conversation`` ends the NCCO (later actions are ignor
 from __future__ import annotations
 
 import asyncio
-import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -19,7 +19,7 @@ from orchestrator.sandbox.simulator.calls import Call, Hangup
 from orchestrator.sandbox.simulator.clock import iso
 from orchestrator.sandbox.simulator.events import (
     NCCO_SYNTAX_ERROR,
-    emit,
+    CallEvents,
     error_payload,
     status_payload,
 )
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from orchestrator.sandbox.simulator.applications import SimApplication
     from orchestrator.sandbox.simulator.engine import SimEngine
 
-__all__ = ["NccoEnd", "finish_recordings", "run_ncco", "validate_ncco"]
+__all__ = ["NccoEnd", "NccoRunner", "validate_ncco"]
 
 log = structlog.get_logger("simulator.ncco")
 
@@ -73,11 +73,22 @@ def _bool(value: Any) -> bool:
     return value is True or (isinstance(value, str) and value.lower() == "true")
 
 
-class _Runner:
-    def __init__(self, engine: SimEngine, call: Call, app: SimApplication | None) -> None:
+class NccoRunner:
+    """Runs NCCOs on one answered leg; ``launch`` starts the lifecycle of a leg it connects."""
+
+    def __init__(
+        self,
+        engine: SimEngine,
+        call: Call,
+        app: SimApplication | None,
+        events: CallEvents,
+        launch: Callable[[Call], None],
+    ) -> None:
         self.engine = engine
         self.call = call
         self.app = app
+        self.events = events
+        self.launch = launch
         self.rng = call.rng
         self.timing = engine.profile.timing
 
@@ -91,9 +102,7 @@ class _Runner:
         if detail:
             log.info("NCCO rejected", uuid=self.call.uuid, detail=detail)
             self.call.detail = detail[:300]
-        await emit(
-            self.engine, self.call, self.app, error_payload(self.engine, self.call, reason), "error"
-        )
+        await self.events.send(error_payload(self.engine, self.call, reason), "error")
 
     # --- actions -------------------------------------------------------------------------------
     async def talk(self, act: dict[str, Any], barge: bool) -> None:
@@ -234,15 +243,13 @@ class _Runner:
             await self.engine.pause(self.call, length)
         finally:
             if not _cancelling():
-                await send_record_event(
-                    self.engine, self.call, self.app, act, start, self.engine.clock.sim()
-                )
+                await self.record_event(act, start, self.engine.clock.sim())
 
     async def pay(self, act: dict[str, Any]) -> None:
         await self.engine.pause(self.call, 8.0)
         url = _first(act.get("eventUrl"))
         payload = status_payload(self.engine, self.call, "success")
-        await emit(self.engine, self.call, self.app, payload, "payment", url=url)
+        await self.events.send(payload, "payment", url=url)
 
     async def connect(self, act: dict[str, Any]) -> list[Any] | None:
         engine = self.engine
@@ -266,7 +273,7 @@ class _Runner:
             rec.status = 429
             rec.reason = "cps"
             engine.ledger.count("connect.rate_limited")
-            await emit(engine, call, self.app, error_payload(engine, call, CPS_EXCEEDED), "error")
+            await self.events.send(error_payload(engine, call, CPS_EXCEEDED), "error")
             return None
         rec.status = 201
         if act.get("from"):
@@ -298,7 +305,7 @@ class _Runner:
         if isinstance(act.get("advancedMachineDetection"), dict):
             leg.amd = dict(act["advancedMachineDetection"])
         call.children.append(leg)
-        engine.launch(leg)
+        self.launch(leg)
         try:
             while not leg.ended:
                 fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -341,7 +348,7 @@ class _Runner:
             "uuid": call.uuid,
             "timestamp": iso(engine.clock.sim()),
         }
-        await emit(engine, call, self.app, transfer, "transfer", url=url)
+        await self.events.send(transfer, "transfer", url=url)
         try:
             assert conv.ended is not None
             await engine.pause(call, None, until=conv.ended)
@@ -361,9 +368,7 @@ class _Runner:
                 conv.record = None
                 start = conv.started_sim or conv.created_sim
                 if conv.started_sim is not None:
-                    await send_record_event(
-                        engine, call, self.app, rec_act, start, engine.clock.sim(), url=url
-                    )
+                    await self.record_event(rec_act, start, engine.clock.sim(), url=url)
 
     # --- loop ------------------------------------------------------------------------------------
     async def run(self, actions: list[Any]) -> None:
@@ -404,47 +409,37 @@ class _Runner:
                 i = 0
                 barge = False
 
+    # --- recordings ------------------------------------------------------------------------------
+    async def record_event(
+        self,
+        act: dict[str, Any],
+        start_sim: float,
+        end_sim: float,
+        *,
+        url: str | None = None,
+    ) -> None:
+        engine, call = self.engine, self.call
+        seconds = max(0.0, end_sim - start_sim)
+        fmt = str(act.get("format") or "mp3")
+        rec = engine.recordings.add(call.app_id, fmt, seconds)
+        payload = {
+            "start_time": iso(start_sim),
+            "recording_url": f"{engine.base_url}/v1/files/{rec.id}",
+            "size": len(rec.data),
+            "recording_uuid": rec.id,
+            "end_time": iso(end_sim),
+            "conversation_uuid": call.conversation_uuid,
+            "timestamp": iso(engine.clock.sim()),
+        }
+        target = url or _first(act.get("eventUrl"))
+        method = str(act.get("eventMethod") or "POST") if target else None
+        await self.events.send(payload, "record", url=target, method=method)
 
-async def run_ncco(
-    engine: SimEngine, call: Call, app: SimApplication | None, actions: list[Any]
-) -> None:
-    await _Runner(engine, call, app).run(actions)
-
-
-_FILE_ID = re.compile(r"[^/]+$")
-
-
-async def send_record_event(
-    engine: SimEngine,
-    call: Call,
-    app: SimApplication | None,
-    act: dict[str, Any],
-    start_sim: float,
-    end_sim: float,
-    *,
-    url: str | None = None,
-) -> None:
-    seconds = max(0.0, end_sim - start_sim)
-    fmt = str(act.get("format") or "mp3")
-    rec = engine.recordings.add(call.app_id, fmt, seconds)
-    payload = {
-        "start_time": iso(start_sim),
-        "recording_url": f"{engine.base_url}/v1/files/{rec.id}",
-        "size": len(rec.data),
-        "recording_uuid": rec.id,
-        "end_time": iso(end_sim),
-        "conversation_uuid": call.conversation_uuid,
-        "timestamp": iso(engine.clock.sim()),
-    }
-    target = url or _first(act.get("eventUrl"))
-    method = str(act.get("eventMethod") or "POST") if target else None
-    await emit(engine, call, app, payload, "record", url=target, method=method)
-
-
-async def finish_recordings(engine: SimEngine, call: Call, app: SimApplication | None) -> None:
-    """Background ``record`` actions end with the call (or at their ``timeOut``)."""
-    pending, call.recordings = call.recordings, []
-    end = engine.clock.sim()
-    for start, act in pending:
-        limit = _num(act.get("timeOut"), 7200.0)
-        await send_record_event(engine, call, app, act, start, min(end, start + limit))
+    async def finish_recordings(self) -> None:
+        """Background ``record`` actions end with the call (or at their ``timeOut``)."""
+        call = self.call
+        pending, call.recordings = call.recordings, []
+        end = self.engine.clock.sim()
+        for start, act in pending:
+            limit = _num(act.get("timeOut"), 7200.0)
+            await self.record_event(act, start, min(end, start + limit))

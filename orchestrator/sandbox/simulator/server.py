@@ -16,6 +16,7 @@ from orchestrator.sandbox.simulator.applications import SimApplication
 from orchestrator.sandbox.simulator.asgi import create_app
 from orchestrator.sandbox.simulator.auth import public_key_from_private
 from orchestrator.sandbox.simulator.engine import SimEngine
+from orchestrator.sandbox.simulator.lifecycle import Legs
 from orchestrator.sandbox.simulator.profile import Profile, load_profile
 from orchestrator.sandbox.simulator.tls import generate_tls
 from orchestrator.web.embedded import EmbeddedServer
@@ -128,6 +129,7 @@ class Simulator:
             signature_secret=signature_secret,
             webhook_verify=webhook_verify,
         )
+        self.legs = Legs(self.engine)
         self._default_spec = (application_id, public_key, private_key, default_application)
         self.default_application: SimApplication | None = None
         self._http: EmbeddedServer | None = None
@@ -159,7 +161,7 @@ class Simulator:
                 files = generate_tls(directory, (self.host,))
                 ssl_cert, ssl_key, self.ca_file = files.cert_file, files.key_file, files.ca_file
         http = EmbeddedServer(
-            create_app(self.engine),
+            create_app(self.engine, self.legs),
             host=self.host,
             port=self._port,
             http=_protocol_class(),
@@ -173,6 +175,7 @@ class Simulator:
         try:
             self.port = await http.start()
         except OSError as err:
+            self.legs.cancel_all()
             await self.engine.close()
             raise SimulatorStartError(str(err)) from None
         self._http = http
@@ -182,6 +185,7 @@ class Simulator:
         if self._http is not None:
             await self._http.stop()
             self._http = None
+        self.legs.cancel_all()
         await self.engine.close()
         if self._tmp is not None:
             self._tmp.cleanup()
@@ -221,6 +225,7 @@ class Simulator:
         above it (both for incremental polling); ``call_ref``: only that flow's legs.
         """
         return self.engine.snapshot(
+            live_calls=self.legs.live,
             since=since,
             calls_since=calls_since,
             include_requests=requests,
@@ -257,15 +262,16 @@ class Simulator:
 
     def inbound(self, caller: str, number: str, app_id: str | None = None) -> str:
         """Simulate a person calling ``number`` (an application's answer_url runs); the leg uuid."""
-        return self.engine.start_inbound(caller, number, app_id).uuid
+        return self.legs.start_inbound(caller, number, app_id).uuid
 
     def reset(self) -> None:
         """Forget calls, requests, limit windows, conversations and recordings (apps stay)."""
+        self.legs.cancel_all()
         self.engine.reset()
 
     async def wait_idle(self) -> None:
         """Wait until every call lifecycle has finished (bound it with ``asyncio.timeout``)."""
-        await self.engine.wait_idle()
+        await self.legs.wait_idle()
 
     # --- internals --------------------------------------------------------------------------------
     def _make_default_application(self) -> None:

@@ -196,7 +196,7 @@ async def create_call(ctx: Ctx) -> Resp:
     if ringing_timer is not None:
         call.ringing_timer = ringing_timer
     ctx.rec.call_uuid = call.uuid
-    engine.launch(call)
+    ctx.legs.launch(call)
     return Resp(
         201,
         {
