@@ -212,7 +212,7 @@ def _latencies(events: list[Record], outcomes: list[Record]) -> list[float]:
 
 
 async def main_async(contacts: int, cps: float, time_scale: float) -> None:
-    from orchestrator.campaign.control import StateWatcher, read_results, send_control
+    from orchestrator.campaign.operations import StateWatcher, read_results, send_control
     from orchestrator.kafka.admin import ensure_topics
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-campaign-"))

@@ -8,7 +8,7 @@ the machines read and write, at no cost at run time.
 
 Versions. Version 1 used short keys (``st``, ``att``, ``pol``, ``ctl``, ``disp``...); version 2
 spells them out. A worker restoring from a changelog that an older worker wrote meets version 1
-records, so :func:`upgrade_flow_state` renames their keys on load (and is a no-op for version 2):
+records, so :func:`upgrade_voice_state` renames their keys on load (and is a no-op for version 2):
 a rolling upgrade keeps every flow. Keys whose names tests and operators already read (``legs``,
 ``convs``, ``recs``, ``tx``, ``left``, ``amd``, ``roles``) kept their names.
 """
@@ -24,13 +24,13 @@ __all__ = [
     "ConversationState",
     "DialAttempt",
     "ErrorEvent",
-    "FlowState",
     "InputResult",
     "LegState",
     "OtherEvent",
     "Policy",
     "Recording",
-    "upgrade_flow_state",
+    "VoiceState",
+    "upgrade_voice_state",
 ]
 
 VOICE_STATE_VERSION = 2
@@ -146,7 +146,7 @@ class OtherEvent(TypedDict):
     status: NotRequired[str]
 
 
-class FlowState(TypedDict):
+class VoiceState(TypedDict):
     """One call flow (one flow key): its legs, conversations and dial attempts."""
 
     version: int
@@ -211,14 +211,14 @@ def _each(raw: Any, names: Mapping[str, str]) -> Any:
     return {k: _renamed(v, names) for k, v in raw.items()}
 
 
-def upgrade_flow_state(raw: Mapping[str, Any]) -> FlowState:
+def upgrade_voice_state(raw: Mapping[str, Any]) -> VoiceState:
     """A stored flow state in the current version (version 1 keys renamed; version 2 as is).
 
     Tolerant of partial records (the history checker reads what it finds): only the keys
     present are renamed.
     """
     if raw.get("version") == VOICE_STATE_VERSION:
-        return cast(FlowState, raw)
+        return cast(VoiceState, raw)
     flow = {_FLOW_V1.get(k, k): v for k, v in raw.items() if k != "v"}
     flow["version"] = VOICE_STATE_VERSION
     if "legs" in flow:
@@ -229,4 +229,4 @@ def upgrade_flow_state(raw: Mapping[str, Any]) -> FlowState:
         flow["attempts"] = _each(flow["attempts"], _ATTEMPT_V1)
     if "command_results" in flow:
         flow["command_results"] = _each(flow["command_results"], _CONTROL_V1)
-    return cast(FlowState, flow)
+    return cast(VoiceState, flow)

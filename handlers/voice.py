@@ -1,30 +1,31 @@
-"""The voice flow machine: one call flow (one flow key) = its legs, conversations and dial attempts.
+"""The voice machine: everything about one flow key (a call we placed, or an inbound call): its
+legs, conversations and dial attempts.
 
 Two pure functions, no I/O and no clock (time comes from the events, or as an argument):
 
-``transition(flow, event) -> (flow, emits)``
+``transition(state, event) -> (state, emits)``
     Applies one record from ``voice.events``: an ``EventEnvelope`` (a Vonage webhook) or a
     ``CommandResult`` (the dispatcher's result), as a pydantic object or its JSON dict (the worker
     passes dicts: it avoids validating twice on the hot path). It updates the leg, conversation
     and attempt machines (``handlers.legs``, ``handlers.conversations``), all joins, so any order
-    and any duplicates give the same flow. It emits **commands** only, never outcomes.
+    and any duplicates give the same state. It emits **commands** only, never outcomes.
 
-``settle(flow, idle_s, config) -> Settled``
+``settle(state, idle_s, config) -> Settled``
     Emits the **outcomes** of whatever is final and not yet reported: one per leg, one per
-    conversation, one per failed dial attempt; each exactly once (the flow remembers what it
+    conversation, one per failed dial attempt; each exactly once (the state remembers what it
     emitted) and with a deterministic id (``Outcome.make_id``), so a replay after a crash
-    re-produces the same id. The worker calls it when the flow has been quiet for a short
+    re-produces the same id. The worker calls it when the flow key has been quiet for a short
     *settle window* (default 1 s): a final leg's late facts (an AMD result or a recording that
     Vonage delivered after ``completed``), and the legs of a conversation that arrive late, are
     then part of the outcome, so its content does not depend on arrival order either.
-    ``idle_s`` (how long the flow has been quiet, measured by the caller) also drives the two
+    ``idle_s`` (how long the flow key has been quiet, measured by the caller) also drives the two
     time-outs: a leg with ``completed`` but no reason is reported as ``completed`` after
-    ``completed_grace_s``; a flow with no end in sight is closed as ``unknown`` after
+    ``completed_grace_s``; a flow key with no end in sight is closed as ``unknown`` after
     ``abandon_after_s`` (longer than Vonage's maximum call length, 24 h). The outcomes of a
     campaign's call (its call_ref says which campaign, ``contracts.call_refs``) go to the
     campaign's partition of ``campaign.control`` too, so the controller needs no relay.
 
-**Policy (data-driven, per flow).** The create-call ``CommandResult`` may carry *hints* (the
+**Policy (data-driven, per flow key).** The create-call ``CommandResult`` may carry *hints* (the
 command's, echoed by the dispatcher):
 
 ====================  ==========================================================================
@@ -44,7 +45,7 @@ Commands are emitted once per (leg, reason), with ids from ``stable_id`` so a re
 crash is deduplicated downstream. With standard AMD, Vonage can hang up by itself
 (``machine_detection: hangup``); the ``hangup`` hint is for flows that need to act themselves.
 
-The flow's shape is :class:`contracts.voice_state.FlowState`; its outcomes are
+The state's shape is :class:`contracts.voice_state.VoiceState`; its outcomes are
 :data:`contracts.envelopes.OutcomeRecord` and its commands :class:`contracts.envelopes.CommandRecord`.
 Bad input raises :class:`InvalidEvent` (and nothing else); the worker dead-letters it.
 """
@@ -64,10 +65,10 @@ from contracts.voice_state import (
     ConversationState,
     DialAttempt,
     ErrorEvent,
-    FlowState,
     LegState,
     OtherEvent,
     Policy,
+    VoiceState,
 )
 from handlers import conversations, legs
 from handlers._voice_common import (
@@ -88,7 +89,7 @@ __all__ = [
     "SettleConfig",
     "Settled",
     "describe",
-    "new_flow",
+    "new_voice_state",
     "settle",
     "transition",
 ]
@@ -114,16 +115,17 @@ class Emit(NamedTuple):
 @dataclass(frozen=True, slots=True)
 class SettleConfig:
     #: A leg with ``completed`` and no reason (no answered, no failure status) is reported as
-    #: ``completed`` after the flow has been quiet this long: the reason may still be in flight.
+    #: ``completed`` after the state has been quiet this long: the reason may still be in flight.
     completed_grace_s: float = 30.0
-    #: A flow quiet this long is closed: open legs and unresolved attempts become ``unknown``.
+    #: A state quiet this long is closed: open legs and unresolved attempts become ``unknown``.
     abandon_after_s: float = 25 * 3600.0
 
 
 class Settled(NamedTuple):
-    flow: FlowState
+    #: The flow key's voice state after settling.
+    flow: VoiceState
     emits: list[Emit]
-    #: Everything known has been reported: the flow may be evicted after the retention period.
+    #: Everything known has been reported: the state may be evicted after the retention period.
     finished: bool
     #: Call ``settle`` again after this many more quiet seconds (None: nothing pending).
     next_check_s: float | None
@@ -138,7 +140,8 @@ _AMD = ("human", "machine")
 _OTHER_TYPES = frozenset({"notify", "fallback", "payment", "success", "failure"})
 
 
-def new_flow(flow_key: str, call_ref: str | None = None) -> FlowState:
+def new_voice_state(flow_key: str, call_ref: str | None = None) -> VoiceState:
+    """The voice state of a flow key before its first record."""
     return {
         "version": VOICE_STATE_VERSION,
         "flow_key": flow_key,
@@ -158,8 +161,8 @@ def new_flow(flow_key: str, call_ref: str | None = None) -> FlowState:
 # transition
 
 
-def transition(flow: FlowState | None, event: Any) -> tuple[FlowState, list[Emit]]:
-    """Apply one ``voice.events`` record; return the new flow and the commands to send."""
+def transition(state: VoiceState | None, event: Any) -> tuple[VoiceState, list[Emit]]:
+    """Apply one ``voice.events`` record; return the new state and the commands to send."""
     if not isinstance(event, dict):
         if isinstance(event, Mapping):
             event = dict(event)
@@ -172,31 +175,31 @@ def transition(flow: FlowState | None, event: Any) -> tuple[FlowState, list[Emit
     ref = event.get("call_ref")
     if ref is not None and not isinstance(ref, str):
         raise InvalidEvent("envelope: call_ref must be a string")
-    if flow is None:
-        flow = new_flow(key, ref)
-    elif flow["flow_key"] != key:
-        raise InvalidEvent("envelope: flow_key does not match the flow")
-    elif ref is not None and flow["call_ref"] != ref:
-        cur = flow["call_ref"]
-        flow = {**flow, "call_ref": ref if cur is None else min(cur, ref)}
+    if state is None:
+        state = new_voice_state(key, ref)
+    elif state["flow_key"] != key:
+        raise InvalidEvent("envelope: flow_key does not match the state")
+    elif ref is not None and state["call_ref"] != ref:
+        cur = state["call_ref"]
+        state = {**state, "call_ref": ref if cur is None else min(cur, ref)}
     etype = event.get("type")
     if etype == "vonage.webhook":
-        return _webhook(flow, event)
+        return _webhook(state, event)
     if etype == "dispatcher.result":
-        return _result(flow, event)
+        return _result(state, event)
     raise InvalidEvent(f"type: unknown envelope type {str(etype)[:40]!r}")
 
 
-def _put_leg(flow: FlowState, leg: LegState) -> FlowState:
-    return {**flow, "legs": {**flow["legs"], leg["uuid"]: leg}}
+def _put_leg(state: VoiceState, leg: LegState) -> VoiceState:
+    return {**state, "legs": {**state["legs"], leg["uuid"]: leg}}
 
 
-def _leg(flow: FlowState, uuid: str) -> LegState:
-    leg = flow["legs"].get(uuid)
+def _leg(state: VoiceState, uuid: str) -> LegState:
+    leg = state["legs"].get(uuid)
     return leg if leg is not None else legs.new_leg(uuid)
 
 
-def _webhook(flow: FlowState, event: dict[str, Any]) -> tuple[FlowState, list[Emit]]:
+def _webhook(state: VoiceState, event: dict[str, Any]) -> tuple[VoiceState, list[Emit]]:
     payload = event.get("payload")
     if not isinstance(payload, dict):
         raise InvalidEvent("payload: must be a JSON object")
@@ -205,22 +208,22 @@ def _webhook(flow: FlowState, event: dict[str, Any]) -> tuple[FlowState, list[Em
 
     if et in legs.CALL_STATUSES:
         uuid = req_str(payload, "uuid", f"{et} event")
-        leg = legs.apply_status(_leg(flow, uuid), et, payload, ts)
-        return _put_leg(flow, leg), []
+        leg = legs.apply_status(_leg(state, uuid), et, payload, ts)
+        return _put_leg(state, leg), []
 
     if et in _AMD:
         amd_leg = opt_str(payload, "call_uuid") or opt_str(payload, "uuid")
         if amd_leg is None:
             raise InvalidEvent(f"{et} event: call_uuid (or uuid) is required")
         sub = opt_str(payload, "sub_state")
-        leg = legs.apply_amd(_leg(flow, amd_leg), et, sub, payload, ts)
-        flow = _put_leg(flow, leg)
-        return _policy_commands(flow, [amd_leg])
+        leg = legs.apply_amd(_leg(state, amd_leg), et, sub, payload, ts)
+        state = _put_leg(state, leg)
+        return _policy_commands(state, [amd_leg])
 
     if et == "input":
         uuid = req_str(payload, "uuid", "input event")
         evt_id = req_str(event, "id", "envelope")
-        return _put_leg(flow, legs.apply_input(_leg(flow, uuid), evt_id, payload, ts)), []
+        return _put_leg(state, legs.apply_input(_leg(state, uuid), evt_id, payload, ts)), []
 
     if et in ("record", "recording"):
         rec_uuid = req_str(payload, "recording_uuid", "record event")
@@ -228,7 +231,7 @@ def _webhook(flow: FlowState, event: dict[str, Any]) -> tuple[FlowState, list[Em
         conv_uuid = req_str(payload, "conversation_uuid", "record event")
         size = payload.get("size")
         conv = conversations.apply_record(
-            _conv(flow, conv_uuid),
+            _conv(state, conv_uuid),
             rec_uuid,
             url,
             start=canon_ts(payload.get("start_time")),
@@ -236,26 +239,26 @@ def _webhook(flow: FlowState, event: dict[str, Any]) -> tuple[FlowState, list[Em
             size=size if isinstance(size, int) and not isinstance(size, bool) else None,
             leg_uuid=opt_str(payload, "uuid"),
         )
-        return {**flow, "convs": {**flow["convs"], conv_uuid: conv}}, []
+        return {**state, "convs": {**state["convs"], conv_uuid: conv}}, []
 
     if et == "transcribed":
         rec_uuid = req_str(payload, "recording_uuid", "transcription event")
         url = req_str(payload, "transcription_url", "transcription event")
         conv_uuid = req_str(payload, "conversation_uuid", "transcription event")
-        conv = conversations.apply_transcription(_conv(flow, conv_uuid), rec_uuid, url)
-        return {**flow, "convs": {**flow["convs"], conv_uuid: conv}}, []
+        conv = conversations.apply_transcription(_conv(state, conv_uuid), rec_uuid, url)
+        return {**state, "convs": {**state["convs"], conv_uuid: conv}}, []
 
     if et == "transfer":
         uuid = req_str(payload, "uuid", "transfer event")
         conv_from = req_str(payload, "conversation_uuid_from", "transfer event")
         conv_to = req_str(payload, "conversation_uuid_to", "transfer event")
-        leg = legs.apply_transfer(_leg(flow, uuid), conv_from, conv_to, ts)
-        return _put_leg(flow, leg), []
+        leg = legs.apply_transfer(_leg(state, uuid), conv_from, conv_to, ts)
+        return _put_leg(state, leg), []
 
     if et == "answer":
         uuid = req_str(payload, "uuid", "answer webhook")
         req_str(payload, "conversation_uuid", "answer webhook")
-        return _put_leg(flow, legs.apply_answer(_leg(flow, uuid), payload, ts)), []
+        return _put_leg(state, legs.apply_answer(_leg(state, uuid), payload, ts)), []
 
     if et == "error":
         evt_id = req_str(event, "id", "envelope")
@@ -264,7 +267,7 @@ def _webhook(flow: FlowState, event: dict[str, Any]) -> tuple[FlowState, list[Em
         err_leg = opt_str(payload, "uuid")
         if err_leg is not None:
             error["uuid"] = err_leg
-        return {**flow, "errors": capped_put(flow["errors"], evt_id, error, _ERR_CAP)}, []
+        return {**state, "errors": capped_put(state["errors"], evt_id, error, _ERR_CAP)}, []
 
     if et in _OTHER_TYPES:
         evt_id = req_str(event, "id", "envelope")
@@ -275,14 +278,14 @@ def _webhook(flow: FlowState, event: dict[str, Any]) -> tuple[FlowState, list[Em
         status = payload.get("status")
         if isinstance(status, str):
             other["status"] = status[:40]
-        others = capped_put(flow["other_events"], evt_id, other, _OTHER_CAP)
-        return {**flow, "other_events": others}, []
+        others = capped_put(state["other_events"], evt_id, other, _OTHER_CAP)
+        return {**state, "other_events": others}, []
 
     raise InvalidEvent(f"event_type: unknown {et[:40]!r}")
 
 
-def _conv(flow: FlowState, uuid: str) -> ConversationState:
-    conv = flow["convs"].get(uuid)
+def _conv(state: VoiceState, uuid: str) -> ConversationState:
+    conv = state["convs"].get(uuid)
     return conv if conv is not None else conversations.new_conversation(uuid)
 
 
@@ -316,7 +319,7 @@ _TEXT_HINTS: tuple[
 ] = ("machine_message", "language", "account", "role", "conversation_name")
 
 
-def _result(flow: FlowState, event: dict[str, Any]) -> tuple[FlowState, list[Emit]]:
+def _result(state: VoiceState, event: dict[str, Any]) -> tuple[VoiceState, list[Emit]]:
     cmd_id = req_str(event, "command_id", "result")
     kind = req_str(event, "kind", "result")
     status = req_str(event, "status", "result")
@@ -327,24 +330,24 @@ def _result(flow: FlowState, event: dict[str, Any]) -> tuple[FlowState, list[Emi
     response = response if isinstance(response, dict) else {}
 
     if kind != "create_call":
-        cur = flow["command_results"].get(cmd_id)
+        cur = state["command_results"].get(cmd_id)
         if cur is not None and _RESULT_RANK[cur["status"]] >= _RESULT_RANK[status]:
-            return flow, []
+            return state, []
         entry: CommandOutcome = {"kind": kind, "status": status, "at": ts}
         http = event.get("http_status")
         if isinstance(http, int) and not isinstance(http, bool):
             entry["http_status"] = http
-        results = dict(flow["command_results"])
+        results = dict(state["command_results"])
         results.pop(cmd_id, None)
         return {
-            **flow,
+            **state,
             "command_results": capped_put(results, cmd_id, entry, _RESULTS_CAP),
         }, []
 
     hints = _hints(event)
     uuid = opt_str(event, "call_uuid") or opt_str(response, "uuid")
     conv_uuid = opt_str(event, "conversation_uuid") or opt_str(response, "conversation_uuid")
-    known = flow["attempts"].get(cmd_id)
+    known = state["attempts"].get(cmd_id)
     attempt: DialAttempt = (
         known.copy() if known is not None else {"status": status, "at": ts, "reported": False}
     )
@@ -362,12 +365,12 @@ def _result(flow: FlowState, event: dict[str, Any]) -> tuple[FlowState, list[Emi
             attempt["error"] = reason
     if hints:
         attempt["hints"] = _join_hints(attempt.get("hints") or {}, hints)
-    flow = {**flow, "attempts": {**flow["attempts"], cmd_id: attempt}}
+    state = {**state, "attempts": {**state["attempts"], cmd_id: attempt}}
     if hints:
-        flow["policy"] = _effective_policy(flow["attempts"])
+        state["policy"] = _effective_policy(state["attempts"])
     touched: list[str] = []
     if uuid is not None:
-        leg = legs.apply_created(_leg(flow, uuid), cmd_id, conv_uuid)
+        leg = legs.apply_created(_leg(state, uuid), cmd_id, conv_uuid)
         role = hints.get("role")
         if role is not None and (leg.get("role") is None or role > leg["role"]):
             leg = {**leg, "role": role}
@@ -376,11 +379,11 @@ def _result(flow: FlowState, event: dict[str, Any]) -> tuple[FlowState, list[Emi
             leg.get("conversation_name") is None or name > leg["conversation_name"]
         ):
             leg = {**leg, "conversation_name": name}
-        flow = _put_leg(flow, leg)
+        state = _put_leg(state, leg)
         touched.append(uuid)
     if hints:
-        touched = sorted(flow["legs"])
-    return _policy_commands(flow, touched)
+        touched = sorted(state["legs"])
+    return _policy_commands(state, touched)
 
 
 def _join_hints(cur: Policy, new: Policy) -> Policy:
@@ -408,23 +411,23 @@ def _effective_policy(attempts: dict[str, DialAttempt]) -> Policy:
     return {}
 
 
-def _policy_commands(flow: FlowState, uuids: list[str]) -> tuple[FlowState, list[Emit]]:
-    """Commands the flow's policy asks for, for legs whose AMD result is ``machine``."""
-    policy = flow["policy"]
+def _policy_commands(state: VoiceState, uuids: list[str]) -> tuple[VoiceState, list[Emit]]:
+    """Commands the state's policy asks for, for legs whose AMD result is ``machine``."""
+    policy = state["policy"]
     action = policy.get("on_machine", "continue")
     if action == "continue" or not uuids:
-        return flow, []
+        return state, []
     emits: list[Emit] = []
-    sent = flow["commands"]
+    sent = state["commands"]
     for uuid in uuids:
-        leg = flow["legs"].get(uuid)
+        leg = state["legs"].get(uuid)
         if leg is None or "machine" not in leg["amd"]:
             continue
         beeped = bool({"beep_start", "beep_timeout"} & leg["amd_sub_states"].keys())
         if action == "message" and policy.get("wait_for_beep") and not beeped:
             continue
         kind = "hangup" if action == "hangup" else "talk_start"
-        cmd_id = stable_id("cmd", flow["flow_key"], uuid, "on_machine", kind)
+        cmd_id = stable_id("cmd", state["flow_key"], uuid, "on_machine", kind)
         if cmd_id in sent:
             continue
         if kind == "hangup":
@@ -440,39 +443,39 @@ def _policy_commands(flow: FlowState, uuids: list[str]) -> tuple[FlowState, list
             "schema_version": 1,
             "type": "voice.command",
             "occurred_at": leg["amd"]["machine"],
-            "flow_key": flow["flow_key"],
+            "flow_key": state["flow_key"],
             "kind": kind,
             "call_uuid": uuid,
             "account": policy.get("account", "default"),
             "body": body,
             "origin": "worker",
         }
-        call_ref = flow["call_ref"]
+        call_ref = state["call_ref"]
         if call_ref is not None:
             cmd["call_ref"] = call_ref
         region = legs.field(leg, "region_url")
         if region is not None:
             cmd["region_url"] = region
         sent = {**sent, cmd_id: 1}
-        emits.append(Emit(COMMANDS_TOPIC, flow["flow_key"], cmd))
+        emits.append(Emit(COMMANDS_TOPIC, state["flow_key"], cmd))
     if emits:
-        flow = {**flow, "commands": sent}
-    return flow, emits
+        state = {**state, "commands": sent}
+    return state, emits
 
 
 # --------------------------------------------------------------------------------------------
 # settle
 
 
-def settle(flow: FlowState, idle_s: float, config: SettleConfig | None = None) -> Settled:
+def settle(state: VoiceState, idle_s: float, config: SettleConfig | None = None) -> Settled:
     """Emit the outcomes of everything final and not yet reported (see the module docstring)."""
     cfg = config or SettleConfig()
-    key = flow["flow_key"]
-    ref = flow["call_ref"]
+    key = state["flow_key"]
+    ref = state["call_ref"]
     grace = idle_s >= cfg.completed_grace_s
     abandon = idle_s >= cfg.abandon_after_s
-    flow_legs = flow["legs"]
-    convs = flow["convs"]
+    flow_legs = state["legs"]
+    convs = state["convs"]
     emits: list[Emit] = []
     new_legs: dict[str, LegState] | None = None
     dispositions: dict[str, str] = {}
@@ -514,7 +517,7 @@ def settle(flow: FlowState, idle_s: float, config: SettleConfig | None = None) -
     if new_legs is not None:
         flow_legs = new_legs
 
-    attempts = flow["attempts"]
+    attempts = state["attempts"]
     new_attempts: dict[str, DialAttempt] | None = None
     for cmd_id in sorted(attempts):
         attempt = attempts[cmd_id]
@@ -592,7 +595,7 @@ def settle(flow: FlowState, idle_s: float, config: SettleConfig | None = None) -
         convs = new_convs
 
     if emits:
-        flow = {**flow, "legs": flow_legs, "attempts": attempts, "convs": convs}
+        state = {**state, "legs": flow_legs, "attempts": attempts, "convs": convs}
         campaign = campaign_of(key)
         if campaign is not None:
             # A campaign call: each outcome goes to its campaign too, keyed by campaign.
@@ -606,7 +609,7 @@ def settle(flow: FlowState, idle_s: float, config: SettleConfig | None = None) -
         next_check = max(cfg.completed_grace_s - idle_s, 0.0)
     else:
         next_check = max(cfg.abandon_after_s - idle_s, 0.0)
-    return Settled(flow, emits, finished, next_check)
+    return Settled(state, emits, finished, next_check)
 
 
 def _primary(member_legs: list[LegState], created: set[str]) -> LegState:
@@ -638,11 +641,11 @@ def _conference_facts(conv: ConversationState, member_legs: list[LegState]) -> C
 # views
 
 
-def describe(flow: FlowState) -> dict[str, Any]:
-    """A compact, stable view of a flow for the control API (``GET /v1/calls/{flow_key}``)."""
+def describe(state: VoiceState) -> dict[str, Any]:
+    """A compact, stable view of a state for the control API (``GET /v1/calls/{flow_key}``)."""
     described_legs = {}
-    for uuid in sorted(flow["legs"]):
-        leg = flow["legs"][uuid]
+    for uuid in sorted(state["legs"]):
+        leg = state["legs"][uuid]
         described_legs[uuid] = {
             "status": legs.status(leg),
             "statuses": sorted(leg["statuses"]),
@@ -653,8 +656,8 @@ def describe(flow: FlowState) -> dict[str, Any]:
             "reported": bool(leg["reported"]),
         }
     return {
-        "flow_key": flow["flow_key"],
-        "call_ref": flow["call_ref"],
+        "flow_key": state["flow_key"],
+        "call_ref": state["call_ref"],
         "legs": described_legs,
         "conversations": {
             cuuid: {
@@ -663,11 +666,11 @@ def describe(flow: FlowState) -> dict[str, Any]:
                 "roles": conv.get("roles", {}),
                 "reported": bool(conv["reported"]),
             }
-            for cuuid, conv in sorted(flow["convs"].items())
+            for cuuid, conv in sorted(state["convs"].items())
         },
         "attempts": {
             cid: {"status": a["status"], "uuid": a.get("uuid")}
-            for cid, a in flow["attempts"].items()
+            for cid, a in state["attempts"].items()
         },
-        "errors": [flow["errors"][k] for k in sorted(flow["errors"])],
+        "errors": [state["errors"][k] for k in sorted(state["errors"])],
     }

@@ -70,21 +70,21 @@ class LocalStack:
 
         from prometheus_client import CollectorRegistry
 
-        from orchestrator.campaign.service import ControllerService
+        from orchestrator.campaign.main import ControllerService
         from orchestrator.dispatcher.service import (
             DISPATCHER_NEEDS,
             DispatcherOptions,
             DispatcherService,
         )
-        from orchestrator.ingress.app import IngressOptions, create_app
+        from orchestrator.ingress.asgi import IngressOptions, create_app
         from orchestrator.ingress.flows import load_flows
         from orchestrator.kafka.admin import ensure_topics
         from orchestrator.runtime.engine import Runtime
         from orchestrator.runtime.health import HealthServer
         from orchestrator.web.embedded import EmbeddedServer
         from orchestrator.web.head import uvicorn_http_options
-        from orchestrator.worker.app import VoiceApp
         from orchestrator.worker.main import WorkerOptions, runtime_config
+        from orchestrator.worker.voice_app import VoiceApp
 
         s = self.settings
         # Every role's needs before any of them starts: nothing listens or says ready without.

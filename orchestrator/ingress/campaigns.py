@@ -1,7 +1,7 @@
 """Campaign operations on the control API: start, status, pause, resume, cancel, results.
 
 The same operations as ``orchestrator campaign ...`` and built on the same functions
-(:mod:`orchestrator.campaign.control`): a START/PAUSE/... message on ``campaign.control``,
+(:mod:`orchestrator.campaign.operations`): a START/PAUSE/... message on ``campaign.control``,
 progress read from ``campaign.state``, results from ``campaign.results``. The ingress needs no
 connection to a controller. Contacts and DNC lists come with the request (multipart, written to
 ``campaign.uploads``), from a topic, or from files inside ``CONTACTS_DIR`` only: a path named
@@ -30,7 +30,7 @@ from starlette.routing import Route
 from contracts.campaign import CampaignProgress, CampaignSpec, ControlAction
 from orchestrator.campaign.contacts import ContactFileError
 from orchestrator.campaign.contacts_dir import confine_spec
-from orchestrator.campaign.control import (
+from orchestrator.campaign.operations import (
     StartRefused,
     StateWatcher,
     read_results,
@@ -42,7 +42,7 @@ from orchestrator.campaign.control import (
 from orchestrator.config import Settings
 from orchestrator.ingress.campaign_spec import YAML_TYPES, Refused, parse_spec, refuse
 from orchestrator.ingress.campaign_upload import receive_upload
-from orchestrator.ingress.control import MAX_COMMAND_BYTES
+from orchestrator.ingress.control_api import MAX_COMMAND_BYTES
 from orchestrator.ingress.publish import TOO_LARGE_ERRORS
 from orchestrator.logs import get_logger
 from orchestrator.web.body import BodyTooLarge, request_body

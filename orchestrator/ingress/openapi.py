@@ -15,7 +15,7 @@ from contracts.call_refs import CALL_REF_PATTERN
 from contracts.campaign import CampaignProgress, CampaignSpec, ContactResult
 from contracts.envelopes import CommandEnvelope
 from orchestrator.ingress.campaigns import CampaignAccepted, ControlAccepted
-from orchestrator.ingress.control import CallState, CommandAccepted, CommandRequest
+from orchestrator.ingress.control_api import CallState, CommandAccepted, CommandRequest
 from orchestrator.web.responses import PROBLEM_JSON, Problem
 
 _REF = "#/components/schemas/{model}"

@@ -291,7 +291,7 @@ async def run_demo(out: Path, *, contacts: int, timeout_s: float, quiet_logs: bo
 
     from contracts.campaign import CampaignStatus, ControlAction, load_campaign_file
     from orchestrator.campaign.cli import progress_table
-    from orchestrator.campaign.control import (
+    from orchestrator.campaign.operations import (
         StateWatcher,
         count_contacts,
         read_results,

@@ -20,14 +20,14 @@ from contracts.topics import (
     VOICE_STATE,
     topic_name,
 )
-from contracts.voice_state import FlowState
+from contracts.voice_state import VoiceState
 from handlers.voice import SettleConfig
 from orchestrator.config import Settings
 from orchestrator.kafka.admin import ensure_topics
 from orchestrator.logs import configure_logging, get_logger
 from orchestrator.runtime import FatalError, HealthServer, Runtime, RuntimeConfig
 from orchestrator.runtime.process import tune_gc
-from orchestrator.worker.app import VoiceApp
+from orchestrator.worker.voice_app import VoiceApp
 
 __all__ = ["GROUP_ID", "WorkerOptions", "make_runtime", "run_worker", "runtime_config", "serve"]
 
@@ -72,7 +72,7 @@ def runtime_config(settings: Settings, opts: WorkerOptions) -> RuntimeConfig:
 
 def make_runtime(
     settings: Settings, opts: WorkerOptions, registry: CollectorRegistry | None = None
-) -> Runtime[FlowState, dict[str, Any]]:
+) -> Runtime[VoiceState, dict[str, Any]]:
     """The worker's runtime, not started: for hosts that run several roles in one process.
 
     The caller owns its lifecycle: ``await rt.start()``, ``await rt.run()`` (returns after

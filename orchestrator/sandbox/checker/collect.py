@@ -30,7 +30,7 @@ from contracts.topics import (
     VOICE_STATE,
     topic_name,
 )
-from contracts.voice_state import upgrade_flow_state
+from contracts.voice_state import upgrade_voice_state
 from orchestrator.config import Settings
 from orchestrator.sandbox.checker.checks import STATUS_RANK, ApiRequest, Delivery, Dial, History
 
@@ -188,7 +188,7 @@ def _snapshots(state: list[Record]) -> list[tuple[str, dict[str, str]]]:
         if not isinstance(raw, dict):
             continue
         # Read through the contract's upgrade, so a changelog an older worker wrote reads too.
-        legs: Any = upgrade_flow_state(raw).get("legs")
+        legs: Any = upgrade_voice_state(raw).get("legs")
         if not isinstance(legs, dict):
             continue
         statuses: dict[str, str] = {}

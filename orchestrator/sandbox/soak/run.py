@@ -248,7 +248,7 @@ async def start_campaign(
 ) -> None:
     """Write N contacts (ids c0..cN-1) and START a campaign over them on campaign.control."""
     from contracts.campaign import CampaignSpec, ControlAction
-    from orchestrator.campaign.control import send_control
+    from orchestrator.campaign.operations import send_control
 
     csv = out_dir / "contacts.csv"
     with csv.open("w") as fh:

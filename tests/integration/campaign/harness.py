@@ -23,7 +23,7 @@ import orjson
 
 from contracts.campaign import CampaignProgress, CampaignSpec, ControlAction, parse_campaign_yaml
 from contracts.topics import CAMPAIGN_RESULTS, VOICE_COMMANDS
-from orchestrator.campaign.control import (
+from orchestrator.campaign.operations import (
     StateWatcher,
     _consumer,
     _read_to_end,

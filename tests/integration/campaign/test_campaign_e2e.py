@@ -226,7 +226,7 @@ async def test_controller_crash_replays_without_double_dials(
     broker: LocalBroker, tmp_path: Path
 ) -> None:
     """The controller dies without its final checkpoint; a new one replays from the changelog."""
-    from orchestrator.campaign.service import ControllerService
+    from orchestrator.campaign.main import ControllerService
 
     n = 300
     contacts, dnc, _, _ = write_contacts(tmp_path, n, mix=(0.0, 0.0))

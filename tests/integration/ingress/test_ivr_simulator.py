@@ -25,7 +25,7 @@ from pydantic import AnyHttpUrl, SecretStr
 
 from handlers.flow import decode_ctx
 from orchestrator.config import Settings
-from orchestrator.ingress.app import IngressOptions, create_app
+from orchestrator.ingress.asgi import IngressOptions, create_app
 from orchestrator.ingress.flows import load_flows
 from orchestrator.localbroker import free_port
 from orchestrator.sandbox.simulator.server import Simulator

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from contracts.campaign import CampaignControl, ControlAction, parse_campaign_yaml
 from contracts.envelopes import CommandEnvelope, CommandResult, Outcome, stable_id
-from orchestrator.campaign.app import CampaignState, ControllerApp
+from orchestrator.campaign.controller import CampaignState, ControllerApp
 from orchestrator.runtime.app import Context
 from tests.conftest import make_settings
 

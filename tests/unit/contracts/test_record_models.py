@@ -23,8 +23,8 @@ from contracts.campaign import (
 )
 from contracts.changelog import CampaignStateRecord, VoiceStateRecord
 from orchestrator.apidocs.export import schema_documents
-from orchestrator.campaign.app import ControllerApp
 from orchestrator.campaign.contacts import contact_from_row
+from orchestrator.campaign.controller import ControllerApp
 from orchestrator.runtime.app import Context
 from orchestrator.runtime.store import Entry, encode_changelog
 from tests.conftest import make_settings

@@ -14,9 +14,9 @@ from typing import Any
 import orjson
 import pytest
 
-from contracts.voice_state import VOICE_STATE_VERSION, upgrade_flow_state
+from contracts.voice_state import VOICE_STATE_VERSION, upgrade_voice_state
 from handlers import voice
-from orchestrator.worker.app import VoiceApp
+from orchestrator.worker.voice_app import VoiceApp
 
 CASES: list[dict[str, Any]] = orjson.loads(
     (Path(__file__).resolve().parents[2] / "fixtures" / "voice_state_v1.json").read_bytes()
@@ -33,11 +33,11 @@ def _fold(events: list[dict[str, Any]]) -> Any:
 @pytest.mark.parametrize("case", CASES, ids=[c["kind"] for c in CASES])
 def test_version_1_states_upgrade_to_what_the_machine_builds(case: dict[str, Any]) -> None:
     flow = _fold(case["events"])
-    before = upgrade_flow_state(case["v1_before_settle"])
+    before = upgrade_voice_state(case["v1_before_settle"])
     assert before == flow
     assert before["version"] == VOICE_STATE_VERSION
     settled = voice.settle(flow, 1.0)
-    assert upgrade_flow_state(case["v1_settled"]) == settled.flow
+    assert upgrade_voice_state(case["v1_settled"]) == settled.flow
     # The machine carries on from an upgraded state as from its own.
     assert voice.settle(before, 1.0) == settled
 
@@ -52,10 +52,10 @@ def test_the_worker_restores_version_1_and_current_states(case: dict[str, Any]) 
 
 def test_current_states_pass_through_unchanged() -> None:
     flow = _fold(CASES[0]["events"])
-    assert upgrade_flow_state(flow) is flow
+    assert upgrade_voice_state(flow) is flow
 
 
 def test_partial_version_1_records_upgrade_what_they_hold() -> None:
     raw = {"legs": {"u1": {"st": {"started": "t"}, "amd": {}, "out": 1}}}
-    leg = upgrade_flow_state(raw)["legs"]["u1"]
+    leg = upgrade_voice_state(raw)["legs"]["u1"]
     assert leg == {"statuses": {"started": "t"}, "amd": {}, "reported": True}

@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, Counter
 from handlers.voice import InvalidEvent
 from orchestrator.runtime import Context, DecodeError, HealthServer
 from orchestrator.sandbox.synthetic import make_scenario
-from orchestrator.worker.app import VoiceApp
+from orchestrator.worker.voice_app import VoiceApp
 
 
 @settings(max_examples=300, deadline=None)

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from contracts.topics import TOPICS_BY_NAME, topic_name
-from contracts.voice_state import FlowState, upgrade_flow_state
+from contracts.voice_state import VoiceState, upgrade_voice_state
 from handlers import voice
 from orchestrator.runtime import App, Context, DecodeError, Output, Step
 
@@ -27,7 +27,7 @@ __all__ = ["VoiceApp"]
 _TYPES = frozenset({"vonage.webhook", "dispatcher.result"})
 
 
-class VoiceApp(App[FlowState, dict[str, Any]]):
+class VoiceApp(App[VoiceState, dict[str, Any]]):
     name = "worker"
     invalid_errors = (voice.InvalidEvent,)
 
@@ -62,22 +62,22 @@ class VoiceApp(App[FlowState, dict[str, Any]]):
         return event
 
     def apply(
-        self, key: str, state: FlowState | None, event: dict[str, Any], ctx: Context
-    ) -> Step[FlowState]:
+        self, key: str, state: VoiceState | None, event: dict[str, Any], ctx: Context
+    ) -> Step[VoiceState]:
         if event.get("flow_key") != key:
             raise voice.InvalidEvent("envelope flow_key differs from the record key")
         flow, emits = voice.transition(state, event)
         return Step(flow, self._outputs(emits) if emits else (), self.settle_s)
 
-    def on_timer(self, key: str, state: FlowState, ctx: Context) -> Step[FlowState]:
+    def on_timer(self, key: str, state: VoiceState, ctx: Context) -> Step[VoiceState]:
         res = voice.settle(state, ctx.idle_s, self.settle_config)
         return Step(
             res.flow, self._outputs(res.emits) if res.emits else (), res.next_check_s, res.finished
         )
 
-    def load_state(self, raw: Any) -> FlowState:
+    def load_state(self, raw: Any) -> VoiceState:
         """A flow from ``voice.state``: one an older worker wrote is upgraded to this version."""
-        return upgrade_flow_state(raw)
+        return upgrade_voice_state(raw)
 
     def _outputs(self, emits: list[voice.Emit]) -> list[Output]:
         topics = self.topics

@@ -22,7 +22,7 @@ from contracts.flow import FlowSet
 from contracts.topics import VOICE_COMMANDS, VOICE_EVENTS, VOICE_STATE, topic_name
 from orchestrator.config import ConfigError, Settings
 from orchestrator.ingress.campaigns import CampaignsApi
-from orchestrator.ingress.control import ControlApi
+from orchestrator.ingress.control_api import ControlApi
 from orchestrator.ingress.metrics import IngressMetrics
 from orchestrator.ingress.openapi import build_openapi
 from orchestrator.ingress.publish import KafkaPublisher, Publisher
@@ -105,7 +105,7 @@ def create_app(
         verifier=verifier,
         metrics=metrics,
     )
-    control = ControlApi(
+    control_api = ControlApi(
         token=token,
         public_base=settings.public_base,
         default_account=settings.vonage_account,
@@ -115,7 +115,7 @@ def create_app(
         state=state,
         metrics=metrics,
     )
-    campaigns = CampaignsApi(settings, auth=control._auth, count=control._count)
+    campaigns = CampaignsApi(settings, auth=control_api.authorize, count=control_api.count)
     ready_topics = [events_topic, commands_topic, *opts.extra_ready_topics]
     if state is not None:
         ready_topics.append(state_topic)
@@ -165,8 +165,8 @@ def create_app(
     methods = ["GET", "POST"]
     routes = [Route(p, webhooks.endpoint, methods=methods) for p in WEBHOOK_PATHS]
     routes += [
-        Route("/v1/commands", control.post_command, methods=["POST"]),
-        Route("/v1/calls/{flow_key}", control.get_call, methods=["GET"]),
+        Route("/v1/commands", control_api.post_command, methods=["POST"]),
+        Route("/v1/calls/{flow_key}", control_api.get_call, methods=["GET"]),
         *campaigns.routes(),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
@@ -178,5 +178,5 @@ def create_app(
     app.state.publisher = pub
     app.state.verifier = verifier
     app.state.state_view = state
-    app.state.control = control
+    app.state.control_api = control_api
     return app

@@ -22,7 +22,7 @@ from contracts.topics import (
     VOICE_DLQ,
     topic_name,
 )
-from orchestrator.campaign.app import ControllerApp
+from orchestrator.campaign.controller import ControllerApp
 from orchestrator.config import Settings
 from orchestrator.logs import get_logger
 from orchestrator.runtime.engine import Runtime, RuntimeConfig
@@ -57,7 +57,7 @@ class ControllerService:
                 changelog_topic=topic_name(CAMPAIGN_STATE, p),
                 dlq_topic=topic_name(VOICE_DLQ, p),
                 group_id=CONTROLLER_GROUP,
-                # Its own input too: the clock ticks it writes (see orchestrator.campaign.app).
+                # Its own input too: the clock ticks it writes (see orchestrator.campaign.controller).
                 output_topics=(
                     topic_name(VOICE_COMMANDS, p),
                     topic_name(CAMPAIGN_RESULTS, p),

@@ -121,7 +121,7 @@ class ControlApi:
         self.state = state
         self.metrics = metrics
 
-    def _auth(self, request: Request) -> Response | None:
+    def authorize(self, request: Request) -> Response | None:
         if self._token is None:
             return problem(403, "forbidden", "control API disabled: set CONTROL_API_TOKEN")
         scheme, _, given = (request.headers.get("authorization") or "").partition(" ")
@@ -136,7 +136,7 @@ class ControlApi:
             )
         return None
 
-    def _count(
+    def count(
         self, endpoint: str, request: Request, response: Response, started: float
     ) -> Response:
         self.metrics.requests.labels(endpoint, request.method, str(response.status_code)).inc()
@@ -147,7 +147,7 @@ class ControlApi:
 
     async def post_command(self, request: Request) -> Response:
         started = time.perf_counter()
-        return self._count("control.commands", request, await self._post_command(request), started)
+        return self.count("control.commands", request, await self._post_command(request), started)
 
     def build(self, req: CommandRequest, now: datetime) -> CommandEnvelope:
         """The envelope for a request; ValueError names what is missing."""
@@ -195,7 +195,7 @@ class ControlApi:
         )
 
     async def _post_command(self, request: Request) -> Response:
-        denied = self._auth(request)
+        denied = self.authorize(request)
         if denied is not None:
             return denied
         try:
@@ -241,10 +241,10 @@ class ControlApi:
 
     async def get_call(self, request: Request) -> Response:
         started = time.perf_counter()
-        return self._count("control.calls", request, self._get_call(request), started)
+        return self.count("control.calls", request, self._get_call(request), started)
 
     def _get_call(self, request: Request) -> Response:
-        denied = self._auth(request)
+        denied = self.authorize(request)
         if denied is not None:
             return denied
         flow_key = request.path_params["flow_key"]
