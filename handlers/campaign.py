@@ -297,8 +297,9 @@ def _epoch(t: datetime) -> float:
 class CampaignMachine:
     """One campaign's scheduling state. Mutated only through its methods; no I/O, no clock.
 
-    After each call the controller persists the contacts named in :meth:`drain_changes` and
-    the snapshot from :meth:`meta_json`; :meth:`restore` rebuilds an identical machine.
+    An owner may persist it incrementally (the contacts named by :meth:`drain_changes`, and
+    :meth:`meta_json`) or whole after every call (the controller's changelog, which then calls
+    :meth:`forget_changes`); :meth:`restore` rebuilds an identical machine either way.
     """
 
     def __init__(
@@ -663,6 +664,11 @@ class CampaignMachine:
         self._changed.clear()
         self._removed.clear()
         return changed, removed
+
+    def forget_changes(self) -> None:
+        """Drop what :meth:`drain_changes` would report: the owner persisted the whole state."""
+        self._changed.clear()
+        self._removed.clear()
 
     def _find(self, cid: str) -> ContactTrack | None:
         return self._active.get(cid)

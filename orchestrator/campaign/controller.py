@@ -365,7 +365,7 @@ class ControllerApp(App[CampaignState, Event]):
         m = state.machine
         if m.active:
             outs = outs + self._advance(state, now)
-        m.drain_changes()
+        m.forget_changes()  # the whole state goes to campaign.state (dump_state), not changes
         records: list[Output] = []
         account = state.spec.account or self.settings.vonage_account
         for o in outs:

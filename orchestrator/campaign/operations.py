@@ -33,6 +33,7 @@ from contracts.voice_api import CreateCallRequest
 from handlers.campaign_dial import create_call_body
 from orchestrator.campaign.contacts import ContactFileError, iter_contacts
 from orchestrator.campaign.dnc import load_dnc
+from orchestrator.campaign.topic_source import topic_ranges
 from orchestrator.clock import utc_now
 from orchestrator.config import Settings
 from orchestrator.kafka.clients import make_consumer, make_producer
@@ -180,8 +181,6 @@ async def start_campaign(
         )
     ranges = None
     if spec.contacts.kind == "topic":
-        from orchestrator.campaign.topic_source import topic_ranges
-
         try:
             ranges = await topic_ranges(settings, spec.contacts.location)
         except ValueError as err:
