@@ -323,3 +323,22 @@ class ArrivalLog(SlidingLog):
 
     def _counts(self, slot: Slot, now: float, window: float) -> bool:
         return slot.start > now - window
+
+    # Admissions are recorded in time order and all leave the window ``window`` after they came,
+    # so the oldest leave first: pruning trims the left end and the next free time is an index
+    # (a campaign pacing at 1,000/s would otherwise rebuild a 1,000-slot log for every dial).
+
+    def _prune(self, now: float) -> None:
+        w = self._window(now)
+        slots = self._slots
+        while slots and not self._counts(slots[0], now, w):
+            slots.popleft()
+
+    def next_free(self, now: float) -> float | None:
+        if now < self._paused_until:
+            return self._paused_until
+        self._prune(now)
+        limit = self.limit(now)
+        if len(self._slots) < limit:
+            return None
+        return self._slots[len(self._slots) - limit].start + self._window(now)

@@ -3,11 +3,11 @@
 Every refusal of the ingress (webhooks, the control API, campaigns, a request head too large)
 is a problem document, ``application/problem+json``::
 
-    {"type": "urn:voice-orchestrator:problem:invalid-webhook", "title": "Invalid webhook",
+    {"type": "urn:voice-orchestrator:problem:invalid-webhook", "title": "invalid webhook",
      "status": 422, "detail": "...", "reason": "..."}
 
-``type`` names the kind of problem and ``title`` says it in words; ``detail`` says what was wrong
-with this request. ``reason`` repeats ``detail``: it is the member earlier versions answered with
+``type`` names the kind of problem and ``title`` says it in words (the short label earlier
+versions answered as ``error``); ``detail`` says what was wrong with this request. ``reason`` repeats ``detail``: it is the member earlier versions answered with
 (``{"error", "reason"}``), kept so their clients keep working. A refused campaign adds ``fields``
 (each invalid field of the spec). Vonage answers in the same RFC 9457 shape (``type``,
 ``title``, ``detail``, ``instance``), so one parser reads both.
@@ -60,7 +60,7 @@ def _body(
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": TYPE_BASE + title.lower().replace(" ", "-"),
-        "title": title[:1].upper() + title[1:],
+        "title": title,
         "status": status,
         "detail": detail,
         "reason": detail,
