@@ -66,7 +66,7 @@ bench: broker-ready
 # campaign of SOAK_CONTACTS, kill -9 every SOAK_KILL_INTERVAL s, graceful restarts; then the
 # history checker (exit 1 on any anomaly). E.g. `make soak SOAK_CONTACTS=100000 SOAK_DURATION=1800`.
 soak: broker-ready
-	$(PY) -m orchestrator.soak
+	$(VENV)/bin/orchestrator soak
 
 # Every JSON Schema, index.json, asyncapi.yaml and openapi.json into build/schemas; the AsyncAPI
 # document is checked by the AsyncAPI project's parser (tools/asyncapi: npm ci on first use), and

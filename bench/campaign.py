@@ -32,10 +32,10 @@ import orjson
 
 from bench._result import BenchResult, report
 from contracts.topics import VOICE_EVENTS, VOICE_OUTCOMES
-from orchestrator.checker.collect import Record, read_topic
 from orchestrator.config import Settings
 from orchestrator.localbroker import LocalBroker, free_port
-from orchestrator.soak.procs import Slot
+from orchestrator.sandbox.checker.collect import Record, read_topic
+from orchestrator.sandbox.soak.procs import Slot
 
 SECRET = "bench-signature-secret-0123456789abcdef"
 SETTLE_MS = 1000  # the worker's default settle window (orchestrator worker --settle-ms)
@@ -212,7 +212,7 @@ def _latencies(events: list[Record], outcomes: list[Record]) -> list[float]:
 
 
 async def main_async(contacts: int, cps: float, time_scale: float) -> None:
-    from orchestrator.campaign.control import StateWatcher, read_results, send_control
+    from orchestrator.campaign.operations import StateWatcher, read_results, send_control
     from orchestrator.kafka.admin import ensure_topics
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-campaign-"))

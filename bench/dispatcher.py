@@ -46,7 +46,7 @@ from orchestrator.config import Settings
 from orchestrator.kafka.admin import ensure_topics
 from orchestrator.kafka.clients import make_consumer, make_producer
 from orchestrator.localbroker import LocalBroker, free_port
-from orchestrator.simulator.auth import generate_key_pair, mint_application_jwt
+from orchestrator.sandbox.simulator.auth import generate_key_pair, mint_application_jwt
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_ID = "bench-disp-0000-0000-000000000000"

@@ -33,7 +33,7 @@ import httpx
 import orjson
 
 from bench._result import BenchResult, report
-from orchestrator.simulator.auth import generate_key_pair, mint_application_jwt
+from orchestrator.sandbox.simulator.auth import generate_key_pair, mint_application_jwt
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_ID = "bench-0000-0000-0000-000000000000"
@@ -231,7 +231,7 @@ async def closed_loop(
 
 
 async def _baseline_server() -> tuple[Any, str]:
-    from orchestrator.simulator.uvserve import EmbeddedServer
+    from orchestrator.web.embedded import EmbeddedServer
 
     body = orjson.dumps(
         {"uuid": "x", "status": "started", "direction": "outbound", "conversation_uuid": "CON-x"}

@@ -41,13 +41,13 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
 from bench._result import BenchResult, report
-from contracts.topics import TopicSpec
+from contracts.topics import VOICE_EVENTS, VOICE_OUTCOMES, VOICE_STATE, TopicSpec, topic_name
 from orchestrator.config import Settings
 from orchestrator.kafka.admin import ensure_topics
 from orchestrator.kafka.clients import make_admin, make_consumer, make_producer
 from orchestrator.kafka.reading import end_offsets
 from orchestrator.localbroker import LocalBroker, free_port
-from orchestrator.worker.synthetic import stream
+from orchestrator.sandbox.synthetic import stream
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,7 +78,7 @@ async def _preload(settings: Settings, records: list[tuple[bytes, bytes]]) -> fl
     await producer.start()
     t0 = time.perf_counter()
     try:
-        topic = f"{settings.topic_prefix}voice.events"
+        topic = topic_name(VOICE_EVENTS, settings.topic_prefix)
         futs = [await producer.send(topic, value, key=key) for key, value in records]
         await producer.flush()
         await asyncio.gather(*futs)
@@ -91,7 +91,7 @@ async def _raw_loop(settings: Settings, n: int) -> float:
     """Baseline: consume every record and produce it again, commit per batch."""
     consumer = make_consumer(
         settings,
-        f"{settings.topic_prefix}voice.events",
+        topic_name(VOICE_EVENTS, settings.topic_prefix),
         group_id=f"bench-raw-{uuid.uuid4().hex[:6]}",
         max_poll_records=5000,
     )
@@ -183,7 +183,7 @@ async def _worker_run(
     probe = make_consumer(settings, group_id=group)
     await probe.start()
     try:
-        topic = f"{settings.topic_prefix}voice.events"
+        topic = topic_name(VOICE_EVENTS, settings.topic_prefix)
         tps = [TopicPartition(topic, p) for p in range(partitions)]
         ends = await end_offsets(probe, tps)
         deadline = time.monotonic() + 600
@@ -205,7 +205,7 @@ async def _worker_run(
         while (
             _metric(
                 port,
-                f'orchestrator_runtime_outputs_total{{app="worker",topic="{settings.topic_prefix}voice.outcomes"}}',
+                f'orchestrator_runtime_outputs_total{{app="worker",topic="{topic_name(VOICE_OUTCOMES, settings.topic_prefix)}"}}',
             )
             < outcomes
         ):
@@ -215,7 +215,7 @@ async def _worker_run(
         t_outcomes = time.perf_counter() - t0
         changelog = _metric(
             port,
-            f'orchestrator_runtime_outputs_total{{app="worker",topic="{settings.topic_prefix}voice.state"}}',
+            f'orchestrator_runtime_outputs_total{{app="worker",topic="{topic_name(VOICE_STATE, settings.topic_prefix)}"}}',
         )
         applied = _metric(port, "orchestrator_runtime_events_total")
     finally:

@@ -5,8 +5,9 @@ through these models; they exist so the two topics have a schema like every othe
 ``tests/unit/contracts/test_record_models.py`` checks them against what the runtime and the
 campaign controller really write, so they cannot drift apart.
 
-``voice.state``'s ``state`` is the worker's private snapshot of one call flow: it is documented
-as an object and nothing more, because only the worker that wrote it reads it back. The
+``voice.state``'s ``state`` is the worker's private snapshot of one flow key: it is documented
+as an object and nothing more, because only the worker reads it back (its shape, and how older
+versions of it load, is :mod:`contracts.voice_state`). The
 campaign snapshot is read by other processes (the control API's status, ``orchestrator campaign
 status``), so its ``progress`` is a full :class:`~contracts.campaign.CampaignProgress`.
 A tombstone (a null value) deletes a key on both topics.

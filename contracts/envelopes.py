@@ -10,10 +10,12 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
+
+from contracts.topics import REPLY_TOPICS
 
 SCHEMA_VERSION = 1
 
@@ -114,6 +116,34 @@ CALL_UPDATE_KINDS = frozenset(
 )
 
 
+class ReplyTo(BaseModel):
+    """Where a command's result goes besides the call's own flow: a product topic and its key.
+
+    The dispatcher writes every result to ``voice.events`` (the call's state machine needs it);
+    a command that also wants its result back names its requester's topic here, and the result
+    goes there too, straight home instead of through a relay. Only the topics of
+    :data:`contracts.topics.REPLY_TOPICS` are accepted: a command cannot make the dispatcher
+    write to any other topic.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    topic: str = Field(
+        description="Logical topic name (without TOPIC_PREFIX).",
+        json_schema_extra={"enum": list[JsonValue](sorted(REPLY_TOPICS))},
+    )
+    key: str = Field(
+        min_length=1, max_length=249, description="The record key there (e.g. the campaign)."
+    )
+
+    @field_validator("topic")
+    @classmethod
+    def _known_topic(cls, v: str) -> str:
+        if v not in REPLY_TOPICS:
+            raise ValueError(f"must be one of {', '.join(sorted(REPLY_TOPICS))}")
+        return v
+
+
 class CommandEnvelope(_Envelope):
     """A Voice/Application API operation to perform, consumed by the dispatcher."""
 
@@ -130,6 +160,9 @@ class CommandEnvelope(_Envelope):
         None,
         description="Policy for the call's state machine, echoed on the result "
         "(e.g. on_machine: hangup, role: moderator); opaque to the dispatcher.",
+    )
+    reply_to: ReplyTo | None = Field(
+        None, description="Where the result goes too, besides the call's flow on voice.events."
     )
 
     @property
@@ -157,7 +190,8 @@ class CommandStatus(StrEnum):
 
 
 class CommandResult(_Envelope):
-    """What happened to a command; produced by the dispatcher onto ``voice.events``."""
+    """What happened to a command; produced by the dispatcher onto ``voice.events`` (keyed by the
+    call's flow key) and, for a command with ``reply_to``, onto that topic too."""
 
     type: Literal["dispatcher.result"] = "dispatcher.result"
     command_id: str
@@ -211,6 +245,62 @@ class Outcome(_Envelope):
     @staticmethod
     def make_id(scope: str, flow_key: str, subject: str) -> str:
         return stable_id("out", scope, flow_key, subject)
+
+
+# The worker builds outcomes and commands as plain JSON dicts on its hot path (validating each with
+# pydantic would double its cost); these TypedDicts give those dicts the models' shape, so mypy
+# checks every key, and tests/unit/contracts/test_record_models.py checks that each declares
+# exactly its model's fields.
+
+#: The JSON form of :class:`Outcome` (``from`` is a keyword, hence the functional syntax).
+OutcomeRecord = TypedDict(
+    "OutcomeRecord",
+    {
+        "id": str,
+        "schema_version": int,
+        "type": Literal["voice.outcome"],
+        "occurred_at": str,
+        "flow_key": str,
+        "scope": Literal["leg", "conversation"],
+        "call_ref": NotRequired[str],
+        "uuid": NotRequired[str],
+        "conversation_uuid": NotRequired[str],
+        "disposition": str,
+        "detail": NotRequired[str],
+        "direction": NotRequired[str],
+        "to": NotRequired[str],
+        "from": NotRequired[str],
+        "start_time": NotRequired[str],
+        "end_time": NotRequired[str],
+        "duration_s": NotRequired[int],
+        "rate": NotRequired[str],
+        "price": NotRequired[str],
+        "network": NotRequired[str],
+        "amd": NotRequired[str],
+        "recording_urls": list[str],
+        "legs": list[str],
+    },
+)
+
+
+class CommandRecord(TypedDict):
+    """The JSON form of :class:`CommandEnvelope`, as the worker builds one."""
+
+    id: str
+    schema_version: int
+    type: Literal["voice.command"]
+    occurred_at: str
+    flow_key: str
+    kind: str
+    call_ref: NotRequired[str]
+    call_uuid: NotRequired[str]
+    region_url: NotRequired[str]
+    account: str
+    body: dict[str, Any]
+    not_before: NotRequired[str]
+    origin: NotRequired[str]
+    hints: NotRequired[dict[str, Any]]
+    reply_to: NotRequired[dict[str, str]]
 
 
 class DeadLetter(BaseModel):

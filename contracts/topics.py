@@ -87,7 +87,7 @@ CAMPAIGN_CONTROL = TopicSpec(
     "campaign.control",
     3,
     "campaign name",
-    "CampaignControl, CampaignTick, forwarded Outcome and CommandResult",
+    "CampaignControl, CampaignTick, and the Outcome and CommandResult of the campaign's calls",
 )
 CAMPAIGN_STATE = TopicSpec(
     "campaign.state", 3, "campaign name", "campaign snapshot", compacted=True
@@ -131,6 +131,10 @@ TOPICS: tuple[TopicSpec, ...] = (
 )
 
 
+#: Each topic by its (unprefixed) name.
+TOPICS_BY_NAME: dict[str, TopicSpec] = {spec.name: spec for spec in TOPICS}
+
+
 def topics(prefix: str = "", partitions: int | None = None) -> tuple[TopicSpec, ...]:
     """All topics with ``prefix`` applied; ``partitions`` overrides every count (local/test use)."""
     out = []
@@ -143,7 +147,12 @@ def topics(prefix: str = "", partitions: int | None = None) -> tuple[TopicSpec, 
 
 
 def topic_name(spec: TopicSpec, prefix: str = "") -> str:
+    """The topic's name on the broker: ``prefix`` (the ``TOPIC_PREFIX`` setting) + its name."""
     return f"{prefix}{spec.name}"
+
+
+#: Topics a command may name as its ``reply_to``: where its requester reads the result.
+REPLY_TOPICS = frozenset({CAMPAIGN_CONTROL.name})
 
 
 # --- Who publishes and who subscribes ---------------------------------------------------------
@@ -190,8 +199,8 @@ TRAFFIC: tuple[Traffic, ...] = (
         VOICE_EVENTS.name,
         ("CommandResult",),
         (DISPATCHER,),
-        (WORKER, CAMPAIGN_CONTROLLER),
-        "What happened to each command; the controller's relay copies campaigns' dial results.",
+        (WORKER,),
+        "What happened to each command, for the call's state machine.",
     ),
     Traffic(
         VOICE_COMMANDS.name,
@@ -204,7 +213,7 @@ TRAFFIC: tuple[Traffic, ...] = (
         VOICE_OUTCOMES.name,
         ("Outcome",),
         (WORKER,),
-        (CAMPAIGN_CONTROLLER, EXTERNAL),
+        (EXTERNAL,),
         "One final record per leg and per conversation.",
     ),
     Traffic(
@@ -237,11 +246,24 @@ TRAFFIC: tuple[Traffic, ...] = (
     ),
     Traffic(
         CAMPAIGN_CONTROL.name,
-        ("CampaignTick", "Outcome", "CommandResult"),
+        ("CampaignTick",),
         (CAMPAIGN_CONTROLLER,),
         (CAMPAIGN_CONTROLLER,),
-        "The controller's clock ticks, and its campaigns' outcomes and dial results, re-keyed "
-        "by campaign by its relay.",
+        "The controller's clock ticks.",
+    ),
+    Traffic(
+        CAMPAIGN_CONTROL.name,
+        ("CommandResult",),
+        (DISPATCHER,),
+        (CAMPAIGN_CONTROLLER,),
+        "The results of the campaign's commands (their `reply_to`), keyed by campaign.",
+    ),
+    Traffic(
+        CAMPAIGN_CONTROL.name,
+        ("Outcome",),
+        (WORKER,),
+        (CAMPAIGN_CONTROLLER,),
+        "The outcomes of the campaign calls' legs, keyed by campaign (read from the call_ref).",
     ),
     Traffic(
         CAMPAIGN_STATE.name,

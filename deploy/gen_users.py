@@ -74,8 +74,7 @@ class User:
 
 def role_groups() -> dict[str, tuple[str, ...]]:
     """Consumer groups by role, read from the roles' own modules (the source of truth)."""
-    from orchestrator.campaign.forward import FORWARD_GROUP
-    from orchestrator.campaign.service import CONTROLLER_GROUP
+    from orchestrator.campaign.main import CONTROLLER_GROUP
     from orchestrator.dispatcher.service import GROUP_ID as DISPATCHER_GROUP
     from orchestrator.worker.main import GROUP_ID as WORKER_GROUP
 
@@ -83,7 +82,7 @@ def role_groups() -> dict[str, tuple[str, ...]]:
         INGRESS: (),
         WORKER: (WORKER_GROUP,),
         DISPATCHER: (DISPATCHER_GROUP,),
-        CAMPAIGN_CONTROLLER: (CONTROLLER_GROUP, FORWARD_GROUP),
+        CAMPAIGN_CONTROLLER: (CONTROLLER_GROUP,),
         EXTERNAL: (),
     }
 

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from contracts.call_refs import make_call_ref
 from contracts.campaign import (
     CampaignProgress,
     CampaignSpec,
@@ -33,7 +34,8 @@ from contracts.campaign import (
 )
 from contracts.envelopes import stable_id
 from handlers.calling_hours import is_open, next_open, zones_for
-from handlers.pacing import DialRate, Pacer
+from handlers.dial_rate import DialRate
+from handlers.sliding_window import ArrivalLog
 
 __all__ = [
     "Attempt",
@@ -46,7 +48,6 @@ __all__ = [
     "LegOutcome",
     "LegProgress",
     "classify",
-    "make_call_ref",
     "run_id",
 ]
 
@@ -160,11 +161,6 @@ def classify(
 def run_id(start_id: str) -> str:
     """A short id for one start of a campaign, so a rerun never reuses a call_ref."""
     return stable_id("run", start_id)[4:12]
-
-
-def make_call_ref(campaign: str, run: str, index: int, attempt: int) -> str:
-    """URL-path-safe, deterministic from (campaign, run, contact row, attempt number)."""
-    return f"{campaign}.{run}.{index}.{attempt}"
 
 
 # --- Per attempt and per contact ------------------------------------------------------------
@@ -301,8 +297,9 @@ def _epoch(t: datetime) -> float:
 class CampaignMachine:
     """One campaign's scheduling state. Mutated only through its methods; no I/O, no clock.
 
-    After each call the controller persists the contacts named in :meth:`drain_changes` and
-    the snapshot from :meth:`meta_json`; :meth:`restore` rebuilds an identical machine.
+    An owner may persist it incrementally (the contacts named by :meth:`drain_changes`, and
+    :meth:`meta_json`) or whole after every call (the controller's changelog, which then calls
+    :meth:`forget_changes`); :meth:`restore` rebuilds an identical machine either way.
     """
 
     def __init__(
@@ -328,7 +325,12 @@ class CampaignMachine:
         self.dialed = 0
         self.dispositions: dict[str, int] = {}
         self.finished = 0
-        self.pacer = Pacer(cps_limit)
+        #: Pacing at the campaign's share of the account CPS: the dispatcher enforces the account
+        #: limit again, but pacing here keeps the command queue from filling with work the
+        #: dispatcher would only hold back (and keeps pause/cancel prompt: little is queued).
+        #: No rolling second ever holds more than ``floor(rate)`` dials (one per ``1/rate`` s
+        #: below one a second), and a controller that wakes late can still use its budget.
+        self.pacer = ArrivalLog(cps_limit)
         self.rate = DialRate()
         self.fresh: deque[ContactTrack] = deque()
         self.in_flight: dict[str, ContactTrack] = {}
@@ -484,7 +486,7 @@ class CampaignMachine:
         if self._heap:
             waits.append((self._heap[0][0] - now).total_seconds())
         if self.fresh or (self._heap and self._heap[0][0] <= now):
-            pace = self.pacer.next_at()
+            pace = self.pacer.next_free(t)
             waits.append(0.0 if pace is None else pace - t)
         return max(0.0, min(waits)) if waits else None
 
@@ -530,7 +532,7 @@ class CampaignMachine:
         hours = self.spec.calling_hours
         while (
             len(self.in_flight) < self.max_concurrent
-            and self.pacer.ready(t)
+            and self.pacer.next_free(t) is None
             and self._unacked() < self.unacked_window
         ):
             track = self._pop_due(now)
@@ -555,7 +557,7 @@ class CampaignMachine:
             track.due_at = None
             self.in_flight[ref] = track
             self._changed.add(c.contact_id)
-            self.pacer.take(t)
+            self.pacer.try_acquire(t)
             self.rate.add(t)
             self._rate_since = self._rate_since or t
             self.dialed += 1
@@ -663,6 +665,11 @@ class CampaignMachine:
         self._removed.clear()
         return changed, removed
 
+    def forget_changes(self) -> None:
+        """Drop what :meth:`drain_changes` would report: the owner persisted the whole state."""
+        self._changed.clear()
+        self._removed.clear()
+
     def _find(self, cid: str) -> ContactTrack | None:
         return self._active.get(cid)
 
@@ -681,7 +688,7 @@ class CampaignMachine:
             "dialed": self.dialed,
             "finished": self.finished,
             "dispositions": dict(self.dispositions),
-            "pacer_log": self.pacer.to_json(),
+            "pacer_log": self.pacer.starts(),
             "past_stop": self._past_stop,
         }
 
@@ -709,7 +716,7 @@ class CampaignMachine:
         m.dialed = meta["dialed"]
         m.finished = meta["finished"]
         m.dispositions = dict(meta["dispositions"])
-        m.pacer.log.extend(meta.get("pacer_log") or [])
+        m.pacer.restore_starts(meta.get("pacer_log") or [])
         m._past_stop = bool(meta.get("past_stop"))
         fresh: list[ContactTrack] = []
         for t in tracks:

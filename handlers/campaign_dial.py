@@ -11,10 +11,11 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
 from contracts.campaign import CampaignSpec, Contact
-from contracts.envelopes import CommandEnvelope, CommandKind, stable_id
+from contracts.envelopes import CommandEnvelope, CommandKind, ReplyTo, stable_id
+from contracts.topics import CAMPAIGN_CONTROL
+from handlers.flow import webhook_url
 
 __all__ = [
     "build_create_call",
@@ -49,10 +50,6 @@ def render_template(value: Any, values: dict[str, str]) -> Any:
     return value
 
 
-def _hook(base: str, kind: str, call_ref: str) -> str:
-    return f"{base}/webhooks/{kind}/{quote(call_ref, safe='')}"
-
-
 def _caller_id(spec: CampaignSpec, contact: Contact) -> dict[str, Any]:
     ids = spec.from_
     if ids.random_from_number:
@@ -68,7 +65,7 @@ def create_call_body(
     body: dict[str, Any] = {
         "to": [{"type": "phone", "number": contact.number.lstrip("+")}],
         **_caller_id(spec, contact),
-        "event_url": [_hook(public_base, "event", call_ref)],
+        "event_url": [webhook_url(public_base, "event", call_ref)],
         "event_method": "POST",
         "ringing_timer": spec.ringing_timer,
     }
@@ -81,11 +78,11 @@ def create_call_body(
         for action in ncco:
             kind = _EVENT_ACTIONS.get(action.get("action", ""))
             if kind and "eventUrl" not in action:
-                action["eventUrl"] = [_hook(public_base, kind, call_ref)]
+                action["eventUrl"] = [webhook_url(public_base, kind, call_ref)]
         body["ncco"] = ncco
     elif flow.name is not None:
         # /webhooks/answer/{call_ref}/{flow}: the ingress renders the flow's start step.
-        body["answer_url"] = [f"{_hook(public_base, 'answer', call_ref)}/{flow.name}"]
+        body["answer_url"] = [webhook_url(public_base, "answer", call_ref, flow.name)]
         body["answer_method"] = "GET"
     else:
         assert flow.answer_url is not None
@@ -111,13 +108,12 @@ def build_create_call(
     account: str,
     at: datetime,
 ) -> CommandEnvelope:
-    """The ``create_call`` command for one attempt (id deterministic from the call_ref)."""
-    extra: dict[str, Any] = {}
-    hints = machine_hints(spec, contact)
-    if hints and "hints" in CommandEnvelope.model_fields:
-        # The worker's voicemail drop (handlers.voice) reads these from the create-call result;
-        # they travel once the envelope carries them (see the campaign report).
-        extra["hints"] = hints
+    """The ``create_call`` command for one attempt (id deterministic from the call_ref).
+
+    Its result goes to the call's flow (the worker) and, by ``reply_to``, straight to the
+    campaign's partition of ``campaign.control``. The hints are the worker's voicemail policy
+    (``handlers.voice``), echoed on the result.
+    """
     return CommandEnvelope(
         id=stable_id("cmd", "create_call", call_ref),
         occurred_at=at,
@@ -127,7 +123,8 @@ def build_create_call(
         account=account,
         body=create_call_body(spec, contact, call_ref, public_base),
         origin=f"campaign:{spec.name}",
-        **extra,
+        hints=machine_hints(spec, contact) or None,
+        reply_to=ReplyTo(topic=CAMPAIGN_CONTROL.name, key=spec.name),
     )
 
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import orjson
 
+from contracts.call_refs import is_call_ref
 from contracts.flow import (
     BUILTIN_VARIABLES,
     TEMPLATE,
@@ -40,7 +41,6 @@ from contracts.flow import (
 from contracts.ncco import NccoError, parse_ncco
 
 __all__ = [
-    "CALL_REF_PATTERN",
     "CONNECT_FAILURES",
     "MAX_CTX_CHARS",
     "FlowRenderError",
@@ -58,8 +58,6 @@ __all__ = [
     "webhook_url",
 ]
 
-CALL_REF_PATTERN = r"^[A-Za-z0-9._~-]{1,128}$"
-_CALL_REF = re.compile(CALL_REF_PATTERN)
 #: Statuses of a synchronous ``connect`` leg for which Vonage runs an NCCO we return (DIGEST §4.3).
 CONNECT_FAILURES = frozenset({"timeout", "failed", "rejected", "unanswered", "busy"})
 #: Upper bound of the ``ctx`` path segment, to stay well inside URL length limits.
@@ -94,7 +92,7 @@ def webhook_url(
     ctx: str | None = None,
 ) -> str:
     """A webhook URL of this system; ``call_ref`` always in the path (design item 1)."""
-    if not _CALL_REF.fullmatch(call_ref):
+    if not is_call_ref(call_ref):
         raise FlowRenderError(f"call_ref {call_ref[:40]!r} is not URL-path-safe")
     url = f"{base_url.rstrip('/')}/webhooks/{kind}/{call_ref}"
     if flow is not None:

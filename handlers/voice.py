@@ -1,29 +1,32 @@
-"""The voice flow machine: one call flow (one flow key) = its legs, conversations and dial attempts.
+"""The voice machine: everything about one flow key (a call we placed, or an inbound call): its
+legs, conversations and dial attempts.
 
 Two pure functions, no I/O and no clock (time comes from the events, or as an argument):
 
-``transition(flow, event) -> (flow, emits)``
+``transition(state, event) -> (state, emits)``
     Applies one record from ``voice.events``: an ``EventEnvelope`` (a Vonage webhook) or a
     ``CommandResult`` (the dispatcher's result), as a pydantic object or its JSON dict (the worker
     passes dicts: it avoids validating twice on the hot path). It updates the leg, conversation
-    and attempt machines (``handlers.leg``, ``handlers.conversation``), all joins, so any order
-    and any duplicates give the same flow. It emits **commands** only, never outcomes.
+    and attempt machines (``handlers.legs``, ``handlers.conversations``), all joins, so any order
+    and any duplicates give the same state. It emits **commands** only, never outcomes.
 
-``settle(flow, idle_s, config) -> Settled``
+``settle(state, idle_s, config) -> Settled``
     Emits the **outcomes** of whatever is final and not yet reported: one per leg, one per
-    conversation, one per failed dial attempt; each exactly once (the flow remembers what it
+    conversation, one per failed dial attempt; each exactly once (the state remembers what it
     emitted) and with a deterministic id (``Outcome.make_id``), so a replay after a crash
-    re-produces the same id. The worker calls it when the flow has been quiet for a short
+    re-produces the same id. The worker calls it when the flow key has been quiet for a short
     *settle window* (default 1 s): a final leg's late facts (an AMD result or a recording that
     Vonage delivered after ``completed``), and the legs of a conversation that arrive late, are
     then part of the outcome, so its content does not depend on arrival order either.
-    ``idle_s`` (how long the flow has been quiet, measured by the caller) also drives the two
+    ``idle_s`` (how long the flow key has been quiet, measured by the caller) also drives the two
     time-outs: a leg with ``completed`` but no reason is reported as ``completed`` after
-    ``completed_grace_s``; a flow with no end in sight is closed as ``unknown`` after
-    ``abandon_after_s`` (longer than Vonage's maximum call length, 24 h).
+    ``completed_grace_s``; a flow key with no end in sight is closed as ``unknown`` after
+    ``abandon_after_s`` (longer than Vonage's maximum call length, 24 h). The outcomes of a
+    campaign's call (its call_ref says which campaign, ``contracts.call_refs``) go to the
+    campaign's partition of ``campaign.control`` too, so the controller needs no relay.
 
-**Policy (data-driven, per flow).** The create-call ``CommandResult`` may carry *hints*, read from
-``result["hints"]`` or, until the envelope has that field, ``result["response"]["hints"]``:
+**Policy (data-driven, per flow key).** The create-call ``CommandResult`` may carry *hints* (the
+command's, echoed by the dispatcher):
 
 ====================  ==========================================================================
 hint                  effect
@@ -42,6 +45,8 @@ Commands are emitted once per (leg, reason), with ids from ``stable_id`` so a re
 crash is deduplicated downstream. With standard AMD, Vonage can hang up by itself
 (``machine_detection: hangup``); the ``hangup`` hint is for flows that need to act themselves.
 
+The state's shape is :class:`contracts.voice_state.VoiceState`; its outcomes are
+:data:`contracts.envelopes.OutcomeRecord` and its commands :class:`contracts.envelopes.CommandRecord`.
 Bad input raises :class:`InvalidEvent` (and nothing else); the worker dead-letters it.
 """
 
@@ -49,11 +54,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
-from contracts.envelopes import Outcome, stable_id
-from handlers import conversation as convm
-from handlers import leg as legm
+from contracts.call_refs import campaign_of
+from contracts.envelopes import CommandRecord, Outcome, OutcomeRecord, stable_id
+from contracts.topics import CAMPAIGN_CONTROL, VOICE_COMMANDS, VOICE_OUTCOMES
+from contracts.voice_state import (
+    VOICE_STATE_VERSION,
+    CommandOutcome,
+    ConversationState,
+    DialAttempt,
+    ErrorEvent,
+    LegState,
+    OtherEvent,
+    Policy,
+    VoiceState,
+)
+from handlers import conversations, legs
 from handlers._voice_common import (
     EPOCH,
     InvalidEvent,
@@ -64,78 +81,79 @@ from handlers._voice_common import (
 )
 
 __all__ = [
+    "CAMPAIGN_TOPIC",
     "COMMANDS_TOPIC",
     "OUTCOMES_TOPIC",
     "Emit",
-    "FlowState",
     "InvalidEvent",
     "SettleConfig",
     "Settled",
     "describe",
-    "new_flow",
+    "new_voice_state",
     "settle",
     "transition",
 ]
 
-FlowState = dict[str, Any]
-
-#: Logical topic names (``contracts.topics`` spec names); the worker adds the prefix.
-OUTCOMES_TOPIC = "voice.outcomes"
-COMMANDS_TOPIC = "voice.commands"
+#: Logical topic names (``contracts.topics``); the worker adds the prefix.
+OUTCOMES_TOPIC = VOICE_OUTCOMES.name
+COMMANDS_TOPIC = VOICE_COMMANDS.name
+CAMPAIGN_TOPIC = CAMPAIGN_CONTROL.name
 
 
 class Emit(NamedTuple):
     """One output record: a logical topic, its Kafka key and the JSON value.
 
-    ``value`` is the JSON form of ``contracts.envelopes.Outcome`` (topic ``voice.outcomes``) or
-    ``CommandEnvelope`` (``voice.commands``); it validates against those models.
+    ``value`` is an ``Outcome`` (topics ``voice.outcomes`` and ``campaign.control``) or a
+    ``CommandEnvelope`` (``voice.commands``), in JSON form; it validates against those models.
     """
 
     topic: str
     key: str
-    value: dict[str, Any]
+    value: OutcomeRecord | CommandRecord
 
 
 @dataclass(frozen=True, slots=True)
 class SettleConfig:
     #: A leg with ``completed`` and no reason (no answered, no failure status) is reported as
-    #: ``completed`` after the flow has been quiet this long: the reason may still be in flight.
+    #: ``completed`` after the state has been quiet this long: the reason may still be in flight.
     completed_grace_s: float = 30.0
-    #: A flow quiet this long is closed: open legs and unresolved attempts become ``unknown``.
+    #: A state quiet this long is closed: open legs and unresolved attempts become ``unknown``.
     abandon_after_s: float = 25 * 3600.0
 
 
 class Settled(NamedTuple):
-    flow: FlowState
+    #: The flow key's voice state after settling.
+    flow: VoiceState
     emits: list[Emit]
-    #: Everything known has been reported: the flow may be evicted after the retention period.
+    #: Everything known has been reported: the state may be evicted after the retention period.
     finished: bool
     #: Call ``settle`` again after this many more quiet seconds (None: nothing pending).
     next_check_s: float | None
 
 
 _ERR_CAP = 20
-_MISC_CAP = 50
-_CTL_CAP = 50
+_OTHER_CAP = 50
+_RESULTS_CAP = 50
 _ON_MACHINE = ("continue", "hangup", "message")
 _RESULT_RANK = {"unknown": 0, "failed": 1, "succeeded": 2}
 _AMD = ("human", "machine")
-_MISC_TYPES = frozenset({"notify", "fallback", "payment", "success", "failure"})
+_OTHER_TYPES = frozenset({"notify", "fallback", "payment", "success", "failure"})
 
 
-def new_flow(flow_key: str, call_ref: str | None = None) -> FlowState:
+def new_voice_state(flow_key: str, call_ref: str | None = None) -> VoiceState:
+    """The voice state of a flow key before its first record."""
     return {
-        "v": 1,
-        "key": flow_key,
-        "ref": call_ref,
-        "legs": {},  # uuid -> leg state (handlers.leg)
-        "convs": {},  # conversation uuid -> conversation state (handlers.conversation)
-        "att": {},  # create_call command id -> dial attempt
-        "pol": {},  # effective hints (see module docstring)
-        "cmds": {},  # ids of commands emitted
-        "errs": {},  # Vonage error events, by event id
-        "misc": {},  # notify / fallback / payment events, by event id
-        "ctl": {},  # results of other commands, by command id
+        "version": VOICE_STATE_VERSION,
+        "flow_key": flow_key,
+        "call_ref": call_ref,
+        "legs": {},
+        "convs": {},
+        "attempts": {},
+        "policy": {},
+        "commands": {},
+        "errors": {},
+        "other_events": {},
+        "command_results": {},
     }
 
 
@@ -143,8 +161,8 @@ def new_flow(flow_key: str, call_ref: str | None = None) -> FlowState:
 # transition
 
 
-def transition(flow: FlowState | None, event: Any) -> tuple[FlowState, list[Emit]]:
-    """Apply one ``voice.events`` record; return the new flow and the commands to send."""
+def transition(state: VoiceState | None, event: Any) -> tuple[VoiceState, list[Emit]]:
+    """Apply one ``voice.events`` record; return the new state and the commands to send."""
     if not isinstance(event, dict):
         if isinstance(event, Mapping):
             event = dict(event)
@@ -157,63 +175,63 @@ def transition(flow: FlowState | None, event: Any) -> tuple[FlowState, list[Emit
     ref = event.get("call_ref")
     if ref is not None and not isinstance(ref, str):
         raise InvalidEvent("envelope: call_ref must be a string")
-    if flow is None:
-        flow = new_flow(key, ref)
-    elif flow.get("key") != key:
-        raise InvalidEvent("envelope: flow_key does not match the flow")
-    elif ref is not None and flow.get("ref") != ref:
-        cur = flow.get("ref")
-        flow = {**flow, "ref": ref if cur is None else min(cur, ref)}
+    if state is None:
+        state = new_voice_state(key, ref)
+    elif state["flow_key"] != key:
+        raise InvalidEvent("envelope: flow_key does not match the state")
+    elif ref is not None and state["call_ref"] != ref:
+        cur = state["call_ref"]
+        state = {**state, "call_ref": ref if cur is None else min(cur, ref)}
     etype = event.get("type")
     if etype == "vonage.webhook":
-        return _webhook(flow, event)
+        return _webhook(state, event)
     if etype == "dispatcher.result":
-        return _result(flow, event)
+        return _result(state, event)
     raise InvalidEvent(f"type: unknown envelope type {str(etype)[:40]!r}")
 
 
-def _put_leg(flow: FlowState, leg: legm.LegState) -> FlowState:
-    return {**flow, "legs": {**flow["legs"], leg["uuid"]: leg}}
+def _put_leg(state: VoiceState, leg: LegState) -> VoiceState:
+    return {**state, "legs": {**state["legs"], leg["uuid"]: leg}}
 
 
-def _leg(flow: FlowState, uuid: str) -> legm.LegState:
-    leg = flow["legs"].get(uuid)
-    return leg if leg is not None else legm.new_leg(uuid)
+def _leg(state: VoiceState, uuid: str) -> LegState:
+    leg = state["legs"].get(uuid)
+    return leg if leg is not None else legs.new_leg(uuid)
 
 
-def _webhook(flow: FlowState, event: dict[str, Any]) -> tuple[FlowState, list[Emit]]:
+def _webhook(state: VoiceState, event: dict[str, Any]) -> tuple[VoiceState, list[Emit]]:
     payload = event.get("payload")
     if not isinstance(payload, dict):
         raise InvalidEvent("payload: must be a JSON object")
     et = req_str(event, "event_type", "envelope")
     ts = canon_ts(payload.get("timestamp")) or canon_ts(event.get("occurred_at")) or EPOCH
 
-    if et in legm.CALL_STATUSES:
+    if et in legs.CALL_STATUSES:
         uuid = req_str(payload, "uuid", f"{et} event")
-        leg = legm.apply_status(_leg(flow, uuid), et, payload, ts)
-        return _put_leg(flow, leg), []
+        leg = legs.apply_status(_leg(state, uuid), et, payload, ts)
+        return _put_leg(state, leg), []
 
     if et in _AMD:
         amd_leg = opt_str(payload, "call_uuid") or opt_str(payload, "uuid")
         if amd_leg is None:
             raise InvalidEvent(f"{et} event: call_uuid (or uuid) is required")
         sub = opt_str(payload, "sub_state")
-        leg = legm.apply_amd(_leg(flow, amd_leg), et, sub, payload, ts)
-        flow = _put_leg(flow, leg)
-        return _policy_commands(flow, [amd_leg])
+        leg = legs.apply_amd(_leg(state, amd_leg), et, sub, payload, ts)
+        state = _put_leg(state, leg)
+        return _policy_commands(state, [amd_leg])
 
     if et == "input":
         uuid = req_str(payload, "uuid", "input event")
         evt_id = req_str(event, "id", "envelope")
-        return _put_leg(flow, legm.apply_input(_leg(flow, uuid), evt_id, payload, ts)), []
+        return _put_leg(state, legs.apply_input(_leg(state, uuid), evt_id, payload, ts)), []
 
     if et in ("record", "recording"):
         rec_uuid = req_str(payload, "recording_uuid", "record event")
         url = req_str(payload, "recording_url", "record event")
         conv_uuid = req_str(payload, "conversation_uuid", "record event")
         size = payload.get("size")
-        conv = convm.apply_record(
-            _conv(flow, conv_uuid),
+        conv = conversations.apply_record(
+            _conv(state, conv_uuid),
             rec_uuid,
             url,
             start=canon_ts(payload.get("start_time")),
@@ -221,71 +239,69 @@ def _webhook(flow: FlowState, event: dict[str, Any]) -> tuple[FlowState, list[Em
             size=size if isinstance(size, int) and not isinstance(size, bool) else None,
             leg_uuid=opt_str(payload, "uuid"),
         )
-        return {**flow, "convs": {**flow["convs"], conv_uuid: conv}}, []
+        return {**state, "convs": {**state["convs"], conv_uuid: conv}}, []
 
     if et == "transcribed":
         rec_uuid = req_str(payload, "recording_uuid", "transcription event")
         url = req_str(payload, "transcription_url", "transcription event")
         conv_uuid = req_str(payload, "conversation_uuid", "transcription event")
-        conv = convm.apply_transcription(_conv(flow, conv_uuid), rec_uuid, url)
-        return {**flow, "convs": {**flow["convs"], conv_uuid: conv}}, []
+        conv = conversations.apply_transcription(_conv(state, conv_uuid), rec_uuid, url)
+        return {**state, "convs": {**state["convs"], conv_uuid: conv}}, []
 
     if et == "transfer":
         uuid = req_str(payload, "uuid", "transfer event")
         conv_from = req_str(payload, "conversation_uuid_from", "transfer event")
         conv_to = req_str(payload, "conversation_uuid_to", "transfer event")
-        leg = legm.apply_transfer(_leg(flow, uuid), conv_from, conv_to, ts)
-        return _put_leg(flow, leg), []
+        leg = legs.apply_transfer(_leg(state, uuid), conv_from, conv_to, ts)
+        return _put_leg(state, leg), []
 
     if et == "answer":
         uuid = req_str(payload, "uuid", "answer webhook")
         req_str(payload, "conversation_uuid", "answer webhook")
-        return _put_leg(flow, legm.apply_answer(_leg(flow, uuid), payload, ts)), []
+        return _put_leg(state, legs.apply_answer(_leg(state, uuid), payload, ts)), []
 
     if et == "error":
         evt_id = req_str(event, "id", "envelope")
         reason = payload.get("reason")
-        entry: dict[str, Any] = {"at": ts, "reason": str(reason)[:500] if reason else None}
+        error: ErrorEvent = {"at": ts, "reason": str(reason)[:500] if reason else None}
         err_leg = opt_str(payload, "uuid")
         if err_leg is not None:
-            entry["uuid"] = err_leg
-        return {**flow, "errs": capped_put(flow["errs"], evt_id, entry, _ERR_CAP)}, []
+            error["uuid"] = err_leg
+        return {**state, "errors": capped_put(state["errors"], evt_id, error, _ERR_CAP)}, []
 
-    if et in _MISC_TYPES:
+    if et in _OTHER_TYPES:
         evt_id = req_str(event, "id", "envelope")
-        misc: dict[str, Any] = {"at": ts, "type": et}
-        misc_leg = opt_str(payload, "uuid") or opt_str(payload, "call_uuid")
-        if misc_leg is not None:
-            misc["uuid"] = misc_leg
+        other: OtherEvent = {"at": ts, "type": et}
+        other_leg = opt_str(payload, "uuid") or opt_str(payload, "call_uuid")
+        if other_leg is not None:
+            other["uuid"] = other_leg
         status = payload.get("status")
         if isinstance(status, str):
-            misc["status"] = status[:40]
-        return {**flow, "misc": capped_put(flow["misc"], evt_id, misc, _MISC_CAP)}, []
+            other["status"] = status[:40]
+        others = capped_put(state["other_events"], evt_id, other, _OTHER_CAP)
+        return {**state, "other_events": others}, []
 
     raise InvalidEvent(f"event_type: unknown {et[:40]!r}")
 
 
-def _conv(flow: FlowState, uuid: str) -> convm.ConvState:
-    conv = flow["convs"].get(uuid)
-    return conv if conv is not None else convm.new_conversation(uuid)
+def _conv(state: VoiceState, uuid: str) -> ConversationState:
+    conv = state["convs"].get(uuid)
+    return conv if conv is not None else conversations.new_conversation(uuid)
 
 
-def _hints(event: dict[str, Any]) -> dict[str, Any]:
+def _hints(event: dict[str, Any]) -> Policy:
     hints = event.get("hints")
-    if hints is None:
-        response = event.get("response")
-        hints = response.get("hints") if isinstance(response, dict) else None
     if hints is None:
         return {}
     if not isinstance(hints, dict):
         raise InvalidEvent("hints: must be a JSON object")
-    out: dict[str, Any] = {}
+    out: Policy = {}
     on_machine = hints.get("on_machine")
     if on_machine is not None:
         if on_machine not in _ON_MACHINE:
             raise InvalidEvent(f"hints.on_machine: must be one of {', '.join(_ON_MACHINE)}")
         out["on_machine"] = on_machine
-    for name in ("machine_message", "language", "account", "role", "conversation_name"):
+    for name in _TEXT_HINTS:
         value = hints.get(name)
         if value is not None:
             if not isinstance(value, str) or not value:
@@ -298,7 +314,12 @@ def _hints(event: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _result(flow: FlowState, event: dict[str, Any]) -> tuple[FlowState, list[Emit]]:
+_TEXT_HINTS: tuple[
+    Literal["machine_message", "language", "account", "role", "conversation_name"], ...
+] = ("machine_message", "language", "account", "role", "conversation_name")
+
+
+def _result(state: VoiceState, event: dict[str, Any]) -> tuple[VoiceState, list[Emit]]:
     cmd_id = req_str(event, "command_id", "result")
     kind = req_str(event, "kind", "result")
     status = req_str(event, "status", "result")
@@ -309,52 +330,69 @@ def _result(flow: FlowState, event: dict[str, Any]) -> tuple[FlowState, list[Emi
     response = response if isinstance(response, dict) else {}
 
     if kind != "create_call":
-        cur = flow["ctl"].get(cmd_id)
-        if cur is not None and _RESULT_RANK[cur["st"]] >= _RESULT_RANK[status]:
-            return flow, []
-        entry: dict[str, Any] = {"kind": kind, "st": status, "at": ts}
+        cur = state["command_results"].get(cmd_id)
+        if cur is not None and _RESULT_RANK[cur["status"]] >= _RESULT_RANK[status]:
+            return state, []
+        entry: CommandOutcome = {"kind": kind, "status": status, "at": ts}
         http = event.get("http_status")
         if isinstance(http, int) and not isinstance(http, bool):
-            entry["http"] = http
-        ctl = dict(flow["ctl"])
-        ctl.pop(cmd_id, None)
-        return {**flow, "ctl": capped_put(ctl, cmd_id, entry, _CTL_CAP)}, []
+            entry["http_status"] = http
+        results = dict(state["command_results"])
+        results.pop(cmd_id, None)
+        return {
+            **state,
+            "command_results": capped_put(results, cmd_id, entry, _RESULTS_CAP),
+        }, []
 
     hints = _hints(event)
     uuid = opt_str(event, "call_uuid") or opt_str(response, "uuid")
     conv_uuid = opt_str(event, "conversation_uuid") or opt_str(response, "conversation_uuid")
-    att = dict(flow["att"].get(cmd_id) or {"st": status, "at": ts, "out": 0})
-    if _RESULT_RANK[status] > _RESULT_RANK[att["st"]]:
-        att["st"] = status
-    att["at"] = min(att["at"], ts)
+    known = state["attempts"].get(cmd_id)
+    attempt: DialAttempt = (
+        known.copy() if known is not None else {"status": status, "at": ts, "reported": False}
+    )
+    if _RESULT_RANK[status] > _RESULT_RANK[attempt["status"]]:
+        attempt["status"] = status
+    attempt["at"] = min(attempt["at"], ts)
     if uuid is not None:
-        att["uuid"] = uuid if att.get("uuid") is None else max(att["uuid"], uuid)
+        cur_uuid = attempt.get("uuid")
+        attempt["uuid"] = uuid if cur_uuid is None else max(cur_uuid, uuid)
     error = event.get("error")
     if status == "failed" and isinstance(error, dict):
         reason = _error_reason(error, event.get("http_status"))
-        if att.get("err") is None or reason > att["err"]:
-            att["err"] = reason
+        cur_error = attempt.get("error")
+        if cur_error is None or reason > cur_error:
+            attempt["error"] = reason
     if hints:
-        merged = dict(att.get("hints") or {})
-        for name, value in hints.items():
-            if name not in merged or str(value) > str(merged[name]):
-                merged[name] = value
-        att["hints"] = merged
-    flow = {**flow, "att": {**flow["att"], cmd_id: att}}
+        attempt["hints"] = _join_hints(attempt.get("hints") or {}, hints)
+    state = {**state, "attempts": {**state["attempts"], cmd_id: attempt}}
     if hints:
-        flow["pol"] = _effective_policy(flow["att"])
+        state["policy"] = _effective_policy(state["attempts"])
     touched: list[str] = []
     if uuid is not None:
-        leg = legm.apply_created(_leg(flow, uuid), cmd_id, conv_uuid)
-        for name in ("role", "conversation_name"):
-            value = hints.get(name)
-            if value is not None and (leg.get(name) is None or value > leg[name]):
-                leg = {**leg, name: value}
-        flow = _put_leg(flow, leg)
+        leg = legs.apply_created(_leg(state, uuid), cmd_id, conv_uuid)
+        role = hints.get("role")
+        if role is not None and (leg.get("role") is None or role > leg["role"]):
+            leg = {**leg, "role": role}
+        name = hints.get("conversation_name")
+        if name is not None and (
+            leg.get("conversation_name") is None or name > leg["conversation_name"]
+        ):
+            leg = {**leg, "conversation_name": name}
+        state = _put_leg(state, leg)
         touched.append(uuid)
     if hints:
-        touched = sorted(flow["legs"])
-    return _policy_commands(flow, touched)
+        touched = sorted(state["legs"])
+    return _policy_commands(state, touched)
+
+
+def _join_hints(cur: Policy, new: Policy) -> Policy:
+    """Per hint, the greater value (as text): the same hints in any order give the same join."""
+    merged: dict[str, Any] = dict(cur)
+    for name, value in new.items():
+        if name not in merged or str(value) > str(merged[name]):
+            merged[name] = value
+    return merged  # type: ignore[return-value]
 
 
 def _error_reason(error: dict[str, Any], http_status: Any) -> str:
@@ -365,103 +403,104 @@ def _error_reason(error: dict[str, Any], http_status: Any) -> str:
     return f"http {http_status}" if http_status is not None else "failed"
 
 
-def _effective_policy(attempts: dict[str, Any]) -> dict[str, Any]:
+def _effective_policy(attempts: dict[str, DialAttempt]) -> Policy:
     for cmd_id in sorted(attempts):
         hints = attempts[cmd_id].get("hints")
         if hints:
-            return dict(hints)
+            return hints.copy()
     return {}
 
 
-def _policy_commands(flow: FlowState, uuids: list[str]) -> tuple[FlowState, list[Emit]]:
-    """Commands the flow's policy asks for, for legs whose AMD result is ``machine``."""
-    pol = flow["pol"]
-    action = pol.get("on_machine", "continue")
+def _policy_commands(state: VoiceState, uuids: list[str]) -> tuple[VoiceState, list[Emit]]:
+    """Commands the state's policy asks for, for legs whose AMD result is ``machine``."""
+    policy = state["policy"]
+    action = policy.get("on_machine", "continue")
     if action == "continue" or not uuids:
-        return flow, []
+        return state, []
     emits: list[Emit] = []
-    cmds = flow["cmds"]
+    sent = state["commands"]
     for uuid in uuids:
-        leg = flow["legs"].get(uuid)
+        leg = state["legs"].get(uuid)
         if leg is None or "machine" not in leg["amd"]:
             continue
-        beeped = bool({"beep_start", "beep_timeout"} & leg["sub"].keys())
-        if action == "message" and pol.get("wait_for_beep") and not beeped:
+        beeped = bool({"beep_start", "beep_timeout"} & leg["amd_sub_states"].keys())
+        if action == "message" and policy.get("wait_for_beep") and not beeped:
             continue
         kind = "hangup" if action == "hangup" else "talk_start"
-        cmd_id = stable_id("cmd", flow["key"], uuid, "on_machine", kind)
-        if cmd_id in cmds:
+        cmd_id = stable_id("cmd", state["flow_key"], uuid, "on_machine", kind)
+        if cmd_id in sent:
             continue
         if kind == "hangup":
             body: dict[str, Any] = {"action": "hangup"}
         else:
-            body = {"text": pol.get("machine_message") or "Sorry we missed you."}
-            if "language" in pol:
-                body["language"] = pol["language"]
-            if "style" in pol:
-                body["style"] = pol["style"]
-        cmd: dict[str, Any] = {
+            body = {"text": policy.get("machine_message") or "Sorry we missed you."}
+            if "language" in policy:
+                body["language"] = policy["language"]
+            if "style" in policy:
+                body["style"] = policy["style"]
+        cmd: CommandRecord = {
             "id": cmd_id,
             "schema_version": 1,
             "type": "voice.command",
             "occurred_at": leg["amd"]["machine"],
-            "flow_key": flow["key"],
+            "flow_key": state["flow_key"],
             "kind": kind,
             "call_uuid": uuid,
-            "account": pol.get("account", "default"),
+            "account": policy.get("account", "default"),
             "body": body,
             "origin": "worker",
         }
-        if flow.get("ref") is not None:
-            cmd["call_ref"] = flow["ref"]
-        region = legm.field(leg, "region_url")
+        call_ref = state["call_ref"]
+        if call_ref is not None:
+            cmd["call_ref"] = call_ref
+        region = legs.field(leg, "region_url")
         if region is not None:
             cmd["region_url"] = region
-        cmds = {**cmds, cmd_id: 1}
-        emits.append(Emit(COMMANDS_TOPIC, flow["key"], cmd))
+        sent = {**sent, cmd_id: 1}
+        emits.append(Emit(COMMANDS_TOPIC, state["flow_key"], cmd))
     if emits:
-        flow = {**flow, "cmds": cmds}
-    return flow, emits
+        state = {**state, "commands": sent}
+    return state, emits
 
 
 # --------------------------------------------------------------------------------------------
 # settle
 
 
-def settle(flow: FlowState, idle_s: float, config: SettleConfig | None = None) -> Settled:
+def settle(state: VoiceState, idle_s: float, config: SettleConfig | None = None) -> Settled:
     """Emit the outcomes of everything final and not yet reported (see the module docstring)."""
     cfg = config or SettleConfig()
-    key = flow["key"]
-    ref = flow.get("ref")
+    key = state["flow_key"]
+    ref = state["call_ref"]
     grace = idle_s >= cfg.completed_grace_s
     abandon = idle_s >= cfg.abandon_after_s
-    legs: dict[str, legm.LegState] = flow["legs"]
-    convs: dict[str, convm.ConvState] = flow["convs"]
+    flow_legs = state["legs"]
+    convs = state["convs"]
     emits: list[Emit] = []
-    new_legs: dict[str, legm.LegState] | None = None
+    new_legs: dict[str, LegState] | None = None
     dispositions: dict[str, str] = {}
     waiting_grace = False
 
-    for uuid in sorted(legs):
-        leg = legs[uuid]
-        if leg["out"]:
-            dispositions[uuid] = leg["disp"]
+    for uuid in sorted(flow_legs):
+        leg = flow_legs[uuid]
+        if leg["reported"]:
+            dispositions[uuid] = leg.get("disposition", "unknown")
             continue
-        disp = legm.disposition(leg)
-        if disp is None and "completed" in leg["st"]:
+        disp = legs.disposition(leg)
+        if disp is None and "completed" in leg["statuses"]:
             if grace or abandon:
-                disp = legm.disposition(leg, force=True)
+                disp = legs.disposition(leg, force=True)
             else:
                 waiting_grace = True
         if disp is None and abandon:
-            disp = legm.disposition(leg, force=True)
+            disp = legs.disposition(leg, force=True)
         if disp is None:
             continue
         detail = "no final status received" if disp == "unknown" else None
         urls: list[str] = []
-        for conv_uuid in sorted(leg["conv"]):
-            urls.extend(convm.recording_urls(convs.get(conv_uuid), leg_uuid=uuid))
-        rec = legm.outcome(
+        for conv_uuid in sorted(leg["conversations"]):
+            urls.extend(conversations.recording_urls(convs.get(conv_uuid), leg_uuid=uuid))
+        rec = legs.outcome(
             leg,
             outcome_id=Outcome.make_id("leg", key, uuid),
             flow_key=key,
@@ -472,70 +511,73 @@ def settle(flow: FlowState, idle_s: float, config: SettleConfig | None = None) -
         )
         emits.append(Emit(OUTCOMES_TOPIC, key, rec))
         if new_legs is None:
-            new_legs = dict(legs)
-        new_legs[uuid] = {**leg, "out": 1, "disp": disp}
+            new_legs = dict(flow_legs)
+        new_legs[uuid] = {**leg, "reported": True, "disposition": disp}
         dispositions[uuid] = disp
     if new_legs is not None:
-        legs = new_legs
+        flow_legs = new_legs
 
-    attempts: dict[str, Any] = flow["att"]
-    new_att: dict[str, Any] | None = None
+    attempts = state["attempts"]
+    new_attempts: dict[str, DialAttempt] | None = None
     for cmd_id in sorted(attempts):
-        att = attempts[cmd_id]
-        if att["out"]:
+        attempt = attempts[cmd_id]
+        if attempt["reported"]:
             continue
-        if att["st"] == "succeeded":
-            disp = None  # the leg reports it
-        elif att["st"] == "failed" and att.get("uuid") is None:
-            disp = "failed"
+        outcome_disp: str | None
+        if attempt["status"] == "succeeded":
+            outcome_disp = None  # the leg reports it
+        elif attempt["status"] == "failed" and attempt.get("uuid") is None:
+            outcome_disp = "failed"
         elif abandon:
-            disp = "unknown" if att.get("uuid") is None else None
+            outcome_disp = "unknown" if attempt.get("uuid") is None else None
         else:
             continue
-        if disp is not None:
-            rec = {
+        if outcome_disp is not None:
+            unresolved = "create_call result never resolved"
+            record: OutcomeRecord = {
                 "id": Outcome.make_id("leg", key, cmd_id),
                 "schema_version": 1,
                 "type": "voice.outcome",
-                "occurred_at": att["at"],
+                "occurred_at": attempt["at"],
                 "flow_key": key,
                 "scope": "leg",
-                "disposition": disp,
-                "detail": att.get("err")
-                or ("create_call result never resolved" if disp == "unknown" else "failed"),
+                "disposition": outcome_disp,
+                "detail": attempt.get("error")
+                or (unresolved if outcome_disp == "unknown" else "failed"),
                 "recording_urls": [],
                 "legs": [],
             }
             if ref is not None:
-                rec["call_ref"] = ref
-            emits.append(Emit(OUTCOMES_TOPIC, key, rec))
-        if new_att is None:
-            new_att = dict(attempts)
-        new_att[cmd_id] = {**att, "out": 1}
-    if new_att is not None:
-        attempts = new_att
+                record["call_ref"] = ref
+            emits.append(Emit(OUTCOMES_TOPIC, key, record))
+        if new_attempts is None:
+            new_attempts = dict(attempts)
+        new_attempts[cmd_id] = {**attempt, "reported": True}
+    if new_attempts is not None:
+        attempts = new_attempts
 
     conv_ids: set[str] = set(convs)
-    for leg in legs.values():
-        conv_ids.update(leg["conv"])
-    new_convs: dict[str, convm.ConvState] | None = None
+    for leg in flow_legs.values():
+        conv_ids.update(leg["conversations"])
+    new_convs: dict[str, ConversationState] | None = None
     pending_conv = False
     primary_uuids = {a["uuid"] for a in attempts.values() if a.get("uuid")}
     for conv_uuid in sorted(conv_ids):
-        conv = convs.get(conv_uuid)
-        if conv is not None and conv["out"]:
+        known_conv = convs.get(conv_uuid)
+        if known_conv is not None and known_conv["reported"]:
             continue
-        member_legs = convm.members(conv_uuid, legs)
+        member_legs = conversations.members(conv_uuid, flow_legs)
         if not member_legs:
             continue
-        if not convm.is_ended(member_legs):
+        if not conversations.is_ended(member_legs):
             pending_conv = True
             continue
         conv = _conference_facts(
-            conv if conv is not None else convm.new_conversation(conv_uuid), member_legs
+            known_conv if known_conv is not None else conversations.new_conversation(conv_uuid),
+            member_legs,
         )
         primary = _primary(member_legs, primary_uuids)
-        rec = convm.outcome(
+        rec = conversations.outcome(
             conv,
             conv_uuid,
             member_legs,
@@ -548,43 +590,48 @@ def settle(flow: FlowState, idle_s: float, config: SettleConfig | None = None) -
         emits.append(Emit(OUTCOMES_TOPIC, key, rec))
         if new_convs is None:
             new_convs = dict(convs)
-        new_convs[conv_uuid] = {**conv, "out": 1}
+        new_convs[conv_uuid] = {**conv, "reported": True}
     if new_convs is not None:
         convs = new_convs
 
     if emits:
-        flow = {**flow, "legs": legs, "att": attempts, "convs": convs}
-    open_legs = any(not leg["out"] for leg in legs.values())
-    open_att = any(not att["out"] for att in attempts.values())
-    finished = not (open_legs or open_att or pending_conv)
+        state = {**state, "legs": flow_legs, "attempts": attempts, "convs": convs}
+        campaign = campaign_of(key)
+        if campaign is not None:
+            # A campaign call: each outcome goes to its campaign too, keyed by campaign.
+            emits += [Emit(CAMPAIGN_TOPIC, campaign, e.value) for e in emits]
+    open_legs = any(not leg["reported"] for leg in flow_legs.values())
+    open_attempts = any(not a["reported"] for a in attempts.values())
+    finished = not (open_legs or open_attempts or pending_conv)
     if finished:
         next_check: float | None = None
     elif waiting_grace:
         next_check = max(cfg.completed_grace_s - idle_s, 0.0)
     else:
         next_check = max(cfg.abandon_after_s - idle_s, 0.0)
-    return Settled(flow, emits, finished, next_check)
+    return Settled(state, emits, finished, next_check)
 
 
-def _primary(member_legs: list[legm.LegState], created: set[str]) -> legm.LegState:
+def _primary(member_legs: list[LegState], created: set[str]) -> LegState:
     """The leg a conversation is reported from: the one we created, else the first to start."""
     ours = [leg for leg in member_legs if leg["uuid"] in created]
     pool = ours or member_legs
-    return min(pool, key=lambda leg: (legm.first_ts(leg), leg["uuid"]))
+    return min(pool, key=lambda leg: (legs.first_ts(leg), leg["uuid"]))
 
 
-def _conference_facts(conv: convm.ConvState, member_legs: list[legm.LegState]) -> convm.ConvState:
+def _conference_facts(conv: ConversationState, member_legs: list[LegState]) -> ConversationState:
     """Name and roles of a named conversation, from the hints of the legs transferred into it."""
     uuid = conv["uuid"]
     roles: dict[str, str] = {}
     for leg in member_legs:
-        if not any(k.endswith(f">{uuid}") for k in leg["xfer"]):
+        if not any(k.endswith(f">{uuid}") for k in leg["transfers"]):
             continue
         name = leg.get("conversation_name")
         if name is not None:
-            conv = convm.apply_name(conv, name)
-        if leg.get("role") is not None:
-            roles[leg["uuid"]] = leg["role"]
+            conv = conversations.apply_name(conv, name)
+        role = leg.get("role")
+        if role is not None:
+            roles[leg["uuid"]] = role
     if roles:
         conv = {**conv, "roles": roles}
     return conv
@@ -594,35 +641,36 @@ def _conference_facts(conv: convm.ConvState, member_legs: list[legm.LegState]) -
 # views
 
 
-def describe(flow: FlowState) -> dict[str, Any]:
-    """A compact, stable view of a flow for the control API (``GET /v1/calls/{flow_key}``)."""
-    legs = {}
-    for uuid in sorted(flow["legs"]):
-        leg = flow["legs"][uuid]
-        legs[uuid] = {
-            "status": legm.status(leg),
-            "statuses": sorted(leg["st"]),
-            "disposition": leg.get("disp") or legm.disposition(leg),
-            "amd": legm.amd_result(leg),
-            "conversations": sorted(leg["conv"]),
-            "inputs": [leg["inp"][k] for k in sorted(leg["inp"])],
-            "reported": bool(leg["out"]),
+def describe(state: VoiceState) -> dict[str, Any]:
+    """A compact, stable view of a state for the control API (``GET /v1/calls/{flow_key}``)."""
+    described_legs = {}
+    for uuid in sorted(state["legs"]):
+        leg = state["legs"][uuid]
+        described_legs[uuid] = {
+            "status": legs.status(leg),
+            "statuses": sorted(leg["statuses"]),
+            "disposition": leg.get("disposition") or legs.disposition(leg),
+            "amd": legs.amd_result(leg),
+            "conversations": sorted(leg["conversations"]),
+            "inputs": [leg["inputs"][k] for k in sorted(leg["inputs"])],
+            "reported": bool(leg["reported"]),
         }
     return {
-        "flow_key": flow["key"],
-        "call_ref": flow.get("ref"),
-        "legs": legs,
+        "flow_key": state["flow_key"],
+        "call_ref": state["call_ref"],
+        "legs": described_legs,
         "conversations": {
             cuuid: {
-                "recordings": convm.recording_urls(conv),
+                "recordings": conversations.recording_urls(conv),
                 "name": conv.get("name"),
                 "roles": conv.get("roles", {}),
-                "reported": bool(conv["out"]),
+                "reported": bool(conv["reported"]),
             }
-            for cuuid, conv in sorted(flow["convs"].items())
+            for cuuid, conv in sorted(state["convs"].items())
         },
         "attempts": {
-            cid: {"status": a["st"], "uuid": a.get("uuid")} for cid, a in flow["att"].items()
+            cid: {"status": a["status"], "uuid": a.get("uuid")}
+            for cid, a in state["attempts"].items()
         },
-        "errors": [flow["errs"][k] for k in sorted(flow["errs"])],
+        "errors": [state["errors"][k] for k in sorted(state["errors"])],
     }

@@ -112,15 +112,24 @@ def broker(
     to reach them (password aside) are printed on stdout.
     """
     del engine  # one engine: see README "The local stack"
-    from orchestrator.localbroker.cli import SecureOptions, run_broker_cli
+    import importlib
 
-    run_broker_cli(
+    try:  # by name, like the sandbox's commands: the product runs without the local stack
+        tooling = importlib.import_module(LOCAL_BROKER_CLI)
+    except ModuleNotFoundError as err:
+        if not _missing(err, LOCAL_BROKER_CLI):
+            raise
+        raise click.ClickException(
+            _not_installed_reason("broker", "the local broker", LOCAL_BROKER)
+        ) from None
+
+    tooling.run_broker_cli(
         host=host,
         port=port,
         partitions=partitions,
         data_dir=data_dir,
         version=kafka_version,
-        secure=SecureOptions(
+        secure=tooling.SecureOptions(
             tls=tls,
             scram=sasl_scram,
             plain=sasl_plain,
@@ -223,41 +232,76 @@ def topics_ensure(create: bool) -> None:
     click.echo("topics ok")
 
 
-# Role commands register below (simulate, ingress, worker, dispatcher, campaign, run).
-# Each lives in its own module and exposes a click command object.
+#: The product's role commands, each a click command in its own module (only click at import).
+_ROLES = (
+    ("orchestrator.ingress.cli", "ingress"),
+    ("orchestrator.worker.cli", "worker"),
+    ("orchestrator.dispatcher.cli", "dispatcher"),
+    ("orchestrator.campaign.cli", "campaign"),
+    ("orchestrator.run", "run"),
+)
+
+#: The sandbox's commands (``orchestrator/sandbox``): a development install has them, the
+#: production image leaves the sandbox out. Named here by string and imported lazily, so the
+#: product never imports the sandbox; where it is missing each command says so instead.
+SANDBOX_COMMANDS = (
+    ("orchestrator.sandbox.simulator.cli", "simulate", "the Voice API simulator"),
+    ("orchestrator.sandbox.demo", "demo", "the demo campaign on the local stack"),
+    ("orchestrator.sandbox.checker.cli", "check", "the history checker"),
+    ("orchestrator.sandbox.soak.cli", "soak", "the soak under kills and faults"),
+)
+
+
+#: The local stack's broker tooling: like the sandbox, left out of the image.
+LOCAL_BROKER = "the local broker tooling (orchestrator/localbroker)"
+LOCAL_BROKER_CLI = "orchestrator.localbroker.cli"
+SANDBOX = "the sandbox (orchestrator/sandbox)"
+
+
+def _not_installed_reason(name: str, what: str, package: str) -> str:
+    return (
+        f"`orchestrator {name}` ({what}) needs {package}, which this installation does not "
+        "include: the production image carries the product only. Run it from a development "
+        "install of the repository (`make install`, or `pip install -e .`)."
+    )
+
+
+def _not_installed(name: str, what: str, package: str) -> click.Command:
+    """A stand-in for a command whose package is not installed: one clear line, exit 1."""
+
+    @click.command(
+        name,
+        help=f"{what[:1].upper()}{what[1:]} (not installed here).",
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+        add_help_option=False,
+    )
+    def absent() -> None:
+        raise click.ClickException(_not_installed_reason(name, what, package))
+
+    return absent
+
+
+def _missing(err: ModuleNotFoundError, module: str) -> bool:
+    """Whether ``err`` says that ``module`` itself (or a package above it) is absent."""
+    return err.name is not None and (module == err.name or module.startswith(err.name + "."))
+
+
 def _register() -> None:
     import importlib
 
-    for module, name in (
-        ("orchestrator.simulator.cli", "simulate"),
-        ("orchestrator.ingress.cli", "ingress"),
-        ("orchestrator.worker.cli", "worker"),
-        ("orchestrator.dispatcher.cli", "dispatcher"),
-        ("orchestrator.campaign.cli", "campaign"),
-        ("orchestrator.run", "run"),
-        ("orchestrator.demo", "demo"),
-        ("orchestrator.checker.cli", "check"),
-    ):
+    for module, name in _ROLES:
+        cli.add_command(getattr(importlib.import_module(module), name))
+    for module, name, what in SANDBOX_COMMANDS:
         try:
-            mod = importlib.import_module(module)
+            command = getattr(importlib.import_module(module), name)
         except ModuleNotFoundError as err:
-            if err.name is not None and module.startswith(err.name):
-                continue  # role not built yet
-            raise
-        cli.add_command(getattr(mod, name))
+            if not _missing(err, module):
+                raise
+            command = _not_installed(name, what, SANDBOX)
+        cli.add_command(command)
 
 
 _register()
-
-if "demo" not in cli.commands:
-
-    @cli.command()
-    def demo() -> None:
-        """Run the demo campaign on the embedded local stack (not built yet)."""
-        click.echo(
-            "not yet: the demo campaign arrives with the campaign issue (#7). "
-            "Meanwhile `orchestrator broker` runs the local broker."
-        )
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AliasChoices,
@@ -26,10 +26,13 @@ from pydantic import (
 )
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
+
+from orchestrator.kafka.security import resolve as resolve_kafka_security
 
 CONFIG_FILE_ENV = "ORCHESTRATOR_CONFIG"
 SECRETS_DIR_ENV = "ORCHESTRATOR_SECRETS_DIR"
@@ -40,8 +43,36 @@ OTHER_VARIABLES = (
     CONFIG_FILE_ENV,
     SECRETS_DIR_ENV,
     "ORCHESTRATOR_FLOWS",  # orchestrator ingress --flows
-    "ORCHESTRATOR_FAULT",  # deliberately broken variants (orchestrator/faults.py)
     "VONAGE_SHARED_DIR",  # the test suite's reference files
+)
+
+# Deliberately broken variants of the product (``ORCHESTRATOR_FAULT``, comma-separated names),
+# switched on only by the soak's own tests: the soak proves that its checker catches real bugs by
+# running the product with one of them on and expecting the matching anomaly. They reach the
+# runtime and the dispatcher as settings like any other; unset (always, outside those tests)
+# every switch is off, and the code path each guards is one boolean test.
+
+#: The dispatcher sends a create-call again when the first attempt's outcome is unknown
+#: (timeout or dropped connection) instead of resolving it: a second call for one call_ref.
+DISPATCHER_RESEND_ON_TIMEOUT = "dispatcher-resend-on-timeout"
+#: The worker commits its input offsets before its outputs and state are confirmed, and lingers
+#: there: a crash in between loses both (events never applied, outcomes never produced).
+WORKER_COMMIT_BEFORE_PRODUCE = "worker-commit-before-produce"
+#: A condition, not a bug: every state restore takes SLOW_RESTORE_S longer (a changelog far bigger
+#: than the session timeout allows to read), to show restores never get a member expelled.
+WORKER_SLOW_RESTORE = "worker-slow-restore"
+SLOW_RESTORE_S = 12.0
+#: The worker waits for its restore inside the assignment callback, as it once did: aiokafka does
+#: not heartbeat meanwhile, so a restore longer than the session timeout expels the member, which
+#: rejoins and restores again, in a loop.
+WORKER_RESTORE_IN_CALLBACK = "worker-restore-in-callback"
+FAULT_SWITCHES = frozenset(
+    {
+        DISPATCHER_RESEND_ON_TIMEOUT,
+        WORKER_COMMIT_BEFORE_PRODUCE,
+        WORKER_SLOW_RESTORE,
+        WORKER_RESTORE_IN_CALLBACK,
+    }
 )
 
 
@@ -148,6 +179,11 @@ class Settings(BaseSettings):
     instance_id: str | None = Field(
         None, description="Static group membership id (e.g. the pod name)."
     )
+    orchestrator_fault: Annotated[frozenset[str], NoDecode] = Field(
+        frozenset(),
+        description="Deliberately broken variants to switch on (soak tests only; see "
+        "FAULT_SWITCHES), comma-separated.",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -195,10 +231,20 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _kafka_security(self) -> Settings:
-        from orchestrator.kafka.security import resolve
-
-        resolve(self)
+        resolve_kafka_security(self)
         return self
+
+    @field_validator("orchestrator_fault", mode="before")
+    @classmethod
+    def _fault_switches(cls, v: Any) -> frozenset[str]:
+        names = v.split(",") if isinstance(v, str) else list(v or ())
+        switches = frozenset(str(n).strip() for n in names if str(n).strip())
+        if switches - FAULT_SWITCHES:
+            raise ValueError(
+                f"unknown fault(s) {sorted(switches - FAULT_SWITCHES)}; "
+                f"known: {', '.join(sorted(FAULT_SWITCHES))}"
+            )
+        return switches
 
     # --- Derived ------------------------------------------------------------------------------
 

@@ -67,26 +67,25 @@ class LocalStack:
 
     async def start(self) -> None:
         import asyncio
-        import contextlib
 
-        import uvicorn
         from prometheus_client import CollectorRegistry
 
-        from orchestrator.campaign.service import ControllerService
+        from orchestrator.campaign.main import ControllerService
         from orchestrator.dispatcher.service import (
             DISPATCHER_NEEDS,
             DispatcherOptions,
             DispatcherService,
         )
-        from orchestrator.ingress.app import IngressOptions, create_app
+        from orchestrator.ingress.asgi import IngressOptions, create_app
         from orchestrator.ingress.flows import load_flows
         from orchestrator.kafka.admin import ensure_topics
         from orchestrator.kafka.preflight import check_connection
         from orchestrator.runtime.engine import Runtime
         from orchestrator.runtime.health import HealthServer
+        from orchestrator.web.embedded import EmbeddedServer
         from orchestrator.web.head import uvicorn_http_options
-        from orchestrator.worker.app import VoiceApp
         from orchestrator.worker.main import WorkerOptions, runtime_config
+        from orchestrator.worker.voice_app import VoiceApp
 
         s = self.settings
         # Every role's needs before any of them starts: nothing listens or says ready without.
@@ -100,26 +99,23 @@ class LocalStack:
             flows=load_flows(self.flows_dir),
             options=IngressOptions(allow_unsigned=self.allow_unsigned or s.allow_unsigned_webhooks),
         )
-        config = uvicorn.Config(
+        # In this process's loop, without signal handlers: the host process owns SIGINT/SIGTERM
+        # (stop every role in order, not just the ingress).
+        self._server = EmbeddedServer(
             self.ingress_app,
             host=self.ingress_host,
             port=self.ingress_port,
-            log_level="warning",
-            access_log=False,
             lifespan="on",
             server_header=False,
             **uvicorn_http_options(),
         )
-        self._server = uvicorn.Server(config)
-        # The host process owns SIGINT/SIGTERM (stop every role in order, not just the ingress).
-        self._server.capture_signals = contextlib.nullcontext
-        self._tasks.append(asyncio.create_task(self._server.serve(), name="ingress"))
-        for _ in range(200):
-            if self._server.started:
-                break
-            await asyncio.sleep(0.05)
-        if not self._server.started:
-            raise RuntimeError(f"ingress did not start on {self.ingress_host}:{self.ingress_port}")
+        try:
+            await self._server.start()
+        except OSError as err:
+            self._server = None
+            raise RuntimeError(
+                f"ingress did not start on {self.ingress_host}:{self.ingress_port}: {err}"
+            ) from None
 
         wopts = WorkerOptions(
             health_port=9100, health_host=self.health_host, settle_s=self.worker_settle_s
@@ -175,18 +171,17 @@ class LocalStack:
             self.dispatcher.stop()
         if self.worker_runtime is not None:
             self.worker_runtime.request_stop()
-        roles = [t for t in self._tasks if t.get_name() != "ingress"]
-        if roles:
-            await asyncio.wait(roles, timeout=20)
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=20)
         if self.worker_runtime is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.worker_runtime.close(), 15)
         if self.worker_health is not None:
             await self.worker_health.stop()
         if self._server is not None:
-            self._server.should_exit = True
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=10)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.stop(), 10)
+            self._server = None
         for t in self._tasks:
             if not t.done():
                 t.cancel()

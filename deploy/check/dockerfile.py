@@ -4,7 +4,8 @@ No Docker engine runs here, so the image cannot be built in tests; these rules m
 construction instead: pinned bases (never ``latest``), a numeric non-root USER that matches the
 manifests' ``runAsUser``, an exec-form ``orchestrator`` entrypoint (so SIGTERM reaches the role and
 its drain), no secrets in ENV/ARG or copied files, COPY sources that exist and survive the
-``.dockerignore``, OCI labels.
+``.dockerignore``, OCI labels, and an image that carries the product only (the sandbox and the
+local broker tooling excluded from every COPY).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ SECRET_NAME_RE = re.compile(r"(SECRET|TOKEN|PASSWORD|PASSWD|PRIVATE_KEY|CREDENTI
 SECRET_FILE_RE = re.compile(r"(\.pem|\.key|\.p12|\.pfx|(^|/)\.env(\..*)?|id_rsa\w*)$")
 FULL_VERSION_RE = re.compile(r"\d+\.\d+\.\d+")
 Fail = Callable[[int, str], None]
+#: Test bench and local-stack tooling: in the repository and a development install, never in the
+#: production image (``orchestrator/sandbox/__init__.py`` says why they are apart).
+NOT_IN_IMAGE = ("orchestrator/sandbox", "orchestrator/localbroker")
 REQUIRED_LABELS = (
     "org.opencontainers.image.title",
     "org.opencontainers.image.version",
@@ -279,3 +283,20 @@ def _check_copies(dockerfile: Path, repo_root: Path, stages: list[Stage], fail: 
                         f"{ins.keyword} source {src!r} is excluded by {ignore_file.name}: the build "
                         "would fail",
                     )
+                else:
+                    _check_product_only(src, ins, patterns, ignore_file.name, fail)
+
+
+def _check_product_only(
+    src: str, ins: Instruction, patterns: list[str], ignore_name: str, fail: Fail
+) -> None:
+    """A COPY of a folder that holds the sandbox must leave it out (the image is the product)."""
+    root = src.strip().rstrip("/")
+    for path in NOT_IN_IMAGE:
+        inside = root in (".", "") or path == root or path.startswith(root + "/")
+        if inside and not _ignored(path, patterns):
+            fail(
+                ins.line,
+                f"{ins.keyword} {src!r} copies {path}/ into the image: exclude it in "
+                f"{ignore_name} (the image carries the product, not the test bench)",
+            )

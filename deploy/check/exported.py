@@ -36,7 +36,7 @@ _SUFFIXES = {
 
 
 def _registries() -> dict[str, CollectorRegistry]:
-    from orchestrator.campaign.service import ControllerService
+    from orchestrator.campaign.main import ControllerService
     from orchestrator.config import Settings
     from orchestrator.dispatcher.metrics import DispatcherMetrics
     from orchestrator.ingress.metrics import IngressMetrics

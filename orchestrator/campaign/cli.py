@@ -35,7 +35,7 @@ def start(file: Path, watch: bool) -> None:
     import asyncio
 
     from contracts.campaign import CampaignFileError, load_campaign_file
-    from orchestrator.campaign.control import StartRefused, start_campaign
+    from orchestrator.campaign.operations import StartRefused, start_campaign
 
     settings = _settings()
     try:
@@ -56,7 +56,7 @@ def _control(name: str, action: str) -> None:
     import asyncio
 
     from contracts.campaign import ControlAction
-    from orchestrator.campaign.control import send_control
+    from orchestrator.campaign.operations import send_control
 
     asyncio.run(send_control(_settings(), name, ControlAction(action), requested_by="cli"))
     click.echo(f"{action} requested for {name}")
@@ -105,7 +105,7 @@ def results(name: str, out: Path) -> None:
     """Write one final result per contact of campaign NAME to --out (CSV or JSONL)."""
     import asyncio
 
-    from orchestrator.campaign.control import read_results, write_results
+    from orchestrator.campaign.operations import read_results, write_results
 
     found = asyncio.run(read_results(_settings(), name))
     write_results(found, out)
@@ -120,7 +120,7 @@ def controller(health_port: int, health_host: str) -> None:
     import asyncio
     import signal
 
-    from orchestrator.campaign.service import ControllerService
+    from orchestrator.campaign.main import ControllerService
     from orchestrator.kafka.admin import ensure_topics
     from orchestrator.logs import configure_logging
 
@@ -198,7 +198,7 @@ async def watch_status(settings: Any, name: str, *, follow: bool, wait_s: float 
     from rich.console import Console
     from rich.live import Live
 
-    from orchestrator.campaign.control import StateWatcher
+    from orchestrator.campaign.operations import StateWatcher
 
     console = Console()
     async with StateWatcher(settings) as w:

@@ -21,6 +21,7 @@ from contracts.campaign import Contact
 from orchestrator.campaign.contacts import contact_from_row
 from orchestrator.config import Settings
 from orchestrator.kafka.clients import make_consumer
+from orchestrator.kafka.reading import partitions_of
 
 __all__ = ["TopicContactReader", "topic_ranges"]
 
@@ -29,8 +30,6 @@ Range = tuple[int, int, int]
 
 async def topic_ranges(settings: Settings, topic: str) -> list[Range]:
     """(partition, begin, end) of every partition of ``topic`` now."""
-    from orchestrator.kafka.reading import partitions_of
-
     consumer = make_consumer(settings, group_id=None)
     await consumer.start()
     try:

@@ -20,7 +20,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from contracts.campaign import TopicSlice
-from contracts.topics import CAMPAIGN_UPLOADS
+from contracts.topics import CAMPAIGN_UPLOADS, topic_name
 from orchestrator.config import Settings
 from orchestrator.kafka.clients import make_producer
 
@@ -49,7 +49,7 @@ class UploadWriter:
     def __init__(self, settings: Settings, upload_id: str) -> None:
         self.settings = settings
         self.upload_id = upload_id
-        self.topic = f"{settings.topic_prefix}{CAMPAIGN_UPLOADS.name}"
+        self.topic = topic_name(CAMPAIGN_UPLOADS, settings.topic_prefix)
         self._producer: AIOKafkaProducer | None = None
         self._partition = 0
         self._kinds = {

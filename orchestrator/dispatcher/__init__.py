@@ -1,9 +1,11 @@
 """The outbound dispatcher: ``voice.commands`` in, Voice/Application API requests out, results back.
 
-Modules, each with one job: ``limiter`` (rolling-window limiter with an AIMD ceiling), ``retry``
-(the pure retry table and backoff), ``auth`` (application JWT and Basic credentials), ``client``
-(command -> HTTP request, one pooled client), ``ledger`` (the dial ledger that makes a person
-ringing twice impossible), ``service`` (the Kafka role), ``cli`` (``orchestrator dispatcher``).
+Modules, each with one job: ``limiter`` (the asyncio front of the product's sliding-window
+limiter, ``handlers.sliding_window``, with its AIMD ceiling), ``retry`` (the pure retry table
+and backoff), ``auth`` (application JWT and Basic credentials), ``client`` (command -> HTTP
+request, one pooled client), ``ledger`` (the dial ledger that makes a person ringing twice
+impossible), ``executor`` (one command, start to final result), ``service`` (the Kafka role:
+consume, schedule per call, produce results, commit), ``cli`` (``orchestrator dispatcher``).
 
 Budgets across replicas
 -----------------------

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -358,7 +358,3 @@ def _body(resp: httpx.Response) -> Any:
     except orjson.JSONDecodeError:
         text = resp.text
         return text[:_MAX_ERROR_BODY]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

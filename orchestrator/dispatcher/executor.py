@@ -18,7 +18,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from contracts.envelopes import (
@@ -29,7 +29,7 @@ from contracts.envelopes import (
     DeadLetter,
     stable_id,
 )
-from orchestrator import faults
+from orchestrator.clock import utc_now
 from orchestrator.dispatcher.budgets import Budgets
 from orchestrator.dispatcher.client import (
     ApiRequest,
@@ -137,10 +137,6 @@ class ResolvePolicy:
 SEND_WINDOW = 2.0
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def _marks(out: HttpOutcome | None) -> tuple[float | None, float | None]:
     return (None, None) if out is None else (out.sent_at, out.answered_at)
 
@@ -163,6 +159,7 @@ class Executor:
         resolve: ResolvePolicy | None = None,
         rng: random.Random | None = None,
         max_age: timedelta | None = None,
+        resend_on_timeout: bool = False,
     ) -> None:
         self.max_age = max_age
         self.client = client
@@ -173,6 +170,8 @@ class Executor:
         self.backoff = backoff or Backoff()
         self.resolve_policy = resolve or ResolvePolicy()
         self.rng = rng or random.Random()
+        #: A deliberately broken variant (soak tests only): see ``orchestrator.config``.
+        self.resend_on_timeout = resend_on_timeout
         self._created: OrderedDict[str, float] = OrderedDict()
         self._listers: dict[str, CallLister] = {}
 
@@ -192,7 +191,7 @@ class Executor:
             )
             return
         if cmd.not_before is not None:
-            wait = (cmd.not_before - _utcnow()).total_seconds()
+            wait = (cmd.not_before - utc_now()).total_seconds()
             if wait > 0:
                 await interruptible(work, asyncio.sleep(wait))
         expired = (
@@ -249,7 +248,7 @@ class Executor:
             conversation_uuid = cu if isinstance(cu, str) else None
         return CommandResult(
             id=result_id or CommandResult.make_id(cmd.id),
-            occurred_at=_utcnow(),
+            occurred_at=utc_now(),
             flow_key=cmd.flow_key,
             command_id=cmd.id,
             kind=cmd.kind,
@@ -280,7 +279,7 @@ class Executor:
         self.metrics.dead_letters.labels(reason).inc()
         letter = DeadLetter(
             id=DeadLetter.make_id(work.topic, work.partition, work.offset),
-            occurred_at=_utcnow(),
+            occurred_at=utc_now(),
             reason=reason,
             error=error,
             source_topic=work.topic,
@@ -457,7 +456,7 @@ class Executor:
         first: float | None = None
         while True:
             permit = await self._permit(work, limiter)
-            now = _utcnow()
+            now = utc_now()
             first_at = first_at or now
             entry = LedgerEntry(
                 command_id=cmd.id,
@@ -541,7 +540,7 @@ class Executor:
                 )
                 await self._emit(work, res)
                 return
-            if d.action == Action.AMBIGUOUS and faults.active(faults.DISPATCHER_RESEND_ON_TIMEOUT):
+            if d.action == Action.AMBIGUOUS and self.resend_on_timeout:
                 continue  # deliberately broken variant (soak tests only): send the create again
             if d.action == Action.AMBIGUOUS:
                 entry = entry.model_copy(update={"state": LedgerState.UNKNOWN})
@@ -578,7 +577,7 @@ class Executor:
                 result_id=unknown_result_id(cmd.id),
             )
             await self._emit(work, pending, final=False)
-            wait = (entry.at + timedelta(seconds=policy.after) - _utcnow()).total_seconds()
+            wait = (entry.at + timedelta(seconds=policy.after) - utc_now()).total_seconds()
             if wait > 0:
                 await interruptible(work, asyncio.sleep(wait))
             lister = self._lister(work)
@@ -591,7 +590,7 @@ class Executor:
                 if calls is not None:
                     break
                 tries += 1
-                spent = (_utcnow() - entry.at).total_seconds()
+                spent = (utc_now() - entry.at).total_seconds()
                 if spent > policy.deadline:
                     await self._give_up(work, "unresolved_outcome", entry.attempt, None)
                     return

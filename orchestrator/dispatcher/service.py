@@ -41,7 +41,7 @@ import contextlib
 import random
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -56,8 +56,17 @@ from contracts.envelopes import (
     CommandResult,
     DeadLetter,
 )
-from contracts.topics import DISPATCH_LEDGER, VOICE_COMMANDS, VOICE_DLQ, VOICE_EVENTS, topic_name
-from orchestrator.config import ConfigError, Settings
+from contracts.topics import (
+    DISPATCH_LEDGER,
+    REPLY_TOPICS,
+    TOPICS_BY_NAME,
+    VOICE_COMMANDS,
+    VOICE_DLQ,
+    VOICE_EVENTS,
+    topic_name,
+)
+from orchestrator.clock import utc_now
+from orchestrator.config import DISPATCHER_RESEND_ON_TIMEOUT, ConfigError, Settings
 from orchestrator.dispatcher.auth import JwtMinter, basic_auth_header
 from orchestrator.dispatcher.budgets import Budgets
 from orchestrator.dispatcher.client import RegionRouting, VonageClient
@@ -162,6 +171,10 @@ class DispatcherService:
         self.events_topic = topic_name(VOICE_EVENTS, prefix)
         self.dlq_topic = topic_name(VOICE_DLQ, prefix)
         self.ledger_topic = topic_name(DISPATCH_LEDGER, prefix)
+        #: A command's ``reply_to`` names one of these; its result goes there too.
+        self.reply_topics = {
+            name: topic_name(TOPICS_BY_NAME[name], prefix) for name in REPLY_TOPICS
+        }
         self.metrics = metrics or DispatcherMetrics()
         self.client = client or build_client(settings, self.opts.region_routing)
         self.budgets = Budgets(
@@ -219,6 +232,7 @@ class DispatcherService:
                 resolve=self.opts.resolve,
                 rng=random.Random(self.opts.seed),
                 max_age=max_age,
+                resend_on_timeout=DISPATCHER_RESEND_ON_TIMEOUT in self.settings.orchestrator_fault,
             )
             if self.opts.health_port is not None:
                 self._health = HealthServer(
@@ -336,7 +350,7 @@ class DispatcherService:
             assert self._executor is not None
             letter = DeadLetter(
                 id=DeadLetter.make_id(self.commands_topic, part.number, rec.offset),
-                occurred_at=_now(),
+                occurred_at=utc_now(),
                 reason="undecodable_command",
                 error=str(err)[:2000],
                 source_topic=self.commands_topic,
@@ -436,9 +450,13 @@ class DispatcherService:
         return txn
 
     async def result(self, work: Work, result: CommandResult, *, final: bool) -> None:
-        await self._txn(work.partition).send(
-            self.events_topic, result.to_bytes(), result.flow_key.encode()
-        )
+        """To the call's flow on ``voice.events``, and straight home when the command asked."""
+        txn = self._txn(work.partition)
+        value = result.to_bytes()
+        await txn.send(self.events_topic, value, result.flow_key.encode())
+        reply = work.cmd.reply_to
+        if reply is not None:
+            await txn.send(self.reply_topics[reply.topic], value, reply.key.encode())
         if final:
             self._finals[result.command_id] = result
             while len(self._finals) > _RESULT_MEMORY:
@@ -465,7 +483,7 @@ class DispatcherService:
         if self._consumer is None:
             return
         async with self._commit_lock:
-            now = _now()
+            now = utc_now()
             for number, part in list(self._parts.items()):
                 if partitions is not None and number not in partitions:
                     continue
@@ -637,10 +655,6 @@ class DispatcherService:
                 m.ceiling.labels(budget.account, name).set(lim.ceiling())
                 m.sent_rate.labels(budget.account, name).set(lim.log.recent(lim.now()))
                 m.limiter_waiting.labels(budget.account, name).set(lim.waiting)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _b64(data: bytes | None) -> str | None:

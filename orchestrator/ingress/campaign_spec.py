@@ -13,37 +13,17 @@ from typing import Any
 
 import orjson
 import yaml
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import ValidationError
 from starlette.responses import Response
 
 from contracts._base import error_text, format_validation_error
 from contracts.bounded import TooDeep, load_json, load_yaml
 from contracts.campaign import CampaignSpec
-from orchestrator.ingress.control import _json, _problem
+from orchestrator.web.responses import FieldProblem, problem
 
-__all__ = [
-    "YAML_TYPES",
-    "CampaignProblem",
-    "FieldProblem",
-    "Refused",
-    "parse_spec",
-    "refuse",
-]
+__all__ = ["YAML_TYPES", "Refused", "parse_spec", "refuse"]
 
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
-
-
-class FieldProblem(BaseModel):
-    field: str
-    message: str
-
-
-class CampaignProblem(BaseModel):
-    """A refused campaign: ``fields`` names each invalid field of the spec."""
-
-    error: str
-    reason: str
-    fields: list[FieldProblem] = Field(default_factory=list)
 
 
 class Refused(Exception):
@@ -55,7 +35,7 @@ class Refused(Exception):
 
 
 def refuse(status: int, reason: str, error: str = "invalid campaign") -> Refused:
-    return Refused(_problem(status, error, reason))
+    return Refused(problem(status, error, reason))
 
 
 def _fields(err: ValidationError) -> list[FieldProblem]:
@@ -93,10 +73,9 @@ def _validate(data: dict[str, Any]) -> CampaignSpec:
         return CampaignSpec.model_validate(data)
     except ValidationError as err:
         errors = err.errors(include_url=False, include_input=False)
-        body = CampaignProblem(
-            error="invalid campaign", reason=format_validation_error(errors), fields=_fields(err)
-        )
-        raise Refused(_json(422, body.model_dump(mode="json"))) from None
+        raise Refused(
+            problem(422, "invalid campaign", format_validation_error(errors), fields=_fields(err))
+        ) from None
 
 
 def _names_a_source(contacts: Any) -> bool:

@@ -1,7 +1,7 @@
 """Campaign operations on the control API: start, status, pause, resume, cancel, results.
 
 The same operations as ``orchestrator campaign ...`` and built on the same functions
-(:mod:`orchestrator.campaign.control`): a START/PAUSE/... message on ``campaign.control``,
+(:mod:`orchestrator.campaign.operations`): a START/PAUSE/... message on ``campaign.control``,
 progress read from ``campaign.state``, results from ``campaign.results``. The ingress needs no
 connection to a controller. Contacts and DNC lists come with the request (multipart, written to
 ``campaign.uploads``), from a topic, or from files inside ``CONTACTS_DIR`` only: a path named
@@ -30,7 +30,7 @@ from starlette.routing import Route
 from contracts.campaign import CampaignProgress, CampaignSpec, ControlAction
 from orchestrator.campaign.contacts import ContactFileError
 from orchestrator.campaign.contacts_dir import confine_spec
-from orchestrator.campaign.control import (
+from orchestrator.campaign.operations import (
     StartRefused,
     StateWatcher,
     read_results,
@@ -42,10 +42,11 @@ from orchestrator.campaign.control import (
 from orchestrator.config import Settings
 from orchestrator.ingress.campaign_spec import YAML_TYPES, Refused, parse_spec, refuse
 from orchestrator.ingress.campaign_upload import receive_upload
-from orchestrator.ingress.control import MAX_COMMAND_BYTES, _json, _problem, too_large
+from orchestrator.ingress.control_api import MAX_COMMAND_BYTES
 from orchestrator.ingress.publish import TOO_LARGE_ERRORS
 from orchestrator.logs import get_logger
 from orchestrator.web.body import BodyTooLarge, request_body
+from orchestrator.web.responses import json_response, problem, too_large
 
 log = get_logger("ingress.campaigns")
 
@@ -141,14 +142,14 @@ class CampaignsApi:
                 except BodyTooLarge as err:
                     response = too_large(str(err))
                 except TOO_LARGE_ERRORS:
-                    response = _problem(413, "too large", "the campaign is too large for its topic")
+                    response = problem(413, "too large", "the campaign is too large for its topic")
                 except (TimeoutError, KafkaError) as err:
                     log.warning("campaign request failed", endpoint=endpoint, error=repr(err))
-                    response = _problem(
+                    response = problem(
                         503,
                         "unavailable",
                         "broker unavailable or slow: retry",
-                        **{"Retry-After": "1"},
+                        headers={"Retry-After": "1"},
                     )
             return self._count(f"control.campaigns.{endpoint}", request, response, started)
 
@@ -170,7 +171,7 @@ class CampaignsApi:
             return self._watcher.progress(name)
 
     def _unknown(self, name: str) -> Response:
-        return _problem(404, "not found", f"no campaign named {name[:128]!r}")
+        return problem(404, "not found", f"no campaign named {name[:128]!r}")
 
     # --- POST /v1/campaigns -----------------------------------------------------------------------
 
@@ -202,8 +203,8 @@ class CampaignsApi:
                 )
         except StartRefused as err:
             if err.exists is not None:
-                return _problem(409, "conflict", str(err))
-            return _problem(422, "invalid campaign", str(err))
+                return problem(409, "conflict", str(err))
+            return problem(422, "invalid campaign", str(err))
         log.info("campaign started", campaign=spec.name, contacts=started.contacts_total)
         url = f"/v1/campaigns/{spec.name}"
         accepted = CampaignAccepted(
@@ -214,14 +215,14 @@ class CampaignsApi:
             results_url=f"{url}/results",
             warnings=[*notes, *started.notes],
         )
-        return _json(202, accepted.model_dump(mode="json"), Location=url)
+        return json_response(202, accepted.model_dump(mode="json"), {"Location": url})
 
     async def _unused(self, spec: CampaignSpec) -> None:
         """409 before an upload is written, when the name is taken (checked again at START)."""
         existing = await self._status_str(spec.name)
         if existing is not None:
             raise Refused(
-                _problem(
+                problem(
                     409,
                     "conflict",
                     f"campaign {spec.name!r} exists already (status {existing}); "
@@ -242,7 +243,7 @@ class CampaignsApi:
             return self._unknown(name)
         body: dict[str, Any] = p.model_dump(mode="json")
         body["eta_s"] = p.eta_s
-        return _json(200, body)
+        return json_response(200, body)
 
     # --- POST /v1/campaigns/{name}/{pause|resume|cancel} ------------------------------------------
 
@@ -250,7 +251,7 @@ class CampaignsApi:
         name = request.path_params["name"]
         action = _ACTIONS.get(request.path_params["action"])
         if action is None:
-            return _problem(404, "not found", "actions: pause, resume, cancel")
+            return problem(404, "not found", "actions: pause, resume, cancel")
         if await self._status_of(name) is None:
             return self._unknown(name)
         ctrl = await send_control(self.settings, name, action, requested_by="control-api")
@@ -261,7 +262,7 @@ class CampaignsApi:
             control_id=ctrl.id,
             status_url=f"/v1/campaigns/{name}",
         )
-        return _json(202, accepted.model_dump(mode="json"))
+        return json_response(202, accepted.model_dump(mode="json"))
 
     # --- GET /v1/campaigns/{name}/results ---------------------------------------------------------
 
@@ -272,7 +273,7 @@ class CampaignsApi:
             accept = (request.headers.get("accept") or "").lower()
             fmt = "csv" if "text/csv" in accept else "jsonl"
         if fmt not in ("csv", "jsonl"):
-            return _problem(400, "bad format", "format: csv or jsonl")
+            return problem(400, "bad format", "format: csv or jsonl")
         if await self._status_of(name) is None:
             return self._unknown(name)
         found = await read_results(self.settings, name)

@@ -62,7 +62,7 @@ def ingress(
 
     from contracts.flow import FlowError
     from orchestrator.config import ConfigError, load_settings
-    from orchestrator.ingress.app import IngressOptions, create_app
+    from orchestrator.ingress.asgi import IngressOptions, create_app
     from orchestrator.ingress.flows import load_flows
     from orchestrator.ingress.publish import NullPublisher
     from orchestrator.kafka.preflight import check_connection

@@ -11,11 +11,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from contracts.call_refs import CALL_REF_PATTERN
 from contracts.campaign import CampaignProgress, CampaignSpec, ContactResult
 from contracts.envelopes import CommandEnvelope
-from orchestrator.ingress.campaign_spec import CampaignProblem
 from orchestrator.ingress.campaigns import CampaignAccepted, ControlAccepted
-from orchestrator.ingress.control import CallState, CommandAccepted, CommandRequest, Problem
+from orchestrator.ingress.control_api import CallState, CommandAccepted, CommandRequest
+from orchestrator.web.responses import PROBLEM_JSON, Problem
 
 _REF = "#/components/schemas/{model}"
 
@@ -33,7 +34,7 @@ def _schemas(*models: type[BaseModel]) -> dict[str, Any]:
 def _problem(description: str) -> dict[str, Any]:
     return {
         "description": description,
-        "content": {"application/json": {"schema": {"$ref": _REF.format(model="Problem")}}},
+        "content": {PROBLEM_JSON: {"schema": {"$ref": _REF.format(model="Problem")}}},
     }
 
 
@@ -152,11 +153,10 @@ def _campaign_paths() -> dict[str, Any]:
                     **_AUTH_PROBLEMS,
                     "409": _problem("A campaign of that name exists already."),
                     "413": _problem("Body or upload too large, or START too large for its topic."),
-                    "422": _json_ref(
+                    "422": _problem(
                         "Invalid spec (fields lists each invalid field), a contacts/DNC file "
                         "not readable inside CONTACTS_DIR, a bad upload line, or a flow that "
-                        "renders no valid create-call request.",
-                        "CampaignProblem",
+                        "renders no valid create-call request."
                     ),
                     "503": _problem("Broker unavailable: retry."),
                 },
@@ -324,7 +324,7 @@ def build_openapi() -> dict[str, Any]:
                     "name": "call_ref",
                     "in": "path",
                     "required": True,
-                    "schema": {"type": "string", "pattern": "^[A-Za-z0-9._~-]{1,128}$"},
+                    "schema": {"type": "string", "pattern": CALL_REF_PATTERN},
                 }
             ]
         paths[f"/webhooks/{kind}/{{call_ref}}"] = item
@@ -349,7 +349,6 @@ def build_openapi() -> dict[str, Any]:
                 CommandEnvelope,
                 CampaignSpec,
                 CampaignAccepted,
-                CampaignProblem,
                 ControlAccepted,
                 CampaignProgress,
                 ContactResult,

@@ -28,7 +28,9 @@ log = get_logger("ingress.state")
 
 
 @dataclass(frozen=True, slots=True)
-class FlowState:
+class StoredFlow:
+    """The latest record ``voice.state`` holds for one flow key, as the worker wrote it."""
+
     flow_key: str
     value: Any
     partition: int
@@ -41,7 +43,7 @@ class StateView:
         self.settings = settings
         self.topic = topic
         self.max_flows = max_flows
-        self._flows: OrderedDict[str, FlowState] = OrderedDict()
+        self._flows: OrderedDict[str, StoredFlow] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
         self.caught_up = asyncio.Event()
         self.on_change: Any = None  # callable(len) for the gauge
@@ -49,7 +51,7 @@ class StateView:
     def __len__(self) -> int:
         return len(self._flows)
 
-    def get(self, flow_key: str) -> FlowState | None:
+    def get(self, flow_key: str) -> StoredFlow | None:
         return self._flows.get(flow_key)
 
     def apply(
@@ -66,7 +68,7 @@ class StateView:
             except orjson.JSONDecodeError:
                 decoded = {"undecodable": True, "bytes": len(value)}
             self._flows.pop(flow_key, None)
-            self._flows[flow_key] = FlowState(flow_key, decoded, partition, offset, ts)
+            self._flows[flow_key] = StoredFlow(flow_key, decoded, partition, offset, ts)
             while len(self._flows) > self.max_flows:
                 self._flows.popitem(last=False)
         if self.on_change is not None:

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -28,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from contracts.bounded import TooDeep, load_json
+from contracts.call_refs import is_call_ref
 from contracts.envelopes import EventEnvelope, WebhookKind
 from contracts.flow import Flow, FlowSet
 from contracts.webhooks import WebhookValidationError, classify_webhook
@@ -41,16 +40,17 @@ from handlers.flow import (
     render_input,
     render_notify,
 )
+from orchestrator.clock import utc_now
 from orchestrator.ingress.metrics import IngressMetrics
 from orchestrator.ingress.publish import Publisher, PublishError, RecordTooLarge
 from orchestrator.ingress.signature import SignatureError, SignatureVerifier
 from orchestrator.logs import get_logger
 from orchestrator.web.body import BodyTooLarge, request_body
+from orchestrator.web.responses import problem, too_large
 
 log = get_logger("ingress.webhooks")
 
 KINDS = frozenset(k.value for k in WebhookKind)
-_CALL_REF = re.compile(r"^[A-Za-z0-9._~-]{1,128}$")
 _SEGMENT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _CTX = re.compile(r"^[A-Za-z0-9_-]{1,2048}$")
 
@@ -59,16 +59,6 @@ APOLOGY_NCCO: list[dict[str, Any]] = [
     {"action": "talk", "text": "Sorry, this call cannot be completed right now. Goodbye."}
 ]
 _APOLOGY_BYTES = orjson.dumps(APOLOGY_NCCO)
-
-
-def _json(
-    status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
-) -> Response:
-    return Response(orjson.dumps(body), status, headers=headers, media_type="application/json")
-
-
-def _problem(status: int, error: str, reason: str, **headers: str) -> Response:
-    return _json(status, {"error": error, "reason": reason}, headers or None)
 
 
 @dataclass
@@ -108,16 +98,16 @@ class WebhookEndpoint:
 
     def _reject(self, kind: str, status: int, reason_label: str, reason: str) -> Response:
         self.metrics.rejected.labels(kind, reason_label).inc()
-        return _problem(status, "invalid webhook" if status != 413 else "too large", reason)
+        return problem(status, "invalid webhook" if status != 413 else "too large", reason)
 
     async def _handle(self, request: Request, kind: str) -> Response:
         if kind not in KINDS:
-            return _problem(404, "not found", f"unknown webhook kind {kind[:20]!r}")
+            return problem(404, "not found", f"unknown webhook kind {kind[:20]!r}")
         if request.method not in ("GET", "POST"):  # HEAD: Starlette adds it to GET routes
-            return _problem(405, "method not allowed", "webhooks take GET or POST")
+            return problem(405, "method not allowed", "webhooks take GET or POST")
         params = request.path_params
         call_ref: str | None = params.get("call_ref")
-        if call_ref is not None and not _CALL_REF.fullmatch(call_ref):
+        if call_ref is not None and not is_call_ref(call_ref):
             return self._reject(kind, 400, "call_ref", "call_ref: not [A-Za-z0-9._~-]{1,128}")
         flow_name: str | None = params.get("flow")
         step: str | None = params.get("step")
@@ -138,7 +128,7 @@ class WebhookEndpoint:
         except BodyTooLarge as err:
             self.metrics.rejected.labels(kind, "too_large").inc()
             # The connection closes: draining the rest of a huge body helps nobody.
-            return _problem(413, "too large", str(err), Connection="close")
+            return too_large(str(err))
         query = request.scope.get("query_string", b"")
         from_query = not body
         if from_query and len(query) > self.cfg.max_body_bytes:
@@ -156,8 +146,8 @@ class WebhookEndpoint:
                 log.info("webhook refused", webhook=kind, reason=err.reason)
                 status = 503 if err.reason == "in_flight" else 401
                 headers = {"Retry-After": "1"} if status == 503 else {"WWW-Authenticate": "Bearer"}
-                return _problem(
-                    status, "unauthorized" if status == 401 else "busy", str(err), **headers
+                return problem(
+                    status, "unauthorized" if status == 401 else "busy", str(err), headers=headers
                 )
         else:
             self.metrics.unsigned.inc()
@@ -226,7 +216,7 @@ class WebhookEndpoint:
         rendered = self._render(kind, payload, call_ref or flow_key, flow_name, step, ctx)
 
         # 5. store
-        now = datetime.now(UTC)
+        now = utc_now()
         try:
             envelope = EventEnvelope(
                 id=EventEnvelope.make_id(kind, flow_key, raw),
@@ -247,7 +237,7 @@ class WebhookEndpoint:
             return self._reject(kind, 413, "record_too_large", err.reason), False
         except PublishError as err:
             log.warning("webhook not stored; answering 503", webhook=kind, reason=err.reason)
-            return _problem(503, "unavailable", err.reason, **{"Retry-After": "1"}), False
+            return problem(503, "unavailable", err.reason, headers={"Retry-After": "1"}), False
         self.metrics.stored.labels(kind).inc()
 
         # 6. answer

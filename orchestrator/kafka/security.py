@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import ssl
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
+from typing import Protocol as _Structural
+
+from pydantic import SecretStr
 
 from orchestrator.kafka.credentials import read_dir
-
-if TYPE_CHECKING:
-    from orchestrator.config import Settings
 
 __all__ = [
     "MECHANISMS",
@@ -43,6 +43,21 @@ Protocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 Mechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 PROTOCOLS: tuple[Protocol, ...] = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 MECHANISMS: tuple[Mechanism, ...] = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+class Settings(_Structural):
+    """The Kafka security part of ``orchestrator.config.Settings``, as this module sees it (so
+    the settings can call :func:`resolve` while validating, without an import circle)."""
+
+    kafka_security_protocol: Protocol
+    kafka_sasl_mechanism: Mechanism | None
+    kafka_sasl_username: str | None
+    kafka_sasl_password: SecretStr | None
+    kafka_ssl_ca_file: Path | None
+    kafka_ssl_cert_file: Path | None
+    kafka_ssl_key_file: Path | None
+    kafka_credentials_dir: Path | None
+
 
 _SASL_FIELDS = ("kafka_sasl_mechanism", "kafka_sasl_username", "kafka_sasl_password")
 _TLS_FIELDS = ("kafka_ssl_ca_file", "kafka_ssl_cert_file", "kafka_ssl_key_file")

@@ -1,8 +1,9 @@
 """A generic, restartable, stateful Kafka consumer runtime (state per key, kept in Kafka).
 
 Modelled on Kafka Streams / Quix Streams state stores and Confluent Parallel Consumer's KEY
-ordering (``research/PEERS.md`` §2). The voice worker is one application of it; the campaign
-controller is another. The broker needs no transactions or idempotent producer.
+ordering (one key's records in order, different keys concurrently). The voice worker is one
+application of it; the campaign controller is another. The broker needs no transactions or
+idempotent producer.
 
 Writing an application
 ----------------------

@@ -43,8 +43,13 @@ from prometheus_client import CollectorRegistry
 
 from contracts.envelopes import DeadLetter
 from contracts.topics import MAX_RECORD_BYTES
-from orchestrator import faults
-from orchestrator.config import Settings
+from orchestrator.config import (
+    SLOW_RESTORE_S,
+    WORKER_COMMIT_BEFORE_PRODUCE,
+    WORKER_RESTORE_IN_CALLBACK,
+    WORKER_SLOW_RESTORE,
+    Settings,
+)
 from orchestrator.kafka.clients import group_name, make_consumer, make_producer
 from orchestrator.kafka.reading import partitions_of
 from orchestrator.logs import get_logger
@@ -209,6 +214,10 @@ class Runtime(Generic[S, E]):
         self._submitted: dict[str, int] = {}
         self._fenced: set[int] = set()
         self.stats = {"applied": 0, "skipped": 0, "dead_lettered": 0, "restored_records": 0}
+        #: A deliberately broken variant (soak tests only): see ``orchestrator.config``.
+        self._commit_before_produce = WORKER_COMMIT_BEFORE_PRODUCE in settings.orchestrator_fault
+        self._restore_in_callback = WORKER_RESTORE_IN_CALLBACK in settings.orchestrator_fault
+        self._slow_restore = WORKER_SLOW_RESTORE in settings.orchestrator_fault
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -835,7 +844,7 @@ class Runtime(Generic[S, E]):
         self._since_ckpt = 0
         self._last_ckpt = time.monotonic()
         offsets = {cut.tp: cut.offset for cut in cuts if cut.offset is not None}
-        if offsets and faults.active(faults.WORKER_COMMIT_BEFORE_PRODUCE):  # soak tests only
+        if offsets and self._commit_before_produce:  # soak tests only
             assert self._consumer is not None
             await self._consumer.commit(offsets)
             for cut in cuts:
@@ -981,7 +990,7 @@ class Runtime(Generic[S, E]):
             self._consumer.pause(*[TopicPartition(self.cfg.input_topic, p) for p in new])
             self._restoring_parts |= set(new)
             task = self._restore_task = asyncio.create_task(self._restore(new, self._epoch))
-        if faults.active(faults.WORKER_RESTORE_IN_CALLBACK):  # broken variant (tests only)
+        if self._restore_in_callback:  # broken variant (tests only)
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.shield(task)
 
@@ -1010,8 +1019,8 @@ class Runtime(Generic[S, E]):
                     start[p] = self._cl_end[p]
                 else:
                     stores[p] = PartitionStore(p)
-            if faults.active(faults.WORKER_SLOW_RESTORE):  # a huge changelog (tests only)
-                await asyncio.sleep(faults.SLOW_RESTORE_S)
+            if self._slow_restore:  # a huge changelog (tests only)
+                await asyncio.sleep(SLOW_RESTORE_S)
             ends, read = await restore(
                 self._restorer,
                 self.cfg.changelog_topic,

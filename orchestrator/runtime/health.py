@@ -1,27 +1,33 @@
-"""``/healthz``, ``/readyz`` and ``/metrics`` on a small HTTP port (asyncio streams, no framework).
+"""``/healthz``, ``/readyz`` and ``/metrics`` of a role on a small HTTP port of its own.
 
 ``/healthz`` answers 200 while the process is making progress (liveness: restart me if not);
 ``/readyz`` 200 once the runtime has joined its group and restored its partitions, 503 while it is
 starting, restoring or draining (readiness: do not count me in yet / any more); ``/metrics`` is the
-role's Prometheus registry. Kept dependency-free and tiny so it starts before anything else and
-keeps answering while the role is busy.
+role's Prometheus registry.
+
+Served like every HTTP endpoint of the product (Starlette on uvicorn, request heads capped, see
+:mod:`orchestrator.web`), inside the role's own event loop: it starts before anything else and
+keeps answering while the role is busy, and it needs nothing the role does not already have.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable
 from typing import Any
 
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from orchestrator.web.embedded import EmbeddedServer
+from orchestrator.web.head import uvicorn_http_options
 
 __all__ = ["HealthServer"]
 
-#: Header lines read at most before the connection is dropped (a probe sends a handful).
-_MAX_HEADERS = 100
-_REASONS = {200: "OK", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
+_JSON = "application/json"
 
 
 class HealthServer:
@@ -41,62 +47,48 @@ class HealthServer:
         self._detail = detail
         self._host = host
         self._port = port
-        self._server: asyncio.Server | None = None
+        self._server: EmbeddedServer | None = None
+        self.app = Starlette(
+            routes=[
+                Route("/healthz", self._healthz, methods=["GET"]),
+                Route("/readyz", self._readyz, methods=["GET"]),
+                Route("/metrics", self._metrics, methods=["GET"]),
+            ]
+        )
 
     @property
     def port(self) -> int:
-        if self._server is None or not self._server.sockets:
-            return self._port
-        port: int = self._server.sockets[0].getsockname()[1]
-        return port
+        return self._server.port if self._server is not None else self._port
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, self._host, self._port)
+        # log_config None: the role's logging stays as the role configured it.
+        server = EmbeddedServer(
+            self.app,
+            host=self._host,
+            port=self._port,
+            log_config=None,
+            server_header=False,
+            **uvicorn_http_options(),
+        )
+        await server.start()
+        self._server = server
 
     async def stop(self) -> None:
         if self._server is not None:
-            self._server.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 2)
-            self._server = None
+            server, self._server = self._server, None
+            self._port = server.port
+            await server.stop()
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            line = await asyncio.wait_for(reader.readline(), 5)
-            for _ in range(_MAX_HEADERS + 1):  # skip headers (each line capped by the reader)
-                header = await asyncio.wait_for(reader.readline(), 5)
-                if header in (b"\r\n", b"\n", b""):
-                    break
-            else:
-                return  # a head this long is nobody's probe
-            parts = line.decode("latin-1").split()
-            method, path = (parts[0], parts[1].split("?", 1)[0]) if len(parts) >= 2 else ("", "")
-            status, ctype, body = self._route(method, path)
-            head = (
-                f"HTTP/1.1 {status} {_REASONS.get(status, '')}\r\n"
-                f"Content-Type: {ctype}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-            )
-            writer.write(head.encode() + (body if method != "HEAD" else b""))
-            await writer.drain()
-        except (TimeoutError, ConnectionError, asyncio.IncompleteReadError, ValueError):
-            pass  # ValueError: a line over the reader's 64 KiB limit
-        finally:
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+    async def _healthz(self, _: Request) -> Response:
+        ok = self._alive()
+        return Response(orjson.dumps({"alive": ok}), 200 if ok else 503, media_type=_JSON)
 
-    def _route(self, method: str, path: str) -> tuple[int, str, bytes]:
-        if method not in ("GET", "HEAD"):
-            return 405, "text/plain", b"method not allowed\n"
-        if path == "/healthz":
-            ok = self._alive()
-            return (200 if ok else 503), "application/json", orjson.dumps({"alive": ok})
-        if path == "/readyz":
-            ok = self._ready()
-            doc: dict[str, Any] = {"ready": ok}
-            if self._detail is not None:
-                doc.update(self._detail())
-            return (200 if ok else 503), "application/json", orjson.dumps(doc)
-        if path == "/metrics":
-            return 200, CONTENT_TYPE_LATEST, generate_latest(self._registry)
-        return 404, "text/plain", b"not found\n"
+    async def _readyz(self, _: Request) -> Response:
+        ok = self._ready()
+        doc: dict[str, Any] = {"ready": ok}
+        if self._detail is not None:
+            doc.update(self._detail())
+        return Response(orjson.dumps(doc), 200 if ok else 503, media_type=_JSON)
+
+    async def _metrics(self, _: Request) -> Response:
+        return Response(generate_latest(self._registry), media_type=CONTENT_TYPE_LATEST)

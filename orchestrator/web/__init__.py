@@ -1,1 +1,3 @@
-"""HTTP plumbing shared by the ingress and the simulator: request heads and bodies, bounded."""
+"""HTTP plumbing of the product's one HTTP stack (Starlette on uvicorn): bounded request heads
+and bodies, RFC 9457 problem responses, and the embedded server the health ports use.
+"""

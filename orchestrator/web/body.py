@@ -7,12 +7,11 @@ limit is refused before a byte is read, and an undeclared (chunked) body as soon
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator
 
 from starlette.requests import Request
 
-__all__ = ["BodyTooLarge", "asgi_chunks", "declared_too_large", "read_limited", "request_body"]
+__all__ = ["BodyTooLarge", "declared_too_large", "read_limited", "request_body"]
 
 
 class BodyTooLarge(Exception):
@@ -46,18 +45,3 @@ async def read_limited(
 async def request_body(request: Request, limit: int) -> bytes:
     """A Starlette request's body within ``limit`` bytes."""
     return await read_limited(request.stream(), limit, request.headers.get("content-length"))
-
-
-async def asgi_chunks(
-    receive: Callable[[], Awaitable[dict[str, Any]]],
-) -> AsyncIterator[bytes]:
-    """The body chunks of a raw ASGI request (for apps without Starlette's Request)."""
-    while True:
-        msg = await receive()
-        if msg["type"] == "http.disconnect":
-            return
-        chunk = msg.get("body", b"")
-        if chunk:
-            yield chunk
-        if not msg.get("more_body", False):
-            return

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
+from orchestrator.web.responses import PROBLEM_JSON, problem_bytes
 
 __all__ = ["MAX_HEAD_BYTES", "head_capped_protocol", "uvicorn_http_options"]
 
@@ -21,12 +21,10 @@ _END = b"\r\n\r\n"
 
 
 def _refusal(limit: int) -> bytes:
-    body = orjson.dumps(
-        {"error": "headers too large", "reason": f"request line and headers over {limit} bytes"}
-    )
+    body = problem_bytes(431, "headers too large", f"request line and headers over {limit} bytes")
     head = (
         "HTTP/1.1 431 Request Header Fields Too Large\r\n"
-        "content-type: application/json\r\n"
+        f"content-type: {PROBLEM_JSON}\r\n"
         f"content-length: {len(body)}\r\n"
         "connection: close\r\n\r\n"
     )

@@ -11,15 +11,24 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from contracts.topics import VOICE_DLQ, VOICE_EVENTS, VOICE_STATE
-from handlers.voice import COMMANDS_TOPIC, OUTCOMES_TOPIC, FlowState, SettleConfig
+from contracts.topics import (
+    CAMPAIGN_CONTROL,
+    VOICE_COMMANDS,
+    VOICE_DLQ,
+    VOICE_EVENTS,
+    VOICE_OUTCOMES,
+    VOICE_STATE,
+    topic_name,
+)
+from contracts.voice_state import VoiceState
+from handlers.voice import SettleConfig
 from orchestrator.config import Settings
 from orchestrator.kafka.admin import ensure_topics
 from orchestrator.kafka.preflight import check_connection
 from orchestrator.logs import configure_logging, get_logger
 from orchestrator.runtime import FatalError, HealthServer, Runtime, RuntimeConfig
 from orchestrator.runtime.process import tune_gc
-from orchestrator.worker.app import VoiceApp
+from orchestrator.worker.voice_app import VoiceApp
 
 __all__ = ["GROUP_ID", "WorkerOptions", "make_runtime", "run_worker", "runtime_config", "serve"]
 
@@ -43,11 +52,14 @@ class WorkerOptions:
 def runtime_config(settings: Settings, opts: WorkerOptions) -> RuntimeConfig:
     prefix = settings.topic_prefix
     return RuntimeConfig(
-        input_topic=f"{prefix}{VOICE_EVENTS.name}",
-        changelog_topic=f"{prefix}{VOICE_STATE.name}",
-        dlq_topic=f"{prefix}{VOICE_DLQ.name}",
+        input_topic=topic_name(VOICE_EVENTS, prefix),
+        changelog_topic=topic_name(VOICE_STATE, prefix),
+        dlq_topic=topic_name(VOICE_DLQ, prefix),
         group_id=opts.group_id,
-        output_topics=(f"{prefix}{OUTCOMES_TOPIC}", f"{prefix}{COMMANDS_TOPIC}"),
+        # A campaign call's outcomes go to its campaign's partition of campaign.control too.
+        output_topics=tuple(
+            topic_name(t, prefix) for t in (VOICE_OUTCOMES, VOICE_COMMANDS, CAMPAIGN_CONTROL)
+        ),
         concurrency=opts.concurrency,
         commit_interval_s=opts.commit_interval_s,
         retention_s=opts.retention_s,
@@ -57,7 +69,7 @@ def runtime_config(settings: Settings, opts: WorkerOptions) -> RuntimeConfig:
 
 def make_runtime(
     settings: Settings, opts: WorkerOptions, registry: CollectorRegistry | None = None
-) -> Runtime[FlowState, dict[str, Any]]:
+) -> Runtime[VoiceState, dict[str, Any]]:
     """The worker's runtime, not started: for hosts that run several roles in one process.
 
     The caller owns its lifecycle: ``await rt.start()``, ``await rt.run()`` (returns after

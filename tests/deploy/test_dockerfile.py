@@ -120,3 +120,12 @@ def test_single_stage_is_flagged(tmp_path: Path) -> None:
         'USER 10001\nENTRYPOINT ["orchestrator"]\n'
     )
     assert_fails(lint(deploy_dir), "dockerfile", "single stage")
+
+
+@pytest.mark.parametrize("path", ["orchestrator/sandbox/", "orchestrator/localbroker/"])
+def test_image_without_the_test_bench(deploy_copy: Path, path: str) -> None:
+    ignore = deploy_copy / "Dockerfile.dockerignore"
+    text = ignore.read_text()
+    assert f"\n{path}\n" in text
+    ignore.write_text(text.replace(f"\n{path}\n", "\n"))
+    assert_fails(lint(deploy_copy), "dockerfile", f"copies {path} into the image: exclude it")

@@ -6,7 +6,7 @@ the checker sees the loss or the double dial each one causes.
 
 Marked ``soak`` (and ``slow``): ``pytest -m soak`` runs only these, ``make test-fast`` skips them.
 The long run is ``make soak``; this one is sized to stay around two minutes on two cores.
-Each test starts its own broker, simulator and role processes (``orchestrator.soak.run``).
+Each test starts its own broker, simulator and role processes (``orchestrator.sandbox.soak.run``).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.faults import DISPATCHER_RESEND_ON_TIMEOUT, WORKER_COMMIT_BEFORE_PRODUCE
-from orchestrator.soak.run import SoakConfig, SoakResult, run_soak
+from orchestrator.config import DISPATCHER_RESEND_ON_TIMEOUT, WORKER_COMMIT_BEFORE_PRODUCE
+from orchestrator.sandbox.soak.run import SoakConfig, SoakResult, run_soak
 
 pytestmark = [pytest.mark.soak, pytest.mark.slow, pytest.mark.integration]
 

@@ -23,7 +23,7 @@ import orjson
 
 from contracts.campaign import CampaignProgress, CampaignSpec, ControlAction, parse_campaign_yaml
 from contracts.topics import CAMPAIGN_RESULTS, VOICE_COMMANDS
-from orchestrator.campaign.control import (
+from orchestrator.campaign.operations import (
     StateWatcher,
     _consumer,
     _read_to_end,
@@ -34,7 +34,7 @@ from orchestrator.kafka.admin import ensure_topics
 from orchestrator.kafka.reading import partitions_of
 from orchestrator.localbroker import free_port
 from orchestrator.run import LocalStack
-from orchestrator.simulator import Simulator
+from orchestrator.sandbox.simulator import Simulator
 from tests.conftest import make_settings
 
 #: A Tuesday, 13:50 UTC: London is open, New York opens at 14:00 UTC, Los Angeles at 17:00.

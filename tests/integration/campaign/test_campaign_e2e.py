@@ -19,9 +19,9 @@ import pytest
 
 from contracts.campaign import CampaignStatus
 from handlers.calling_hours import is_open, zones_for
-from orchestrator.checker.checks import concurrency, duplicate_dials, rate_windows
-from orchestrator.checker.collect import history_from
 from orchestrator.localbroker import LocalBroker
+from orchestrator.sandbox.checker.checks import concurrency, duplicate_dials, rate_windows
+from orchestrator.sandbox.checker.collect import history_from
 from tests.integration.campaign.harness import (
     ANCHOR,
     campaign_spec,
@@ -226,7 +226,7 @@ async def test_controller_crash_replays_without_double_dials(
     broker: LocalBroker, tmp_path: Path
 ) -> None:
     """The controller dies without its final checkpoint; a new one replays from the changelog."""
-    from orchestrator.campaign.service import ControllerService
+    from orchestrator.campaign.main import ControllerService
 
     n = 300
     contacts, dnc, _, _ = write_contacts(tmp_path, n, mix=(0.0, 0.0))

@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaProducer
 
 from contracts.campaign import ContactResult
 from contracts.topics import CAMPAIGN_RESULTS
-from orchestrator.campaign.control import read_results
+from orchestrator.campaign.operations import read_results
 from orchestrator.config import Settings
 
 pytestmark = pytest.mark.integration

@@ -81,7 +81,7 @@ async def test_campaign_on_a_contact_topic(broker: LocalBroker, tmp_path: Path) 
             update={"contacts": ContactsSource(topic=topic, default_region="GB")}
         )
         from contracts.campaign import ControlAction
-        from orchestrator.campaign.control import send_control
+        from orchestrator.campaign.operations import send_control
 
         await send_control(
             env.settings, "tpc", ControlAction.START, spec=spec, contacts_total=n,

@@ -23,12 +23,12 @@ from pydantic import AnyHttpUrl, SecretStr
 
 from contracts.envelopes import CommandEnvelope, CommandKind, command_key
 from contracts.topics import VOICE_COMMANDS, VOICE_DLQ, VOICE_EVENTS, topic_name
-from orchestrator.checker.checks import ApiRequest, rate_windows
 from orchestrator.config import Settings
 from orchestrator.kafka.clients import make_consumer, make_producer
 from orchestrator.kafka.reading import partitions_of
 from orchestrator.localbroker import free_port
-from orchestrator.simulator import Simulator
+from orchestrator.sandbox.checker.checks import ApiRequest, rate_windows
+from orchestrator.sandbox.simulator import Simulator
 
 ROOT = Path(__file__).resolve().parents[3]
 #: Where the simulator delivers webhooks in these tests: a sink that answers 204 (no ingress here).

@@ -12,7 +12,7 @@ import pytest
 from contracts.envelopes import CommandEnvelope, CommandKind, command_key
 from orchestrator.config import Settings
 from orchestrator.dispatcher.service import DispatcherOptions, DispatcherService
-from orchestrator.simulator import Simulator
+from orchestrator.sandbox.simulator import Simulator
 from tests.integration.dispatcher.conftest import (
     Reader,
     accepted_create_times,

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from orchestrator.config import Settings
-from orchestrator.simulator import Simulator
+from orchestrator.sandbox.simulator import Simulator
 from tests.integration.dispatcher.conftest import (
     SINK_PORT,
     Collected,

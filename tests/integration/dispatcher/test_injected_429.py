@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from orchestrator.config import Settings
-from orchestrator.simulator import Simulator
+from orchestrator.sandbox.simulator import Simulator
 from tests.integration.dispatcher.conftest import (
     DispatcherProcess,
     Reader,

@@ -23,7 +23,7 @@ from orchestrator.dispatcher.client import VonageClient
 from orchestrator.dispatcher.executor import Executor, Work
 from orchestrator.dispatcher.metrics import DispatcherMetrics
 from orchestrator.dispatcher.retry import POLICIES, Backoff
-from orchestrator.simulator import Simulator
+from orchestrator.sandbox.simulator import Simulator
 from tests.integration.dispatcher.conftest import create_command
 
 pytestmark = [pytest.mark.integration]

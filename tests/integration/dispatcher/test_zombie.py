@@ -20,7 +20,7 @@ import pytest
 
 from contracts.envelopes import CommandStatus
 from orchestrator.config import Settings
-from orchestrator.simulator import Simulator
+from orchestrator.sandbox.simulator import Simulator
 from tests.integration.dispatcher.conftest import (
     DispatcherProcess,
     Reader,

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from orchestrator.localbroker import free_port
-from orchestrator.simulator.auth import mint_application_jwt
+from orchestrator.sandbox.simulator.auth import mint_application_jwt
 from tests.integration.campaign.harness import private_key_pem
 from tests.integration.hostile.conftest import Target
 from tests.integration.hostile.procs import ROOT, Proc, flood, start_role, watched

@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 
 from contracts.flow import FlowSet
 from orchestrator.config import Settings
-from orchestrator.ingress.app import IngressOptions, create_app
+from orchestrator.ingress.asgi import IngressOptions, create_app
 from orchestrator.ingress.flows import load_flows
 from orchestrator.ingress.signature import sign_for_tests
 from orchestrator.kafka.clients import make_consumer

@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from contracts.envelopes import EventEnvelope
-from orchestrator.ingress.app import IngressOptions, create_app
+from orchestrator.ingress.asgi import IngressOptions, create_app
 from orchestrator.ingress.flows import load_flows
 from orchestrator.kafka.admin import ensure_topics
 from orchestrator.localbroker import LocalBroker

@@ -23,7 +23,7 @@ from pydantic import SecretStr
 from starlette.applications import Starlette
 
 from orchestrator.config import Settings
-from orchestrator.ingress.app import IngressOptions, create_app
+from orchestrator.ingress.asgi import IngressOptions, create_app
 from orchestrator.ingress.campaigns import CampaignsApi
 from orchestrator.localbroker import LocalBroker, free_port
 from tests.integration.campaign.harness import campaign_spec, local_env, write_contacts

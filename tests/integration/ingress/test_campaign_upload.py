@@ -22,7 +22,7 @@ import yaml
 from pydantic import SecretStr
 
 from contracts.topics import CAMPAIGN_CONTROL
-from orchestrator.ingress.app import IngressOptions, create_app
+from orchestrator.ingress.asgi import IngressOptions, create_app
 from orchestrator.localbroker import LocalBroker
 from tests.integration.campaign.harness import campaign_spec, local_env, raw_records, write_contacts
 from tests.integration.ingress.conftest import TOKEN, running

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from orchestrator.config import Settings
-from orchestrator.ingress.app import IngressOptions, create_app
+from orchestrator.ingress.asgi import IngressOptions, create_app
 from orchestrator.ingress.flows import load_flows
 from orchestrator.ingress.signature import sign_for_tests
 from orchestrator.kafka.admin import ensure_topics

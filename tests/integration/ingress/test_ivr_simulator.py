@@ -25,11 +25,11 @@ from pydantic import AnyHttpUrl, SecretStr
 
 from handlers.flow import decode_ctx
 from orchestrator.config import Settings
-from orchestrator.ingress.app import IngressOptions, create_app
+from orchestrator.ingress.asgi import IngressOptions, create_app
 from orchestrator.ingress.flows import load_flows
 from orchestrator.localbroker import free_port
-from orchestrator.simulator.server import Simulator
-from orchestrator.simulator.uvserve import EmbeddedServer
+from orchestrator.sandbox.simulator.server import Simulator
+from orchestrator.web.embedded import EmbeddedServer
 from tests.integration.ingress.conftest import EXAMPLE_FLOWS, read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

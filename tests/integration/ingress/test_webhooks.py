@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from contracts.envelopes import EventEnvelope
 from orchestrator.config import Settings
-from orchestrator.ingress.app import IngressOptions
+from orchestrator.ingress.asgi import IngressOptions
 from orchestrator.ingress.signature import sign_for_tests
 from tests.integration.ingress.conftest import (
     SECRET,

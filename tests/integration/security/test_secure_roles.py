@@ -29,7 +29,7 @@ from orchestrator.kafka.admin import ensure_topics
 from orchestrator.localbroker import LocalBroker, free_port
 from orchestrator.localbroker.security import BrokerSecurity, SaslUser
 from orchestrator.localbroker.tls import load_or_create_ca
-from orchestrator.simulator import Simulator
+from orchestrator.sandbox.simulator import Simulator
 from tests.conftest import make_settings
 from tests.integration.campaign.harness import private_key_pem
 from tests.integration.security.acls import apply_generated_acls

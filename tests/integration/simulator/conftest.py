@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.simulator import Simulator
+from orchestrator.sandbox.simulator import Simulator
 from tests.integration.simulator.receiver import Receiver
 
 SECRET = "test-signature-secret-32-bytes-long!!"

@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl
 import jwt
 import orjson
 
-from orchestrator.simulator.uvserve import EmbeddedServer
+from orchestrator.web.embedded import EmbeddedServer
 
 Reply = tuple[int, Any]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from orchestrator.simulator.auth import mint_application_jwt
+from orchestrator.sandbox.simulator.auth import mint_application_jwt
 
 pytestmark = pytest.mark.integration
 

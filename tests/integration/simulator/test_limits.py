@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from orchestrator.simulator.auth import mint_application_jwt
+from orchestrator.sandbox.simulator.auth import mint_application_jwt
 from tests.integration.simulator.conftest import only
 from tests.integration.simulator.receiver import Receiver
 

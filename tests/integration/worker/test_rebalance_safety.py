@@ -17,12 +17,11 @@ from collections import defaultdict
 
 import pytest
 
-from orchestrator.config import Settings
-from orchestrator.faults import WORKER_RESTORE_IN_CALLBACK, WORKER_SLOW_RESTORE
+from orchestrator.config import WORKER_RESTORE_IN_CALLBACK, WORKER_SLOW_RESTORE, Settings
 from orchestrator.kafka.admin import ensure_topics
 from orchestrator.localbroker import LocalBroker
 from orchestrator.runtime.store import decode_changelog
-from orchestrator.worker.synthetic import stream
+from orchestrator.sandbox.synthetic import stream
 from tests.conftest import make_settings
 from tests.integration.worker.helpers import (
     WorkerProcess,

@@ -1,6 +1,6 @@
 """Two worker processes on the local broker: exact outcomes, takeover after ``kill -9``, DLQ, SIGTERM.
 
-The input is 500 synthetic call flows (``orchestrator.worker.synthetic``: every outcome kind,
+The input is 500 synthetic call flows (``orchestrator.sandbox.synthetic``: every outcome kind,
 connected second legs, transfers into a named conversation, inbound calls, create-call results
 that fail or stay unknown) delivered with Vonage-like jitter (reorderings) and 5 % duplicated
 webhooks. Each flow says which outcomes it must produce, so the check is exact.
@@ -28,7 +28,7 @@ from contracts.envelopes import DeadLetter, Outcome
 from orchestrator.config import Settings
 from orchestrator.kafka.admin import ensure_topics
 from orchestrator.localbroker import LocalBroker
-from orchestrator.worker.synthetic import Scenario, stream
+from orchestrator.sandbox.synthetic import Scenario, stream
 from tests.conftest import make_settings
 from tests.integration.worker.helpers import WorkerProcess, produce, read_json, wait_for
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from contracts.call_refs import make_call_ref
 from contracts.campaign import Contact, parse_campaign_yaml
 from contracts.envelopes import CommandKind, command_key
 from contracts.voice_api import CreateCallRequest
-from handlers.campaign import make_call_ref, run_id
+from handlers.campaign import run_id
 from handlers.campaign_dial import build_create_call, create_call_body
 
 SPEC = """\

@@ -17,6 +17,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from contracts.call_refs import make_call_ref
 from contracts.campaign import (
     CallingHours,
     CampaignSpec,
@@ -38,7 +39,6 @@ from handlers.campaign import (
     LegOutcome,
     LegProgress,
     classify,
-    make_call_ref,
 )
 
 BASE = """\

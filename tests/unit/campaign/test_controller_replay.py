@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from contracts.campaign import CampaignControl, ControlAction, parse_campaign_yaml
 from contracts.envelopes import CommandEnvelope, CommandResult, Outcome, stable_id
-from orchestrator.campaign.app import CampaignState, ControllerApp
+from orchestrator.campaign.controller import CampaignState, ControllerApp
 from orchestrator.runtime.app import Context
 from tests.conftest import make_settings
 
@@ -83,7 +83,7 @@ def _split(
 
 
 def _call_events(cmd: CommandEnvelope, rnd: random.Random, at: datetime) -> list[bytes]:
-    """What the dispatcher and the worker would forward for one create_call command."""
+    """What the dispatcher and the worker would write to campaign.control for one create_call."""
     ref = cmd.call_ref
     assert ref is not None
     uuid = stable_id("uuid", ref)
@@ -130,7 +130,7 @@ def _simulate(tmp: Path, seed: int) -> tuple[list[bytes], Run, list[CampaignStat
     snapshots: list[CampaignState | None] = []  # state before applying log[i] (a checkpoint)
     i = 0
     for _ in range(20_000):
-        # Records whose time has come reach the log (the forwarder's copies).
+        # Records whose time has come reach the log (what the dispatcher and the worker wrote).
         pending.sort(key=lambda p: p[0])
         while pending and pending[0][0] <= wall[0]:
             log.append(pending.pop(0)[1])

@@ -8,7 +8,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from contracts.campaign import CampaignControl, CampaignProgress, ControlAction, parse_campaign_yaml
-from orchestrator.campaign.app import ControllerApp
+from orchestrator.campaign.controller import ControllerApp
 from orchestrator.campaign.metrics import FINISHED_KEEP_S, STALE_S, CampaignMetrics
 from orchestrator.runtime.app import Context
 from tests.conftest import make_settings

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from contracts.campaign import ContactResult, Disposition
-from orchestrator.campaign.control import results_csv
+from orchestrator.campaign.operations import results_csv
 
 
 def _result(name: str, number: str = "+14155550100", detail: str | None = None) -> ContactResult:

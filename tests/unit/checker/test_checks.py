@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orchestrator.checker.checks import (
+from orchestrator.sandbox.checker.checks import (
     ApiRequest,
     Delivery,
     Dial,

@@ -6,8 +6,8 @@ from typing import Any
 
 import orjson
 
-from orchestrator.checker.checks import check
-from orchestrator.checker.collect import Record, derived_results, history_from
+from orchestrator.sandbox.checker.checks import check
+from orchestrator.sandbox.checker.collect import Record, derived_results, history_from
 
 
 def _hook(status: str, ok: bool = True) -> dict[str, Any]:

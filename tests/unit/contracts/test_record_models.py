@@ -23,8 +23,8 @@ from contracts.campaign import (
 )
 from contracts.changelog import CampaignStateRecord, VoiceStateRecord
 from orchestrator.apidocs.export import schema_documents
-from orchestrator.campaign.app import ControllerApp
 from orchestrator.campaign.contacts import contact_from_row
+from orchestrator.campaign.controller import ControllerApp
 from orchestrator.runtime.app import Context
 from orchestrator.runtime.store import Entry, encode_changelog
 from tests.conftest import make_settings
@@ -104,3 +104,17 @@ def test_campaign_spec_in_a_control_record_round_trips() -> None:
         id="c", occurred_at=T0, campaign="x", action=ControlAction.START, spec=spec
     )
     _validator("CampaignControl").validate(orjson.loads(ctrl.to_bytes()))
+
+
+def test_the_hot_path_records_declare_exactly_their_models_fields() -> None:
+    """The TypedDicts the worker builds its records with declare the models' fields, no more."""
+    from typing import get_type_hints
+
+    from contracts.envelopes import CommandEnvelope, CommandRecord, Outcome, OutcomeRecord
+
+    for typed, model in ((OutcomeRecord, Outcome), (CommandRecord, CommandEnvelope)):
+        wire = {info.alias or name for name, info in model.model_fields.items()}
+        assert set(get_type_hints(typed)) == wire, typed.__name__
+        # A key the record may leave out is one the model does not require.
+        required = {info.alias or n for n, info in model.model_fields.items() if info.is_required()}
+        assert required <= typed.__required_keys__, typed.__name__

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from contracts.envelopes import CommandEnvelope, Outcome, stable_id
-from handlers import conversation as convm
-from handlers import leg as legm
+from handlers import conversations as convm
+from handlers import legs as legm
 from handlers import voice
 
 T = "2026-01-05T09:00:0{}.000Z"
@@ -61,7 +61,7 @@ def result(
         res["call_uuid"] = uuid
         res["conversation_uuid"] = "CON-1"
     if hints:
-        res["response"] = {"hints": hints}
+        res["hints"] = hints
     if error:
         res["error"] = error
     return res

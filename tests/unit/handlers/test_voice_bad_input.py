@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from handlers import voice
 from handlers.voice import InvalidEvent
-from orchestrator.worker.synthetic import KINDS, make_scenario
+from orchestrator.sandbox.synthetic import KINDS, make_scenario
 
 json_scalars = (
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30)

@@ -1,6 +1,6 @@
 """Properties of the voice machines, proved with hypothesis over realistic event sets.
 
-A realistic event set is one call flow from ``orchestrator.worker.synthetic`` (every outcome kind:
+A realistic event set is one call flow from ``orchestrator.sandbox.synthetic`` (every outcome kind:
 answered by a human or a machine, busy, unanswered, timeout, failed, cancelled, rejected, failed
 and unknown create-call results, a ``connect``-ed second leg, a transfer into a named conversation,
 an inbound call). Hypothesis permutes it and adds duplicates.
@@ -19,7 +19,7 @@ from pydantic import TypeAdapter
 
 from contracts.envelopes import CommandEnvelope, Outcome, VoiceEvent
 from handlers import voice
-from orchestrator.worker.synthetic import KINDS, Scenario, make_scenario
+from orchestrator.sandbox.synthetic import KINDS, Scenario, make_scenario
 
 _VOICE_EVENT = TypeAdapter(VoiceEvent)
 

@@ -11,7 +11,7 @@ from openapi_schema_validator import OAS31Validator
 
 from contracts.envelopes import CommandKind, command_key
 from handlers.flow import decode_ctx
-from orchestrator.ingress.control import CommandRequest, ControlApi
+from orchestrator.ingress.control_api import CommandRequest, ControlApi
 from orchestrator.ingress.flows import load_flows
 from orchestrator.ingress.metrics import IngressMetrics
 from orchestrator.ingress.openapi import build_openapi

@@ -16,8 +16,8 @@ from prometheus_client import CollectorRegistry, Counter
 
 from handlers.voice import InvalidEvent
 from orchestrator.runtime import Context, DecodeError, HealthServer
-from orchestrator.worker.app import VoiceApp
-from orchestrator.worker.synthetic import make_scenario
+from orchestrator.sandbox.synthetic import make_scenario
+from orchestrator.worker.voice_app import VoiceApp
 
 
 @settings(max_examples=300, deadline=None)

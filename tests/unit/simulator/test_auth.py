@@ -9,8 +9,8 @@ import time
 import jwt
 import pytest
 
-from orchestrator.simulator.applications import ApplicationStore
-from orchestrator.simulator.auth import (
+from orchestrator.sandbox.simulator.applications import ApplicationStore
+from orchestrator.sandbox.simulator.auth import (
     AuthFailure,
     JwtVerifier,
     check_basic,

@@ -7,16 +7,16 @@ import random
 import pytest
 
 from contracts.webhooks import classify_webhook
-from orchestrator.simulator.calls import Call, call_ref_of
-from orchestrator.simulator.engine import SimEngine
-from orchestrator.simulator.events import (
+from orchestrator.sandbox.simulator.calls import Call, call_ref_of
+from orchestrator.sandbox.simulator.engine import SimEngine
+from orchestrator.sandbox.simulator.events import (
     amd_payload,
     completed_payload,
     error_payload,
     price_of,
     status_payload,
 )
-from orchestrator.simulator.profile import Profile
+from orchestrator.sandbox.simulator.profile import Profile
 
 
 def test_price() -> None:

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from orchestrator.simulator.faults import decide, throttled
-from orchestrator.simulator.profile import ProfileError, describe_profile, load_profile
+from orchestrator.sandbox.simulator.faults import decide, throttled
+from orchestrator.sandbox.simulator.profile import ProfileError, describe_profile, load_profile
 
 
 def test_throttle_rate_is_drawn_per_operation() -> None:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orchestrator.simulator.limits import RollingWindowLimiter
+from orchestrator.sandbox.simulator.limits import RollingWindowLimiter
 
 
 def test_burst_then_window_slides() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.simulator.profile import (
+from orchestrator.sandbox.simulator.profile import (
     OUTCOMES,
     Profile,
     ProfileError,
