@@ -1,4 +1,5 @@
-"""The soak, short: real processes under SIGKILL and SIGTERM, a faulty Voice API, then the checker.
+"""The soak, short: real processes under SIGKILL, SIGSTOP (past the session timeout) and SIGTERM,
+a faulty Voice API, then the checker.
 
 The short soak drives a real campaign (controller process); the two broken variants drive the
 pipeline with create commands directly (fewer processes, faster), which is enough to show that
@@ -35,6 +36,7 @@ async def test_short_soak_with_kills_has_no_anomalies() -> None:
             duration=20.0,
             kill_interval=5.0,
             kill_pause=1.5,
+            pause_interval=10.0,
             deadline=90.0,
             drain_s=45.0,
             out_dir=OUT,
@@ -42,6 +44,7 @@ async def test_short_soak_with_kills_has_no_anomalies() -> None:
     )
     print(result.render())
     assert result.kills >= 10, result.render()
+    assert result.pauses >= 2, result.render()
     assert result.done == result.contacts, result.render()
     assert result.ok, result.render()
 
@@ -55,6 +58,7 @@ async def test_checker_catches_a_dispatcher_that_resends_a_create_after_a_timeou
             duration=10.0,
             kill_interval=1e9,
             graceful_fraction=0.0,
+            pause_interval=0,
             workers=1,
             dispatchers=1,
             ingresses=1,
@@ -82,6 +86,7 @@ async def test_checker_catches_a_worker_that_commits_before_producing() -> None:
             kill_pause=0.5,
             kill_roles=("worker",),
             graceful_fraction=0.0,
+            pause_interval=0,
             workers=1,
             dispatchers=1,
             ingresses=1,

@@ -29,6 +29,14 @@ if TYPE_CHECKING:
 )
 @click.option("--kill-interval", envvar="SOAK_KILL_INTERVAL", default=5.0, show_default=True)
 @click.option("--kill-pause", envvar="SOAK_KILL_PAUSE", default=2.0, show_default=True)
+@click.option(
+    "--pause-interval",
+    envvar="SOAK_PAUSE_INTERVAL",
+    default=20.0,
+    show_default=True,
+    help="Every this many seconds, freeze a worker or dispatcher (SIGSTOP) past its session "
+    "timeout, then wake it (SIGCONT); 0: never.",
+)
 @click.option("--workers", envvar="SOAK_WORKERS", default=3, show_default=True)
 @click.option("--dispatchers", envvar="SOAK_DISPATCHERS", default=2, show_default=True)
 @click.option("--ingresses", envvar="SOAK_INGRESSES", default=2, show_default=True)
@@ -61,6 +69,7 @@ def soak(
     duration: float,
     kill_interval: float,
     kill_pause: float,
+    pause_interval: float,
     workers: int,
     dispatchers: int,
     ingresses: int,
@@ -79,6 +88,7 @@ def soak(
         duration=duration,
         kill_interval=kill_interval,
         kill_pause=kill_pause,
+        pause_interval=pause_interval,
         workers=workers,
         dispatchers=dispatchers,
         ingresses=ingresses,

@@ -34,6 +34,7 @@ def plot_run(
     dial_times: Sequence[float],
     kill_times: Sequence[float],
     title: str,
+    pause_times: Sequence[float] = (),
 ) -> Path:
     import matplotlib
 
@@ -70,6 +71,8 @@ def plot_run(
     for ax in (ax_rate, ax_broker, ax_roles):
         for k in kill_times:
             ax.axvline((k - t0) / 60, color="red", alpha=0.15, linewidth=0.8)
+        for p in pause_times:
+            ax.axvline((p - t0) / 60, color="purple", alpha=0.25, linewidth=0.8, linestyle=":")
         ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=90)

@@ -29,6 +29,7 @@ class Slot:
     starts: int = 0
     kills: int = 0
     graceful: int = 0
+    pauses: int = 0
     bad_exits: list[int] = field(default_factory=list)
 
     @property
@@ -59,12 +60,28 @@ class Slot:
             self.proc.wait()
             self.kills += 1
 
+    def stop_signal(self) -> bool:
+        """SIGSTOP: the process freezes (no heartbeats, no writes) as under a long GC pause or
+        a partitioned network, with its sockets and its view of the world intact."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGSTOP)
+            self.pauses += 1
+            return True
+        return False
+
+    def continue_signal(self) -> None:
+        """SIGCONT: the frozen process wakes and carries on from where it stopped."""
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, signal.SIGCONT)
+
     async def terminate(self, limit_s: float = 25.0) -> int | None:
         """SIGTERM and wait; a process that does not exit in time is killed (and recorded)."""
         proc = self.proc
         if proc is None or proc.poll() is not None:
             return None if proc is None else proc.returncode
         os.kill(proc.pid, signal.SIGTERM)
+        self.continue_signal()  # a paused process acts on SIGTERM only once it runs again
         deadline = time.monotonic() + limit_s
         while proc.poll() is None and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.1)

@@ -60,6 +60,11 @@ class SoakConfig:
     kill_interval: float = 5.0
     kill_pause: float = 2.0
     kill_roles: tuple[str, ...] = ("worker", "dispatcher")
+    #: Every this many seconds (0: never) one worker or dispatcher is frozen with SIGSTOP for
+    #: ``pause_s`` (default: the session timeout + 4 s, so its group has moved on when it wakes
+    #: with SIGCONT and finds its partitions owned by another: the zombie case).
+    pause_interval: float = 20.0
+    pause_s: float | None = None
     #: Share of all processes restarted gracefully (SIGTERM) during the run.
     graceful_fraction: float = 0.25
     workers: int = 3
@@ -119,6 +124,8 @@ class SoakResult:
     throughput: Throughput
     peak_rss: dict[str, float]
     min_throughput_ratio: float | None = None
+    pauses: int = 0
+    exits_after_pause: list[str] = field(default_factory=list)
 
     @property
     def throughput_held(self) -> bool:
@@ -133,10 +140,12 @@ class SoakResult:
     def render(self) -> str:
         lines = [
             f"soak: {self.contacts} contacts, {self.done} with a final result, "
-            f"{self.elapsed:.0f} s, kills (SIGKILL) {self.kills}, graceful restarts {self.graceful}",
+            f"{self.elapsed:.0f} s, kills (SIGKILL) {self.kills}, pauses (SIGSTOP past the session "
+            f"timeout) {self.pauses}, graceful restarts {self.graceful}",
             f"  api statuses: {dict(sorted(self.statuses.items()))}",
             f"  simulator counters: {self.sim_counters}",
             f"  crashed processes: {len(self.crashes)} {self.crashes[:10]}",
+            f"  exits right after a pause (fenced, restarted): {len(self.exits_after_pause)}",
             f"  unclean graceful exits: {len(self.unclean_exits)} {self.unclean_exits[:10]}",
             f"  {self.throughput.render()}"
             + (
@@ -367,6 +376,11 @@ class Chaos:
         self.rng = rng
         self.kills = 0
         self.graceful = 0
+        self.pauses = 0
+        #: Exits of a process soon after it woke from a pause: a fenced zombie whose producer
+        #: can no longer commit stops so that it replays on restart (by design, not a crash).
+        self.exits_after_pause: list[str] = []
+        self._woke: dict[str, float] = {}
         self.crashes: list[str] = []
         #: (wall time, action, slot) for every kill, graceful stop and restart: for post-mortems.
         self.timeline: list[tuple[float, str, str]] = []
@@ -383,6 +397,17 @@ class Chaos:
         await asyncio.sleep(pause)
         slot.start()
         self.timeline.append((time.time(), "restart", slot.name))
+        self._down.discard(slot.name)
+
+    async def _pause(self, slot: Slot, seconds: float) -> None:
+        self._down.add(slot.name)
+        if slot.stop_signal():
+            self.pauses += 1
+            self.timeline.append((time.time(), "sigstop", slot.name))
+            await asyncio.sleep(seconds)
+            slot.continue_signal()
+            self._woke[slot.name] = time.monotonic()
+            self.timeline.append((time.time(), "sigcont", slot.name))
         self._down.discard(slot.name)
 
     async def _graceful(self, slot: Slot) -> None:
@@ -404,14 +429,29 @@ class Chaos:
         gap = max(cfg.duration / (n_graceful + 1), cfg.kill_interval)
         next_kill = time.monotonic() + cfg.kill_interval
         next_graceful = time.monotonic() + gap * 0.75
+        pause_s = cfg.pause_s or cfg.session_timeout_ms / 1000 + 4.0
+        next_pause = time.monotonic() + cfg.pause_interval if cfg.pause_interval > 0 else math.inf
         restarted: set[str] = set()
         while not self._stop.is_set():
             now = time.monotonic()
             for slot in self.slots:
                 if slot.name not in self._down and (code := slot.crashed()) is not None:
-                    self.crashes.append(f"{slot.name} exit {code}")
-                    self.timeline.append((time.time(), f"crashed {code}", slot.name))
+                    if now - self._woke.get(slot.name, -math.inf) < 60.0:
+                        self.exits_after_pause.append(f"{slot.name} exit {code}")
+                        self.timeline.append((time.time(), f"exited {code} after pause", slot.name))
+                    else:
+                        self.crashes.append(f"{slot.name} exit {code}")
+                        self.timeline.append((time.time(), f"crashed {code}", slot.name))
                     slot.start()
+            if now >= next_pause:
+                next_pause = now + cfg.pause_interval
+                victims = [
+                    s
+                    for s in self.slots
+                    if s.role in cfg.kill_roles and s.running and s.name not in self._down
+                ]
+                if victims:
+                    self._spawn(self._pause(self.rng.choice(victims), pause_s))
             if now >= next_kill:
                 next_kill = now + cfg.kill_interval
                 victims = [
@@ -627,6 +667,7 @@ async def run_soak(cfg: SoakConfig) -> SoakResult:
         report.counts["voice.events records"] = collected.topic_counts.get("voice.events", 0)
         report.counts["kills (SIGKILL)"] = chaos.kills
         report.counts["graceful restarts"] = chaos.graceful
+        report.counts["pauses (SIGSTOP)"] = chaos.pauses
         throughput = by_tenth([d.created_at for d in history.dials])
         (out_dir / "samples.json").write_bytes(orjson.dumps(sampler.samples))
         peak: dict[str, float] = {}
@@ -639,7 +680,9 @@ async def run_soak(cfg: SoakConfig) -> SoakResult:
                 samples=sampler.samples,
                 dial_times=[d.created_at for d in history.dials],
                 kill_times=[t for t, what, _ in chaos.timeline if what == "sigkill"],
+                pause_times=[t for t, what, _ in chaos.timeline if what == "sigstop"],
                 title=f"{run_id}: {cfg.contacts} contacts, {chaos.kills} SIGKILLs, "
+                f"{chaos.pauses} SIGSTOPs, "
                 f"{throughput.render()}",
             )
         return SoakResult(
@@ -657,6 +700,8 @@ async def run_soak(cfg: SoakConfig) -> SoakResult:
             throughput=throughput,
             peak_rss=peak,
             min_throughput_ratio=cfg.min_throughput_ratio,
+            pauses=chaos.pauses,
+            exits_after_pause=chaos.exits_after_pause,
         )
     finally:
         if sampler is not None:
