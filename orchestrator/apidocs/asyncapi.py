@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 import orchestrator
-from contracts.topics import CONTACTS_SOURCE, ROLES, TOPICS, TRAFFIC, TopicSpec, Traffic
+from contracts.topics import CONTACTS_SOURCE, EXTERNAL, ROLES, TOPICS, TRAFFIC, TopicSpec, Traffic
 from orchestrator.apidocs.catalog import models, record_names, topic_spec
 
 __all__ = ["KAFKA_BINDING_VERSION", "build_asyncapi"]
@@ -92,9 +92,37 @@ def _message(name: str, row: Traffic, spec: TopicSpec | None) -> dict[str, Any]:
         "title": name,
         "summary": summary,
         "contentType": "application/json",
+        "headers": _headers(name, required=EXTERNAL not in row.publishers),
         "payload": {"$ref": _SCHEMA_REF.format(model=name)},
         "bindings": {
             "kafka": {"key": _key_schema(row, spec), "bindingVersion": KAFKA_BINDING_VERSION}
+        },
+    }
+
+
+def _headers(name: str, *, required: bool) -> dict[str, Any]:
+    """The Kafka record headers every record the product writes carries
+    (``orchestrator/kafka/headers.py``); records other services write may leave them out."""
+    return {
+        "type": "object",
+        "required": ["type", "schema_version", "traceparent"] if required else [],
+        "properties": {
+            "type": {
+                "type": "string",
+                "const": name,
+                "description": "The record's message name, as in this document.",
+            },
+            "schema_version": {
+                "type": "string",
+                "pattern": "^[0-9]+$",
+                "description": "The payload's schema version, in decimal.",
+            },
+            "traceparent": {
+                "type": "string",
+                "pattern": "^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$",
+                "description": "W3C Trace Context: one trace per call (the trace id is derived "
+                "from the call's flow key), so a consumer's spans join the call's trace.",
+            },
         },
     }
 

@@ -57,6 +57,7 @@ from orchestrator.campaign.topic_dnc import load_dnc_slices
 from orchestrator.campaign.topic_source import TopicContactReader
 from orchestrator.config import Settings
 from orchestrator.runtime.app import App, Context, DecodeError, Output, Step
+from orchestrator.tracing import call_traceparent
 
 __all__ = ["CampaignState", "ControllerApp"]
 
@@ -79,6 +80,7 @@ class CampaignState:
 
 class ControllerApp(App[CampaignState, Event]):
     name = "campaign-controller"
+    state_type = "CampaignStateRecord"
     invalid_errors = (ValueError,)
 
     def __init__(
@@ -220,7 +222,12 @@ class ControllerApp(App[CampaignState, Event]):
     def _tick(self, key: str, wall: float) -> Output:
         self._tick_sent[key] = wall
         tick = CampaignTick(campaign=key, at=self._clock_now(wall), wall=wall)
-        return Output(self.control_topic, key.encode(), tick.to_bytes())
+        return Output(
+            self.control_topic,
+            key.encode(),
+            tick.to_bytes(),
+            record_type="CampaignTick",
+        )
 
     def dump_state(self, state: CampaignState) -> Any:
         m = state.machine
@@ -378,13 +385,27 @@ class ControllerApp(App[CampaignState, Event]):
                     account=account,
                     at=o.at,
                 )
-                records.append(Output(self.commands_topic, command_key(cmd), cmd.to_bytes()))
+                records.append(
+                    Output(
+                        self.commands_topic,
+                        command_key(cmd),
+                        cmd.to_bytes(),
+                        record_type="CommandEnvelope",
+                        schema_version=cmd.schema_version,
+                        # The call's own trace: the dial starts the trace of the call it makes.
+                        traceparent=call_traceparent(o.call_ref),
+                    )
+                )
             elif isinstance(o, FinalResult):
                 r = o.result
                 self.metrics.result(r.campaign, str(r.disposition))
                 records.append(
                     Output(
-                        self.results_topic, f"{r.campaign}/{r.contact_id}".encode(), r.to_bytes()
+                        self.results_topic,
+                        f"{r.campaign}/{r.contact_id}".encode(),
+                        r.to_bytes(),
+                        record_type="ContactResult",
+                        schema_version=r.schema_version,
                     )
                 )
         if self.metrics.due(key, self._real, finished=not m.active):

@@ -37,7 +37,9 @@ from orchestrator.campaign.topic_source import topic_ranges
 from orchestrator.clock import utc_now
 from orchestrator.config import Settings
 from orchestrator.kafka.clients import make_consumer, make_producer
+from orchestrator.kafka.headers import record_headers
 from orchestrator.kafka.reading import partitions_of, read_to_end
+from orchestrator.tracing import call_traceparent
 
 __all__ = [
     "StartRefused",
@@ -122,7 +124,14 @@ async def send_control(
     await producer.start()
     try:
         topic = topic_name(CAMPAIGN_CONTROL, settings.topic_prefix)
-        await producer.send_and_wait(topic, ctrl.to_bytes(), key=campaign.encode())
+        await producer.send_and_wait(
+            topic,
+            ctrl.to_bytes(),
+            key=campaign.encode(),
+            headers=record_headers(
+                "CampaignControl", ctrl.schema_version, call_traceparent(campaign)
+            ),
+        )
     finally:
         await producer.stop()
     return ctrl

@@ -23,6 +23,7 @@ from contracts.campaign import TopicSlice
 from contracts.topics import CAMPAIGN_UPLOADS, topic_name
 from orchestrator.config import Settings
 from orchestrator.kafka.clients import make_producer
+from orchestrator.kafka.headers import Headers, record_headers
 
 __all__ = ["UploadWriter", "new_upload_id"]
 
@@ -37,6 +38,7 @@ def new_upload_id(campaign: str) -> str:
 @dataclass
 class _Kind:
     key: bytes
+    headers: Headers
     rows: int = 0
     first: int | None = None
     last: int | None = None
@@ -53,8 +55,8 @@ class UploadWriter:
         self._producer: AIOKafkaProducer | None = None
         self._partition = 0
         self._kinds = {
-            "contacts": _Kind(f"{upload_id}:contacts".encode()),
-            "dnc": _Kind(f"{upload_id}:dnc".encode()),
+            "contacts": _Kind(f"{upload_id}:contacts".encode(), record_headers("ContactRow", 1)),
+            "dnc": _Kind(f"{upload_id}:dnc".encode(), record_headers("DncNumber", 1)),
         }
 
     async def start(self) -> None:
@@ -80,7 +82,7 @@ class UploadWriter:
     async def _send(self, kind: _Kind, value: bytes) -> None:
         assert self._producer is not None
         fut = await self._producer.send(
-            self.topic, value=value, key=kind.key, partition=self._partition
+            self.topic, value=value, key=kind.key, partition=self._partition, headers=kind.headers
         )
         kind.pending.append(fut)
         kind.rows += 1

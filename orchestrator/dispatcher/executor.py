@@ -82,6 +82,8 @@ class Work:
     written_at: float | None = None
     #: Set when the partition is revoked or the process stops.
     abort: asyncio.Event = field(default_factory=asyncio.Event)
+    #: The trace context of what this command writes (its record's, then its span's).
+    trace: str | None = None
 
 
 T = TypeVar("T")
@@ -114,7 +116,7 @@ async def interruptible(work: Work, aw: Awaitable[T]) -> T:
 class Sink(Protocol):
     async def result(self, work: Work, result: CommandResult, *, final: bool) -> None: ...
 
-    async def dead_letter(self, letter: DeadLetter) -> None: ...
+    async def dead_letter(self, letter: DeadLetter, trace: str | None = None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -289,7 +291,7 @@ class Executor:
             value_b64=base64.b64encode(work.value).decode(),
             role="dispatcher",
         )
-        await self.sink.dead_letter(letter)
+        await self.sink.dead_letter(letter, work.trace)
 
     # --- helpers ---------------------------------------------------------------------------
 

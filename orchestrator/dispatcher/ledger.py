@@ -41,7 +41,9 @@ from pydantic import BaseModel, ConfigDict
 
 from orchestrator.config import Settings
 from orchestrator.kafka.clients import make_consumer
+from orchestrator.kafka.headers import record_headers
 from orchestrator.kafka.reading import read_to_end
+from orchestrator.tracing import call_traceparent
 
 if TYPE_CHECKING:
     from orchestrator.dispatcher.txn import PartitionTxn
@@ -214,10 +216,13 @@ class DialLedger:
             entry.command_id.encode(),
             self.ledger_partition(entry.source_partition),
         )
+        headers = record_headers(
+            "LedgerEntry", 1, call_traceparent(entry.call_ref) if entry.call_ref else None
+        )
         if durable:
-            await txn.send_durably(*args)
+            await txn.send_durably(*args, headers=headers)
         else:
-            await txn.send(*args)
+            await txn.send(*args, headers=headers)
         self._apply(entry)
 
     async def restore(self, settings: Settings, command_partitions: Sequence[int]) -> int:
@@ -276,7 +281,11 @@ class DialLedger:
         txn = self._txn_for(command_partition)
         for e in done:
             await txn.send(
-                self.topic, None, e.command_id.encode(), self.ledger_partition(command_partition)
+                self.topic,
+                None,
+                e.command_id.encode(),
+                self.ledger_partition(command_partition),
+                headers=record_headers("LedgerEntry", 1),
             )
             self._remove(e.command_id)
         return len(done)

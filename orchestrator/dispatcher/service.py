@@ -49,6 +49,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
 from aiokafka.errors import KafkaError
 from cryptography.exceptions import UnsupportedAlgorithm
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
 from contracts.envelopes import (
@@ -81,9 +82,11 @@ from orchestrator.dispatcher.ledger import DialLedger
 from orchestrator.dispatcher.metrics import DispatcherMetrics
 from orchestrator.dispatcher.txn import Fenced, PartitionTxn, TxnFailed
 from orchestrator.kafka.clients import group_name, make_consumer
+from orchestrator.kafka.headers import record_headers, traceparent_of
 from orchestrator.kafka.reading import partitions_of
 from orchestrator.logs import get_logger
 from orchestrator.runtime.health import HealthServer
+from orchestrator.tracing import call_traceparent, tracing_for
 
 log = get_logger("orchestrator.dispatcher")
 
@@ -176,6 +179,7 @@ class DispatcherService:
             name: topic_name(TOPICS_BY_NAME[name], prefix) for name in REPLY_TOPICS
         }
         self.metrics = metrics or DispatcherMetrics()
+        self._tracing = tracing_for("dispatcher")
         self.client = client or build_client(settings, self.opts.region_routing)
         self.budgets = Budgets(
             self.opts.cps if self.opts.cps is not None else settings.vonage_cps,
@@ -361,7 +365,7 @@ class DispatcherService:
                 role="dispatcher",
             )
             self.metrics.dead_letters.labels("undecodable_command").inc()
-            await self.dead_letter(letter)
+            await self.dead_letter(letter, traceparent_of(rec.headers))
             self._finish(part.number, rec.offset)
             return
         work = Work(
@@ -373,6 +377,7 @@ class DispatcherService:
             value=value,
             abort=part.abort,
             written_at=rec.timestamp / 1000 if rec.timestamp and rec.timestamp > 0 else None,
+            trace=traceparent_of(rec.headers) or call_traceparent(cmd.flow_key),
         )
         key = (part.number, cmd.flow_key)
         queue = self._queues.get(key)
@@ -418,7 +423,17 @@ class DispatcherService:
         err: BaseException | None = None
         for attempt in range(3):
             try:
-                await self._executor.execute(work)
+                with self._tracing.span(
+                    f"dispatcher {work.cmd.kind}",
+                    work.trace or call_traceparent(work.cmd.flow_key),
+                    kind=SpanKind.CLIENT,
+                    attributes={
+                        "voice.command_id": work.cmd.id,
+                        "voice.flow_key": work.cmd.flow_key,
+                        "voice.command_kind": str(work.cmd.kind),
+                    },
+                ) as work.trace:
+                    await self._executor.execute(work)
                 return
             except (Draining, asyncio.CancelledError):
                 raise
@@ -453,18 +468,24 @@ class DispatcherService:
         """To the call's flow on ``voice.events``, and straight home when the command asked."""
         txn = self._txn(work.partition)
         value = result.to_bytes()
-        await txn.send(self.events_topic, value, result.flow_key.encode())
+        headers = record_headers("CommandResult", result.schema_version, work.trace)
+        await txn.send(self.events_topic, value, result.flow_key.encode(), headers=headers)
         reply = work.cmd.reply_to
         if reply is not None:
-            await txn.send(self.reply_topics[reply.topic], value, reply.key.encode())
+            await txn.send(
+                self.reply_topics[reply.topic], value, reply.key.encode(), headers=headers
+            )
         if final:
             self._finals[result.command_id] = result
             while len(self._finals) > _RESULT_MEMORY:
                 self._finals.popitem(last=False)
 
-    async def dead_letter(self, letter: DeadLetter) -> None:
+    async def dead_letter(self, letter: DeadLetter, trace: str | None = None) -> None:
         key = base64.b64decode(letter.key_b64) if letter.key_b64 else None
-        await self._txn(letter.partition).send(self.dlq_topic, letter.to_bytes(), key)
+        headers = record_headers("DeadLetter", letter.schema_version, trace)
+        await self._txn(letter.partition).send(
+            self.dlq_topic, letter.to_bytes(), key, headers=headers
+        )
 
     # --- commits -----------------------------------------------------------------------------
 

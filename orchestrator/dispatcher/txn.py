@@ -24,6 +24,7 @@ from aiokafka.errors import InvalidProducerEpoch, ProducerFenced
 
 from orchestrator.config import Settings
 from orchestrator.kafka.clients import make_producer
+from orchestrator.kafka.headers import Headers
 from orchestrator.logs import get_logger
 
 __all__ = ["Fenced", "PartitionTxn", "TxnFailed"]
@@ -79,7 +80,13 @@ class PartitionTxn:
             log.info("transactional producer stop", partition=self.partition, error=str(err))
 
     async def send(
-        self, topic: str, value: bytes | None, key: bytes | None, partition: int | None = None
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None,
+        partition: int | None = None,
+        *,
+        headers: Headers,
     ) -> int:
         """Add a record to the open transaction (beginning one); return its number."""
         async with self._lock:
@@ -89,7 +96,9 @@ class PartitionTxn:
                     await self._producer.begin_transaction()
                     self._open = True
                     self._number += 1
-                fut = await self._producer.send(topic, value, key=key, partition=partition)
+                fut = await self._producer.send(
+                    topic, value, key=key, partition=partition, headers=headers
+                )
             except _FENCED:
                 self.fenced = True
                 raise Fenced(self.partition) from None
@@ -147,10 +156,16 @@ class PartitionTxn:
             return True
 
     async def send_durably(
-        self, topic: str, value: bytes | None, key: bytes | None, partition: int | None = None
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None,
+        partition: int | None = None,
+        *,
+        headers: Headers,
     ) -> None:
         """Write one record and return once it is committed (visible to the next owner)."""
-        number = await self.send(topic, value, key, partition)
+        number = await self.send(topic, value, key, partition, headers=headers)
         await self.commit(upto=number)
 
     def describe(self) -> dict[str, Any]:  # pragma: no cover - for debugging

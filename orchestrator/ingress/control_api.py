@@ -39,7 +39,9 @@ from orchestrator.clock import utc_now
 from orchestrator.ingress.metrics import IngressMetrics
 from orchestrator.ingress.publish import Publisher, PublishError, RecordTooLarge
 from orchestrator.ingress.state import StateView
+from orchestrator.kafka.headers import record_headers
 from orchestrator.logs import get_logger
+from orchestrator.tracing import call_traceparent
 from orchestrator.web.body import BodyTooLarge, request_body
 from orchestrator.web.responses import json_response, problem, too_large
 
@@ -218,7 +220,12 @@ class ControlApi:
             return problem(422, "invalid command", str(err))
         try:
             stored = await self.publisher.publish(
-                self.commands_topic, command_key(cmd), cmd.to_bytes()
+                self.commands_topic,
+                command_key(cmd),
+                cmd.to_bytes(),
+                headers=record_headers(
+                    "CommandEnvelope", cmd.schema_version, call_traceparent(cmd.flow_key)
+                ),
             )
         except RecordTooLarge as err:
             return problem(413, "too large", err.reason)

@@ -27,6 +27,7 @@ from aiokafka.errors import (
 from orchestrator.config import Settings
 from orchestrator.ingress.metrics import IngressMetrics
 from orchestrator.kafka.clients import make_producer
+from orchestrator.kafka.headers import Headers
 from orchestrator.logs import get_logger
 
 log = get_logger("ingress.publish")
@@ -72,7 +73,9 @@ class Stored:
 class Publisher(Protocol):
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
-    async def publish(self, topic: str, key: bytes, value: bytes) -> Stored: ...
+    async def publish(
+        self, topic: str, key: bytes, value: bytes, *, headers: Headers
+    ) -> Stored: ...
     async def check_ready(self, topics: list[str]) -> tuple[bool, str]: ...
 
 
@@ -142,7 +145,7 @@ class KafkaPublisher:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(producer.stop(), timeout=10)
 
-    async def publish(self, topic: str, key: bytes, value: bytes) -> Stored:
+    async def publish(self, topic: str, key: bytes, value: bytes, *, headers: Headers) -> Stored:
         producer = self._producer
         if producer is None:
             raise PublishError("broker not connected")
@@ -150,7 +153,7 @@ class KafkaPublisher:
         outcome = "error"
         try:
             async with asyncio.timeout(self.deadline):
-                fut = await producer.send(topic, value=value, key=key)
+                fut = await producer.send(topic, value=value, key=key, headers=headers)
                 meta = await fut
             outcome = "ok"
             return Stored(topic=meta.topic, partition=meta.partition, offset=meta.offset)
@@ -207,7 +210,7 @@ class NullPublisher:
     async def stop(self) -> None:
         return None
 
-    async def publish(self, topic: str, key: bytes, value: bytes) -> Stored:
+    async def publish(self, topic: str, key: bytes, value: bytes, *, headers: Headers) -> Stored:
         return Stored(topic=topic, partition=-1, offset=-1)
 
     async def check_ready(self, topics: list[str]) -> tuple[bool, str]:

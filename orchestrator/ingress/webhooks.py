@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
+from opentelemetry.trace import SpanKind
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -44,7 +45,9 @@ from orchestrator.clock import utc_now
 from orchestrator.ingress.metrics import IngressMetrics
 from orchestrator.ingress.publish import Publisher, PublishError, RecordTooLarge
 from orchestrator.ingress.signature import SignatureError, SignatureVerifier
+from orchestrator.kafka.headers import record_headers
 from orchestrator.logs import get_logger
+from orchestrator.tracing import call_traceparent, tracing_for
 from orchestrator.web.body import BodyTooLarge, request_body
 from orchestrator.web.responses import problem, too_large
 
@@ -86,6 +89,7 @@ class WebhookEndpoint:
         self.publisher = publisher
         self.verifier = verifier
         self.metrics = metrics
+        self.tracing = tracing_for("ingress")
 
     async def endpoint(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -212,32 +216,43 @@ class WebhookEndpoint:
                 kind, 422, "no_flow_key", "conversation_uuid: missing (no call_ref in the path)"
             ), False
 
-        # 4. the NCCO, before anything is stored
-        rendered = self._render(kind, payload, call_ref or flow_key, flow_name, step, ctx)
+        with self.tracing.span(
+            f"webhook {kind}",
+            call_traceparent(flow_key),
+            kind=SpanKind.SERVER,
+            attributes={"voice.flow_key": flow_key, "voice.webhook": kind},
+        ) as traceparent:
+            # 4. the NCCO, before anything is stored
+            rendered = self._render(kind, payload, call_ref or flow_key, flow_name, step, ctx)
 
-        # 5. store
-        now = utc_now()
-        try:
-            envelope = EventEnvelope(
-                id=EventEnvelope.make_id(kind, flow_key, raw),
-                occurred_at=model.timestamp or now,
-                flow_key=flow_key,
-                webhook=WebhookKind(kind),
-                call_ref=call_ref,
-                event_type=model.event_type,
-                received_at=now,
-                payload=payload,
-            )
-            value = envelope.to_bytes()
-        except (ValueError, TypeError) as err:  # e.g. a value orjson cannot serialise
-            return self._reject(kind, 422, "envelope", f"payload: {type(err).__name__}"), False
-        try:
-            await self.publisher.publish(self.cfg.events_topic, flow_key.encode(), value)
-        except RecordTooLarge as err:
-            return self._reject(kind, 413, "record_too_large", err.reason), False
-        except PublishError as err:
-            log.warning("webhook not stored; answering 503", webhook=kind, reason=err.reason)
-            return problem(503, "unavailable", err.reason, headers={"Retry-After": "1"}), False
+            # 5. store
+            now = utc_now()
+            try:
+                envelope = EventEnvelope(
+                    id=EventEnvelope.make_id(kind, flow_key, raw),
+                    occurred_at=model.timestamp or now,
+                    flow_key=flow_key,
+                    webhook=WebhookKind(kind),
+                    call_ref=call_ref,
+                    event_type=model.event_type,
+                    received_at=now,
+                    payload=payload,
+                )
+                value = envelope.to_bytes()
+            except (ValueError, TypeError) as err:  # e.g. a value orjson cannot serialise
+                return self._reject(kind, 422, "envelope", f"payload: {type(err).__name__}"), False
+            try:
+                await self.publisher.publish(
+                    self.cfg.events_topic,
+                    flow_key.encode(),
+                    value,
+                    headers=record_headers("EventEnvelope", envelope.schema_version, traceparent),
+                )
+            except RecordTooLarge as err:
+                return self._reject(kind, 413, "record_too_large", err.reason), False
+            except PublishError as err:
+                log.warning("webhook not stored; answering 503", webhook=kind, reason=err.reason)
+                return problem(503, "unavailable", err.reason, headers={"Retry-After": "1"}), False
         self.metrics.stored.labels(kind).inc()
 
         # 6. answer

@@ -25,12 +25,20 @@ class DecodeError(ValueError):
 
 
 class Output(NamedTuple):
-    """A record to produce. ``partition`` None: by key, like the Java client (murmur2)."""
+    """A record to produce. ``partition`` None: by key, like the Java client (murmur2).
+
+    ``record_type`` and ``schema_version`` become the record's ``type`` and ``schema_version``
+    headers (the model name the AsyncAPI document uses). ``traceparent`` None: the record joins
+    the trace of what made it (the input record's span, or for a timer the key's call).
+    """
 
     topic: str
     key: bytes | None
     value: bytes | None
     partition: int | None = None
+    record_type: str | None = None
+    schema_version: int = 1
+    traceparent: str | None = None
 
 
 class Step(NamedTuple, Generic[S]):
@@ -79,6 +87,9 @@ class App(Generic[S, E]):
 
     #: Metrics label and DLQ ``role``.
     name: str = "app"
+    #: The ``type`` and ``schema_version`` headers of the changelog's records.
+    state_type: str = "State"
+    state_schema_version: int = 1
     #: Exceptions that mean "bad input" rather than "bug".
     invalid_errors: tuple[type[BaseException], ...] = ()
 

@@ -51,9 +51,10 @@ from orchestrator.config import (
     Settings,
 )
 from orchestrator.kafka.clients import group_name, make_consumer, make_producer
+from orchestrator.kafka.headers import TRACEPARENT, Headers, record_headers, traceparent_of
 from orchestrator.kafka.reading import partitions_of
 from orchestrator.logs import get_logger
-from orchestrator.runtime.app import App, Context, DecodeError, Step
+from orchestrator.runtime.app import App, Context, DecodeError, Output, Step
 from orchestrator.runtime.checkpoint import (
     AtLeastOnce,
     CheckpointFailed,
@@ -65,6 +66,7 @@ from orchestrator.runtime.metrics import RuntimeMetrics
 from orchestrator.runtime.output import OutputBuffer, fits
 from orchestrator.runtime.restore import RestoreAborted, restore
 from orchestrator.runtime.store import Entry, PartitionStore, encode_changelog
+from orchestrator.tracing import call_traceparent, tracing_for
 
 S = TypeVar("S")
 E = TypeVar("E")
@@ -218,6 +220,7 @@ class Runtime(Generic[S, E]):
         self._commit_before_produce = WORKER_COMMIT_BEFORE_PRODUCE in settings.orchestrator_fault
         self._restore_in_callback = WORKER_RESTORE_IN_CALLBACK in settings.orchestrator_fault
         self._slow_restore = WORKER_SLOW_RESTORE in settings.orchestrator_fault
+        self._tracing = tracing_for(app.name)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -450,6 +453,8 @@ class Runtime(Generic[S, E]):
         apply = app.apply
         invalid = app.invalid_errors
         append = part.out.append
+        tracing = self._tracing
+        span_name = f"{app.name} apply"
         ctx = self._ctx
         ctx.partition = part.p
         ctx.now = now
@@ -480,8 +485,15 @@ class Runtime(Generic[S, E]):
                 continue
             ctx.offset = off
             ctx.timestamp_ms = m.timestamp
+            trace = traceparent_of(m.headers) or call_traceparent(key)
             try:
-                step: Step[S] = apply(key, entry.state if entry is not None else None, event, ctx)  # type: ignore[assignment]
+                if tracing.enabled:
+                    with tracing.span(span_name, trace, attributes={"voice.key": key}) as trace:
+                        step: Step[S] = apply(
+                            key, entry.state if entry is not None else None, event, ctx
+                        )  # type: ignore[assignment]
+                else:
+                    step = apply(key, entry.state if entry is not None else None, event, ctx)  # type: ignore[assignment]
             except invalid as err:
                 self._dead_letter(part, m, "invalid_event", str(err))
                 continue
@@ -515,7 +527,7 @@ class Runtime(Generic[S, E]):
                 elif entry.done_at is not None:
                     entry.done_at = None
             for o in step.outputs:
-                append(o.topic, o.key, o.value, o.partition)
+                append(o.topic, o.key, o.value, o.partition, _out_headers(o, trace))
         part.last = msgs[-1].offset
         self.stats["applied"] += applied
         self.stats["skipped"] += skipped
@@ -533,6 +545,7 @@ class Runtime(Generic[S, E]):
         now: float,
         *,
         touched: bool,
+        trace: str | None,
     ) -> None:
         """Store a step's state, timer, finished mark and outputs (used by all non-inline paths).
 
@@ -567,7 +580,7 @@ class Runtime(Generic[S, E]):
             store.schedule(key, entry, None if step.timer is None else now + step.timer)
             store.mark_finished(key, entry, now if step.finished else None)
         for o in step.outputs:
-            part.out.append(o.topic, o.key, o.value, o.partition)
+            part.out.append(o.topic, o.key, o.value, o.partition, _out_headers(o, trace))
 
     # -- async apps: per-key order, concurrency across keys
 
@@ -639,9 +652,13 @@ class Runtime(Generic[S, E]):
         ctx = Context(partition=part.p, offset=m.offset, timestamp_ms=m.timestamp, now=time.time())
         if entry is not None:
             entry.busy = True
+        trace = traceparent_of(m.headers) or call_traceparent(key)
         try:
-            result = self.app.apply(key, entry.state if entry is not None else None, event, ctx)
-            step: Step[S] = await result if inspect.isawaitable(result) else result
+            with self._tracing.span(
+                f"{self.app.name} apply", trace, attributes={"voice.key": key}
+            ) as trace:
+                result = self.app.apply(key, entry.state if entry is not None else None, event, ctx)
+                step: Step[S] = await result if inspect.isawaitable(result) else result
         except self.app.invalid_errors as err:
             self._dead_letter(part, m, "invalid_event", str(err))
             return
@@ -654,7 +671,7 @@ class Runtime(Generic[S, E]):
         if step.outputs and _oversized(step):
             self._dead_letter(part, m, "output_too_large", _OVERSIZED)
             return
-        self._apply_step(part, key, step, m.offset, time.time(), touched=True)
+        self._apply_step(part, key, step, m.offset, time.time(), touched=True, trace=trace)
         self.stats["applied"] += 1
         self.metrics.applied.inc()
 
@@ -688,8 +705,12 @@ class Runtime(Generic[S, E]):
                     continue
                 entry.due = None
                 ctx.idle_s = max(0.0, now - entry.touched)
+                trace = call_traceparent(key)
                 try:
-                    step = self.app.on_timer(key, entry.state, ctx)
+                    with self._tracing.span(
+                        f"{self.app.name} timer", trace, attributes={"voice.key": key}
+                    ) as trace:
+                        step = self.app.on_timer(key, entry.state, ctx)
                 except Exception as err:
                     log.error("timer failed", key=key, error=f"{type(err).__name__}: {err}")
                     continue
@@ -697,7 +718,7 @@ class Runtime(Generic[S, E]):
                     log.error("timer output too large: dropped", key=key, limit=MAX_RECORD_BYTES)
                     continue
                 fired += 1
-                self._apply_step(part, key, step, -1, now, touched=False)
+                self._apply_step(part, key, step, -1, now, touched=False, trace=trace)
         if fired:
             self.metrics.timers.inc(fired)
 
@@ -713,7 +734,7 @@ class Runtime(Generic[S, E]):
                 continue
             for o in outputs:
                 if fits(o.key, o.value):
-                    part.out.append(o.topic, o.key, o.value, o.partition)
+                    part.out.append(o.topic, o.key, o.value, o.partition, _out_headers(o, None))
                 else:
                     log.error("punctuate output too large: dropped", partition=part.p)
 
@@ -750,7 +771,15 @@ class Runtime(Generic[S, E]):
         value = letter.to_bytes()
         if not fits(m.key, value):  # the original is too big to carry: keep its coordinates
             value = letter.model_copy(update={"value_b64": None}).to_bytes()
-        part.out.append(self.cfg.dlq_topic, m.key, value)
+        trace = traceparent_of(m.headers)
+        if trace is None and m.key is not None:
+            trace = call_traceparent(m.key.decode("utf-8", "replace"))
+        part.out.append(
+            self.cfg.dlq_topic,
+            m.key,
+            value,
+            headers=record_headers("DeadLetter", letter.schema_version, trace),
+        )
         self.stats["dead_lettered"] += 1
         self.metrics.dead.inc()
         self.metrics.dead_letter(reason)
@@ -806,6 +835,7 @@ class Runtime(Generic[S, E]):
         cl_count = 0
         if store.dirty:
             dump = self.app.dump_state
+            state_type, state_version = self.app.state_type, self.app.state_schema_version
             dirty, store.dirty = store.dirty, set()
             entries = store.entries
             for key in dirty:
@@ -825,7 +855,13 @@ class Runtime(Generic[S, E]):
                         )
                         self.metrics.dead_letter("state_too_large")
                         value = None
-                part.cl.append(self.cfg.changelog_topic, key.encode(), value, part.p)
+                part.cl.append(
+                    self.cfg.changelog_topic,
+                    key.encode(),
+                    value,
+                    part.p,
+                    record_headers(state_type, state_version, call_traceparent(key)),
+                )
                 cl_count += 1
         outputs = part.out.detach()
         changelog = part.cl.detach()
@@ -1082,3 +1118,13 @@ def _oversized(step: Step[Any]) -> bool:
 def _unsettled(futs: list[asyncio.Future[Any]]) -> list[asyncio.Future[Any]]:
     """Drop confirmed futures; keep pending and failed ones (a failure surfaces at checkpoint)."""
     return [f for f in futs if not f.done() or f.exception() is not None]
+
+
+def _out_headers(o: Output, trace: str | None) -> Headers:
+    """The ``type``, ``schema_version`` and ``traceparent`` headers of an app's output."""
+    tp = o.traceparent or trace
+    if tp is None and o.key is not None:
+        tp = call_traceparent(o.key.decode("utf-8", "replace"))
+    if o.record_type is None:
+        return [(TRACEPARENT, tp.encode())] if tp is not None else []
+    return record_headers(o.record_type, o.schema_version, tp)

@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 
 from contracts.topics import MAX_RECORD_BYTES
+from orchestrator.kafka.headers import Headers
 
 __all__ = ["OutputBuffer", "RecordTooLarge", "fits", "key_hash"]
 
@@ -73,7 +74,12 @@ class OutputBuffer:
         return h % n
 
     def append(
-        self, topic: str, key: bytes | None, value: bytes | None, partition: int | None = None
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        partition: int | None = None,
+        headers: Headers | None = None,
     ) -> None:
         if not fits(key, value):
             raise RecordTooLarge(
@@ -86,10 +92,13 @@ class OutputBuffer:
         builder = self._open.get(tp)
         if builder is None:
             builder = self._open[tp] = self._producer.create_batch()
-        if builder.append(key=key, value=value, timestamp=None) is None:
+        if headers is None:
+            headers = []
+        if builder.append(key=key, value=value, timestamp=None, headers=headers) is None:
             self._full.append((tp, builder))
             builder = self._open[tp] = self._producer.create_batch()
-            builder.append(key=key, value=value, timestamp=None)  # a first record always fits
+            # A first record always fits.
+            builder.append(key=key, value=value, timestamp=None, headers=headers)
         self.pending_records += 1
 
     def detach(self) -> list[tuple[tuple[str, int], Any]]:

@@ -29,6 +29,7 @@ _TYPES = frozenset({"vonage.webhook", "dispatcher.result"})
 
 class VoiceApp(App[VoiceState, dict[str, Any]]):
     name = "worker"
+    state_type = "VoiceStateRecord"
     invalid_errors = (voice.InvalidEvent,)
 
     def __init__(
@@ -44,6 +45,12 @@ class VoiceApp(App[VoiceState, dict[str, Any]]):
         self.topics = {
             name: topic_name(TOPICS_BY_NAME[name], topic_prefix)
             for name in (voice.OUTCOMES_TOPIC, voice.COMMANDS_TOPIC, voice.CAMPAIGN_TOPIC)
+        }
+        #: Each logical topic's record model (the ``type`` header).
+        self.record_types = {
+            voice.OUTCOMES_TOPIC: "Outcome",
+            voice.COMMANDS_TOPIC: "CommandEnvelope",
+            voice.CAMPAIGN_TOPIC: "Outcome",
         }
 
     def decode(self, key: bytes, value: bytes | None) -> dict[str, Any]:
@@ -80,6 +87,15 @@ class VoiceApp(App[VoiceState, dict[str, Any]]):
         return upgrade_voice_state(raw)
 
     def _outputs(self, emits: list[voice.Emit]) -> list[Output]:
-        topics = self.topics
+        topics, types = self.topics, self.record_types
         dumps = orjson.dumps
-        return [Output(topics[e.topic], e.key.encode(), dumps(e.value)) for e in emits]
+        return [
+            Output(
+                topics[e.topic],
+                e.key.encode(),
+                dumps(e.value),
+                record_type=types[e.topic],
+                schema_version=e.value["schema_version"],
+            )
+            for e in emits
+        ]

@@ -42,7 +42,7 @@ class ListSink:
     async def result(self, work: Work, result: CommandResult, *, final: bool) -> None:
         self.results.append(result)
 
-    async def dead_letter(self, letter: DeadLetter) -> None:
+    async def dead_letter(self, letter: DeadLetter, trace: str | None = None) -> None:
         self.letters.append(letter)
 
 
