@@ -670,6 +670,13 @@ class CampaignProgress(_Model):
     dialed: int = 0
     in_flight: int = 0
     retries_pending: int = 0
+    retries_pending_by_disposition: dict[str, int] = Field(
+        default_factory=dict,
+        description="Retries waiting, by the disposition class of the attempt that failed.",
+    )
+    next_retry_at: datetime | None = Field(
+        None, description="When the earliest waiting retry is due (campaign clock)."
+    )
     waiting_for_hours: int = 0
     finished: int = 0
     dispositions: dict[str, int] = Field(default_factory=dict)
