@@ -46,6 +46,7 @@ __all__ = [
     "check_campaign",
     "count_contacts",
     "existing_status",
+    "list_campaigns",
     "neutralise_cell",
     "read_results",
     "results_csv",
@@ -270,6 +271,14 @@ class StateWatcher:
         if state is None or "progress" not in state:
             return None
         return CampaignProgress.model_validate(state["progress"])
+
+
+async def list_campaigns(settings: Settings) -> list[CampaignProgress]:
+    """The latest progress of every campaign on campaign.state, newest start first."""
+    async with StateWatcher(settings) as w:
+        await w.refresh()
+        found = [p for name in w.states if (p := w.progress(name)) is not None]
+    return sorted(found, key=lambda p: (p.started_at is not None, p.started_at), reverse=True)
 
 
 async def read_results(settings: Settings, campaign: str) -> list[ContactResult]:

@@ -66,7 +66,8 @@ def print_report(report: Report, console: Console | None = None) -> None:
         )
     out.print(_retry_table(report))
     for sample in report.samples:
-        head = f"sample: row {sample['row']} ({sample['number']})"
-        body = {k: v for k, v in sample.items() if k not in ("row", "number")}
-        out.print(head, markup=False)
-        out.print(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode(), markup=False)
+        out.print(f"sample: row {sample['row']} ({sample['number']})", markup=False)
+        for action in sample.get("ncco", []):  # one action a line: long texts wrap, not scroll
+            out.print("  " + orjson.dumps(action).decode(), markup=False, highlight=False)
+        for url in sample.get("answer_url", []):
+            out.print(f"  answer_url: {url}", markup=False, highlight=False)
