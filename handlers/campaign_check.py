@@ -57,6 +57,8 @@ class Problem:
             where = f"{contacts}: row {self.row}" + (
                 f", column {self.column}" if self.column else ""
             )
+            if self.field == self.column:
+                return f"{where}: {self.message}"
         else:
             where = f"{source}:{self.line or '?'}"
         return f"{where}: {self.field}: {self.message}"
