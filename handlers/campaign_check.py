@@ -187,16 +187,17 @@ class ContactCheck:
         self.columns.update(contact.variables)
         if contact.name is not None:
             self.columns.add("name")
-        for ref in unsatisfied(self.spec, contact, self._refs):
-            self._missing[ref.name].add(row, field_name(ref.path))
-        if contact.timezone is not None and not _zone_ok(contact.timezone):
-            self._bad_zone.add(row, contact.timezone)
         if not contact.valid:
             self.invalid += 1
             return
         if contact.number in self.dnc:
             self.in_dnc += 1
             return
+        # Only contacts that will be dialled can go wrong on a call.
+        for ref in unsatisfied(self.spec, contact, self._refs):
+            self._missing[ref.name].add(row, field_name(ref.path))
+        if contact.timezone is not None and not _zone_ok(contact.timezone):
+            self._bad_zone.add(row, contact.timezone)
         if not self._hours_can_be_met(contact):
             self._no_hours.add(row, contact.number)
         if len(self.samples) < 3:
@@ -251,7 +252,7 @@ class ContactCheck:
         where = ex.rows[0][1]
         path = tuple(int(p) if p.isdigit() else p for p in where.split("."))
         line = self.doc.line_of(path)
-        if ex.count == self.rows and name not in known:
+        if ex.count == self.dialable and name not in known:
             cols = ", ".join(sorted(known))
             return [
                 Problem(

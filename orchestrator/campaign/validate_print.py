@@ -47,7 +47,7 @@ def print_report(report: Report, console: Console | None = None) -> None:
     for note in report.warnings:
         err.print(f"warning: {note}", markup=False, highlight=False, soft_wrap=True)
     verdict = "OK" if report.ok else f"{len(report.problems)} error(s)"
-    out.print(f"campaign {report.campaign} ({report.source}): {verdict}", markup=False)
+    out.print(f"campaign {report.campaign}: {verdict}", markup=False)
     if report.rows is not None:
         out.print(
             f"contacts: {report.rows} rows, {report.invalid} invalid, {report.dnc} on the DNC "
