@@ -15,6 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, Field
+
 from contracts.call_refs import make_call_ref
 from contracts.campaign import CampaignDocument, Contact
 from handlers.campaign_check import (
@@ -30,7 +32,7 @@ from handlers.template_vars import template_refs
 from orchestrator.campaign.contacts import ContactFileError, iter_contacts
 from orchestrator.campaign.dnc import DncList, load_dnc
 
-__all__ = ["Report", "validate_campaign"]
+__all__ = ["CampaignValidation", "Report", "validate_campaign"]
 
 #: The call length the estimate assumes when the concurrency cap binds (stated in the output).
 MEAN_CALL_S = 60.0
@@ -63,39 +65,85 @@ class Report:
         return [p.text(self.source, self.contacts_source) for p in self.problems]
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "campaign": self.campaign,
-            "ok": self.ok,
-            "errors": [
-                {
-                    "field": p.field,
-                    "message": p.message,
-                    "line": p.line,
-                    "row": p.row,
-                    "column": p.column,
-                    "text": p.text(self.source, self.contacts_source),
-                }
+        return self.model().model_dump(mode="json")
+
+    def model(self) -> CampaignValidation:
+        return CampaignValidation(
+            campaign=self.campaign,
+            ok=self.ok,
+            errors=[
+                ValidationProblem(
+                    field=p.field,
+                    message=p.message,
+                    line=p.line,
+                    row=p.row,
+                    column=p.column,
+                    text=p.text(self.source, self.contacts_source),
+                )
                 for p in self.problems
             ],
-            "warnings": self.warnings,
-            "contacts": {
-                "rows": self.rows,
-                "invalid": self.invalid,
-                "dnc": self.dnc,
-                "to_dial": self.dialable,
-            },
-            "samples": self.samples,
-            "pacing": {
-                "cps": self.cps,
-                "max_concurrent": self.max_concurrent,
-                "estimated_s": self.estimate_s,
-                "assumed_call_s": MEAN_CALL_S,
-            },
-            "retry": [
-                {"disposition": d, "delay_s": delay, "max_attempts": n}
+            warnings=self.warnings,
+            contacts=ContactCounts(
+                rows=self.rows, invalid=self.invalid, dnc=self.dnc, to_dial=self.dialable
+            ),
+            samples=self.samples,
+            pacing=PacingEstimate(
+                cps=self.cps,
+                max_concurrent=self.max_concurrent,
+                estimated_s=self.estimate_s,
+                assumed_call_s=MEAN_CALL_S,
+            ),
+            retry=[
+                RetryShown(disposition=d, delay_s=delay, max_attempts=n)
                 for d, delay, n in self.retry
             ],
-        }
+        )
+
+
+class ValidationProblem(BaseModel):
+    field: str
+    message: str
+    line: int | None = Field(None, description="Line in the campaign file.")
+    row: int | None = Field(None, description="Data row of the contact list (1-based).")
+    column: str | None = None
+    text: str = Field(description="The error as the CLI prints it.")
+
+
+class ContactCounts(BaseModel):
+    rows: int | None = Field(None, description="None when the contacts come from a topic.")
+    invalid: int
+    dnc: int
+    to_dial: int | None
+
+
+class PacingEstimate(BaseModel):
+    cps: float
+    max_concurrent: int
+    estimated_s: float | None = Field(
+        None, description="First attempts only, at the CPS or the concurrency cap."
+    )
+    assumed_call_s: float
+
+
+class RetryShown(BaseModel):
+    disposition: str
+    delay_s: float
+    max_attempts: int = Field(description="Attempts in total, the first included.")
+
+
+class CampaignValidation(BaseModel):
+    """``POST /v1/campaigns?dry_run=true`` and ``campaign validate --json``: nothing dialled."""
+
+    campaign: str
+    ok: bool
+    errors: list[ValidationProblem]
+    warnings: list[str]
+    contacts: ContactCounts
+    samples: list[dict[str, Any]] = Field(
+        description="Up to three rendered NCCOs (or answer URLs)."
+    )
+    pacing: PacingEstimate
+    retry: list[RetryShown]
 
 
 def _sample(doc: CampaignDocument, contact: Contact, public_base: str) -> dict[str, Any]:
