@@ -58,22 +58,17 @@ def _echo_json(doc: Any) -> None:
     click.echo(orjson.dumps(doc).decode())
 
 
-def _validate(file: Path, flows_dir: Path | None, as_json: bool) -> bool:
-    """Run ``validate`` on FILE and print it; True when it found no error."""
+def _report(file: Path, flows_dir: Path | None) -> Any:
+    """The validation :class:`Report` of FILE, or the lines of a file that does not parse."""
     from contracts.campaign import CampaignFileError, load_campaign_document
     from orchestrator.campaign.validate import validate_campaign
-    from orchestrator.campaign.validate_print import print_report
     from orchestrator.clock import utc_now
     from orchestrator.config import load_settings
 
     try:
         doc = load_campaign_document(file)
     except CampaignFileError as err:
-        if as_json:
-            _echo_json({"ok": False, "errors": [{"text": t} for t in str(err).splitlines()]})
-        for line in str(err).splitlines():
-            click.echo(f"error: {line}", err=True)
-        return False
+        return str(err).splitlines()
     flow_names = None
     if flows_dir is not None:
         from contracts.flow import FlowError
@@ -82,21 +77,33 @@ def _validate(file: Path, flows_dir: Path | None, as_json: bool) -> bool:
         try:
             flow_names = set(load_flows(flows_dir).by_name)
         except FlowError as err:
-            click.echo(f"error: {err}", err=True)
-            return False
+            return [str(err)]
     settings = load_settings()
-    report = validate_campaign(
+    return validate_campaign(
         doc,
         now=utc_now(),
         public_base=settings.public_base,
         account_cps=settings.vonage_cps,
         flow_names=flow_names,
     )
+
+
+def _validate(file: Path, flows_dir: Path | None, as_json: bool) -> bool:
+    """Run ``validate`` on FILE and print it; True when it found no error."""
+    from orchestrator.campaign.validate_print import print_report
+
+    report = _report(file, flows_dir)
+    if isinstance(report, list):
+        if as_json:
+            _echo_json({"ok": False, "errors": [{"text": t} for t in report]})
+        for line in report:
+            click.echo(f"error: {line}", err=True)
+        return False
     if as_json:
         _echo_json(report.to_json())
     else:
         print_report(report)
-    return report.ok
+    return bool(report.ok)
 
 
 _FLOWS = click.option(
@@ -138,6 +145,16 @@ def start(file: Path, watch: bool, dry_run: bool, flows_dir: Path | None) -> Non
 
     if dry_run:
         sys.exit(0 if _validate(file, flows_dir, as_json=False) else 1)
+    # The same checks as `validate`: a mistake found now costs no call (issue 14).
+    report = _report(file, flows_dir)
+    errors = report if isinstance(report, list) else report.lines()
+    for line in errors:
+        click.echo(f"error: {line}", err=True)
+    if errors:
+        click.echo(
+            f"not started: `orchestrator campaign validate {file}` shows the report", err=True
+        )
+        sys.exit(2)
     settings = _settings()
     try:
         spec = load_campaign_file(file)

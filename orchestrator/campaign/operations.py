@@ -19,9 +19,9 @@ import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.structs import TopicPartition
 
-from contracts.call_refs import make_call_ref
 from contracts.campaign import (
     CampaignControl,
+    CampaignDocument,
     CampaignProgress,
     CampaignSpec,
     Contact,
@@ -29,8 +29,7 @@ from contracts.campaign import (
     ControlAction,
 )
 from contracts.topics import CAMPAIGN_CONTROL, CAMPAIGN_RESULTS, CAMPAIGN_STATE, topic_name
-from contracts.voice_api import CreateCallRequest
-from handlers.campaign_dial import create_call_body
+from handlers.campaign_check import ncco_problems
 from orchestrator.campaign.contacts import ContactFileError, iter_contacts
 from orchestrator.campaign.dnc import load_dnc
 from orchestrator.campaign.topic_source import topic_ranges
@@ -84,10 +83,10 @@ def check_campaign(spec: CampaignSpec, public_base: str, first: Contact | None =
             raise ContactFileError(f"contacts file not found: {path}")
         first = next(iter_contacts(spec.contacts), None)
     if first is not None:
-        body = create_call_body(
-            spec, first, make_call_ref(spec.name, "00000000", 0, 1), public_base
-        )
-        CreateCallRequest.model_validate(body)  # a template error shows now, not per call
+        # A template error shows now, not per call, named by its field (flow.ncco.0.text).
+        problems = ncco_problems(CampaignDocument(spec, "campaign", {}), first, public_base)
+        if problems:
+            raise ValueError("; ".join(f"{p.field}: {p.message}" for p in problems))
     for p in spec.dnc:
         if not Path(p).is_file():
             raise ContactFileError(f"DNC file not found: {p}")
@@ -172,7 +171,7 @@ async def start_campaign(
     except ContactFileError as err:
         raise StartRefused(str(err)) from None
     except ValueError as err:  # the rendered create-call request is invalid
-        raise StartRefused(f"flow: {str(err).splitlines()[0]}") from None
+        raise StartRefused(str(err)) from None
     existing = await (status_of or (lambda n: existing_status(settings, n)))(spec.name)
     if existing is not None:
         raise StartRefused(

@@ -112,6 +112,7 @@ def test_start_dry_run_validates_without_a_broker(files: Path) -> None:
     ],
 )
 def test_unreachable_broker_is_one_line_and_exit_1(files: Path, args: list[str]) -> None:
+    (files.parent / "contacts.csv").write_text("number,first_name\n+14155550100,Chen\n")
     addr = f"127.0.0.1:{_closed_port()}"
     args = [str(files) if a == "FILE" else a for a in args]
     res = CliRunner().invoke(cli, ["campaign", *args], env={"KAFKA_BOOTSTRAP_SERVERS": addr})
@@ -121,3 +122,14 @@ def test_unreachable_broker_is_one_line_and_exit_1(files: Path, args: list[str])
         "is it running?\n"
     )
     assert res.stdout == ""
+
+
+def test_start_refuses_what_validate_refuses_before_any_connection(files: Path) -> None:
+    env = {"KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{_closed_port()}"}
+    res = CliRunner().invoke(cli, ["campaign", "start", str(files)], env=env)
+    assert res.exit_code == 2
+    assert res.stderr.splitlines() == [
+        f"error: {files.parent / 'contacts.csv'}: row 2, column timezone: "
+        "unknown time zone 'Mars/Olympus'",
+        f"not started: `orchestrator campaign validate {files}` shows the report",
+    ]
