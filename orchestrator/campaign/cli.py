@@ -376,11 +376,13 @@ def progress_table(p: Any) -> Any:
         rows.append(("cancelled", str(d.get("cancelled", 0)), "expired", str(d.get("expired", 0))))
     for r in rows:
         t.add_row(*r)
-    lines: list[Any] = [f"[bold]campaign {p.campaign}[/bold]"]
-    lines.append(
+    # In a grid of its own: a bare ProgressBar narrower than the console ends no line, and the
+    # table's first row was printed after it, past the 80th column.
+    bar = Table.grid()
+    bar.add_row(
         ProgressBar(total=float(total or max(p.finished, 1)), completed=float(p.finished), width=60)
     )
-    lines.append(t)
+    lines: list[Any] = [f"[bold]campaign {p.campaign}[/bold]", bar, t]
     if p.retries_pending:
         waiting = ", ".join(f"{k} {v}" for k, v in sorted(p.retries_pending_by_disposition.items()))
         lines.append(f"[bold]next retry[/bold]  {_when(p.next_retry_at, p.at)}")
@@ -388,31 +390,35 @@ def progress_table(p: Any) -> Any:
     return Group(*lines)
 
 
+def _n(x: int) -> str:
+    """A count in at most six characters (list columns stay narrow at any campaign size)."""
+    if x < 100_000:
+        return str(x)
+    if x < 999_500:
+        return f"{x / 1000:.0f}k"
+    return f"{x / 1_000_000:.1f}M"
+
+
 def campaigns_table(found: list[Any]) -> Any:
-    """``campaign list``: one row per campaign, laid out for 80 columns."""
+    """``campaign list``: one row per campaign, laid out for 80 columns (long names fold)."""
     from rich.table import Table
 
-    t = Table(box=None, padding=(0, 1))
-    for name, justify in (
-        ("campaign", "left"),
-        ("status", "left"),
-        ("contacts", "right"),
-        ("dialed", "right"),
-        ("in flight", "right"),
-        ("retries", "right"),
-        ("started", "left"),
-    ):
-        t.add_column(name, justify=justify, no_wrap=name != "campaign")  # type: ignore[arg-type]
+    t = Table(box=None, padding=(0, 1, 0, 0), pad_edge=False)
+    t.add_column("campaign", max_width=18, overflow="fold")
+    t.add_column("status", no_wrap=True)
+    for name in ("contacts", "dialed", "in flight", "retries"):
+        t.add_column(name, justify="right", no_wrap=True)
+    t.add_column("started", no_wrap=True)
     for p in found:
         total = p.contacts_total
         t.add_row(
             p.campaign,
             str(p.status),
-            f"{p.finished}/{total if total is not None else '?'}",
-            str(p.dialed),
-            str(p.in_flight),
-            str(p.retries_pending),
-            f"{p.started_at:%Y-%m-%d %H:%M}" if p.started_at else "-",
+            f"{_n(p.finished)}/{_n(total) if total is not None else '?'}",
+            _n(p.dialed),
+            _n(p.in_flight),
+            _n(p.retries_pending),
+            f"{p.started_at:%m-%d %H:%M}" if p.started_at else "-",
         )
     return t
 
