@@ -84,6 +84,7 @@ def env(broker: LocalBroker) -> dict[str, str]:
     }
 
 
+@pytest.mark.timeout(60)  # following a running campaign would never return: fail, not hang
 def test_status_piped_prints_once_with_the_next_retry(env: dict[str, str]) -> None:
     # CliRunner's stdout is not a terminal: a running campaign is printed once, not followed.
     res = CliRunner().invoke(cli, ["campaign", "status", "spring"], env=env)
