@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, time
 from enum import StrEnum
 from pathlib import Path
@@ -32,12 +33,14 @@ from pydantic import (
 from contracts._base import AwareTime, error_text
 from contracts.bounded import BoundedSafeLoader
 from contracts.envelopes import stable_id
+from contracts.suggest import did_you_mean, model_fields_at
 
 __all__ = [
     "CAMPAIGN_NAME_PATTERN",
     "CallerIds",
     "CallingHours",
     "CampaignControl",
+    "CampaignDocument",
     "CampaignFileError",
     "CampaignProgress",
     "CampaignSpec",
@@ -55,7 +58,9 @@ __all__ = [
     "RetryPolicy",
     "RetryRule",
     "TopicSlice",
+    "load_campaign_document",
     "load_campaign_file",
+    "parse_campaign_document",
     "parse_campaign_yaml",
     "parse_duration",
 ]
@@ -410,8 +415,29 @@ def _line_of(loc: tuple[Any, ...], lines: Mapping[Any, int]) -> int | None:
     return None
 
 
+@dataclass(frozen=True)
+class CampaignDocument:
+    """A validated campaign file with the line of each of its nodes.
+
+    ``lines`` maps a field path (``("flow", "ncco", 0, "text")``) to its line in ``source``, so
+    checks made after parsing (a rendered NCCO, a template variable) can still name the line.
+    """
+
+    spec: CampaignSpec
+    source: str
+    lines: Mapping[tuple[Any, ...], int]
+
+    def line_of(self, loc: tuple[Any, ...]) -> int | None:
+        return _line_of(loc, self.lines)
+
+
 def parse_campaign_yaml(text: str, source: str = "<campaign>") -> CampaignSpec:
     """Validate campaign YAML; raise :class:`CampaignFileError` naming line and field."""
+    return parse_campaign_document(text, source).spec
+
+
+def parse_campaign_document(text: str, source: str = "<campaign>") -> CampaignDocument:
+    """Like :func:`parse_campaign_yaml`, keeping the node -> line map for later checks."""
     try:
         node = yaml.compose(text, Loader=_LineLoader)
     except yaml.YAMLError as err:
@@ -426,7 +452,7 @@ def parse_campaign_yaml(text: str, source: str = "<campaign>") -> CampaignSpec:
     if not isinstance(data, dict):
         raise CampaignFileError(f"{source}:1: a campaign file is a mapping (name:, contacts:, ...)")
     try:
-        return CampaignSpec.model_validate(data)
+        return CampaignDocument(CampaignSpec.model_validate(data), source, lines)
     except ValidationError as err:
         msgs = []
         for e in err.errors():
@@ -434,19 +460,31 @@ def parse_campaign_yaml(text: str, source: str = "<campaign>") -> CampaignSpec:
             line = _line_of(loc, lines)
             field = ".".join(str(p) for p in loc).replace("from_", "from") or "(top level)"
             kind = e.get("type", "")
-            text_ = "unknown field" if kind == "extra_forbidden" else error_text(e)
+            text_ = _unknown_field(loc) if kind == "extra_forbidden" else error_text(e)
             msgs.append(f"{source}:{line or '?'}: {field}: {text_}")
         raise CampaignFileError("\n".join(msgs)) from None
 
 
+def _unknown_field(loc: tuple[Any, ...]) -> str:
+    wire = tuple("from" if p == "from_" else p for p in loc)
+    choices = model_fields_at(CampaignSpec, wire[:-1])
+    return "unknown field" + did_you_mean(str(wire[-1]), choices)
+
+
 def load_campaign_file(path: str | Path) -> CampaignSpec:
     """Read, validate and resolve file paths relative to the campaign file."""
+    return load_campaign_document(path).spec
+
+
+def load_campaign_document(path: str | Path) -> CampaignDocument:
+    """:func:`load_campaign_file`, keeping the line map (``orchestrator campaign validate``)."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as err:
         raise CampaignFileError(f"{p}: cannot read: {err.strerror}") from None
-    return parse_campaign_yaml(text, str(p)).resolve_paths(p.resolve().parent)
+    doc = parse_campaign_document(text, str(p))
+    return replace(doc, spec=doc.spec.resolve_paths(p.resolve().parent))
 
 
 # --- Contacts and results --------------------------------------------------------------------
@@ -632,6 +670,13 @@ class CampaignProgress(_Model):
     dialed: int = 0
     in_flight: int = 0
     retries_pending: int = 0
+    retries_pending_by_disposition: dict[str, int] = Field(
+        default_factory=dict,
+        description="Retries waiting, by the disposition class of the attempt that failed.",
+    )
+    next_retry_at: datetime | None = Field(
+        None, description="When the earliest waiting retry is due (campaign clock)."
+    )
     waiting_for_hours: int = 0
     finished: int = 0
     dispositions: dict[str, int] = Field(default_factory=dict)

@@ -735,7 +735,23 @@ class CampaignMachine:
     # -- reporting --
 
     def progress(self, now: datetime, wall: float | None = None) -> CampaignProgress:
-        waiting_hours = sum(1 for t in self.waiting.values() if t.waiting == "hours")
+        waiting_hours = 0
+        retries: dict[str, int] = {}
+        next_retry: datetime | None = None
+        for t in self.waiting.values():
+            if t.waiting == "hours":
+                waiting_hours += 1
+                continue
+            failed = t.current
+            _, retry_class = (
+                classify(failed.disposition or "failed", failed.amd, failed.detail)
+                if failed
+                else (None, "failed")
+            )
+            key = retry_class or "failed"
+            retries[key] = retries.get(key, 0) + 1
+            if t.due_at is not None and (next_retry is None or t.due_at < next_retry):
+                next_retry = t.due_at
         return CampaignProgress(
             campaign=self.spec.name,
             status=self.status,
@@ -747,6 +763,8 @@ class CampaignMachine:
             dialed=self.dialed,
             in_flight=len(self.in_flight),
             retries_pending=len(self.waiting) - waiting_hours,
+            retries_pending_by_disposition=retries,
+            next_retry_at=next_retry,
             waiting_for_hours=waiting_hours,
             finished=self.finished,
             dispositions=dict(self.dispositions),

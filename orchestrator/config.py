@@ -8,7 +8,6 @@ Secrets are ``SecretStr``: they print as ``**********`` in logs and reprs.
 
 from __future__ import annotations
 
-import difflib
 import os
 import sys
 from collections.abc import Iterable, Mapping
@@ -32,6 +31,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from contracts.suggest import did_you_mean
 from orchestrator.kafka.security import resolve as resolve_kafka_security
 
 CONFIG_FILE_ENV = "ORCHESTRATOR_CONFIG"
@@ -320,8 +320,7 @@ def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
         upper = name.upper()
         if not upper.startswith(CHECKED_PREFIXES) or upper in known:
             continue
-        close = difflib.get_close_matches(upper, sorted(known), n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]}?" if close else ""
+        hint = did_you_mean(upper, known)
         out.append(f"{name} is not a known setting and is ignored{hint}")
     return out
 

@@ -19,9 +19,9 @@ import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.structs import TopicPartition
 
-from contracts.call_refs import make_call_ref
 from contracts.campaign import (
     CampaignControl,
+    CampaignDocument,
     CampaignProgress,
     CampaignSpec,
     Contact,
@@ -29,8 +29,7 @@ from contracts.campaign import (
     ControlAction,
 )
 from contracts.topics import CAMPAIGN_CONTROL, CAMPAIGN_RESULTS, CAMPAIGN_STATE, topic_name
-from contracts.voice_api import CreateCallRequest
-from handlers.campaign_dial import create_call_body
+from handlers.campaign_check import ncco_problems
 from orchestrator.campaign.contacts import ContactFileError, iter_contacts
 from orchestrator.campaign.dnc import load_dnc
 from orchestrator.campaign.topic_source import topic_ranges
@@ -48,6 +47,7 @@ __all__ = [
     "check_campaign",
     "count_contacts",
     "existing_status",
+    "list_campaigns",
     "neutralise_cell",
     "read_results",
     "results_csv",
@@ -85,10 +85,10 @@ def check_campaign(spec: CampaignSpec, public_base: str, first: Contact | None =
             raise ContactFileError(f"contacts file not found: {path}")
         first = next(iter_contacts(spec.contacts), None)
     if first is not None:
-        body = create_call_body(
-            spec, first, make_call_ref(spec.name, "00000000", 0, 1), public_base
-        )
-        CreateCallRequest.model_validate(body)  # a template error shows now, not per call
+        # A template error shows now, not per call, named by its field (flow.ncco.0.text).
+        problems = ncco_problems(CampaignDocument(spec, "campaign", {}), first, public_base)
+        if problems:
+            raise ValueError("; ".join(f"{p.field}: {p.message}" for p in problems))
     for p in spec.dnc:
         if not Path(p).is_file():
             raise ContactFileError(f"DNC file not found: {p}")
@@ -180,7 +180,7 @@ async def start_campaign(
     except ContactFileError as err:
         raise StartRefused(str(err)) from None
     except ValueError as err:  # the rendered create-call request is invalid
-        raise StartRefused(f"flow: {str(err).splitlines()[0]}") from None
+        raise StartRefused(str(err)) from None
     existing = await (status_of or (lambda n: existing_status(settings, n)))(spec.name)
     if existing is not None:
         raise StartRefused(
@@ -279,6 +279,14 @@ class StateWatcher:
         if state is None or "progress" not in state:
             return None
         return CampaignProgress.model_validate(state["progress"])
+
+
+async def list_campaigns(settings: Settings) -> list[CampaignProgress]:
+    """The latest progress of every campaign on campaign.state, newest start first."""
+    async with StateWatcher(settings) as w:
+        await w.refresh()
+        found = [p for name in w.states if (p := w.progress(name)) is not None]
+    return sorted(found, key=lambda p: (p.started_at is not None, p.started_at), reverse=True)
 
 
 async def read_results(settings: Settings, campaign: str) -> list[ContactResult]:

@@ -115,7 +115,12 @@ def create_app(
         state=state,
         metrics=metrics,
     )
-    campaigns = CampaignsApi(settings, auth=control_api.authorize, count=control_api.count)
+    campaigns = CampaignsApi(
+        settings,
+        auth=control_api.authorize,
+        count=control_api.count,
+        flow_names=flows.by_name.keys(),
+    )
     ready_topics = [events_topic, commands_topic, *opts.extra_ready_topics]
     if state is not None:
         ready_topics.append(state_topic)

@@ -9,6 +9,9 @@ over HTTP never reaches anywhere else (:mod:`orchestrator.campaign.contacts_dir`
 
 - ``POST /v1/campaigns`` (JSON or YAML spec, or multipart: spec + contacts + dnc files)
   -> 202, 409 (name used), 413 (too large), 422 (bad spec)
+- ``POST /v1/campaigns?dry_run=true`` -> 200 or 422 with what ``campaign validate`` reports
+  (JSON or YAML spec), nothing written to Kafka
+- ``GET /v1/campaigns`` -> every campaign's progress
 - ``GET /v1/campaigns/{name}`` -> progress, 404 when unknown
 - ``POST /v1/campaigns/{name}/{pause|resume|cancel}`` -> 202, 404 when unknown
 - ``GET /v1/campaigns/{name}/results`` -> JSONL (default) or CSV, one line per contact
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 from aiokafka.errors import KafkaError
@@ -27,7 +30,13 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from contracts.campaign import CampaignProgress, CampaignSpec, ControlAction
+from contracts.campaign import (
+    CampaignDocument,
+    CampaignProgress,
+    CampaignSpec,
+    ControlAction,
+    parse_campaign_document,
+)
 from orchestrator.campaign.contacts import ContactFileError
 from orchestrator.campaign.contacts_dir import confine_spec
 from orchestrator.campaign.operations import (
@@ -39,6 +48,8 @@ from orchestrator.campaign.operations import (
     send_control,
     start_campaign,
 )
+from orchestrator.campaign.validate import Report, validate_campaign
+from orchestrator.clock import utc_now
 from orchestrator.config import Settings
 from orchestrator.ingress.campaign_spec import YAML_TYPES, Refused, parse_spec, refuse
 from orchestrator.ingress.campaign_upload import receive_upload
@@ -75,6 +86,12 @@ class CampaignAccepted(BaseModel):
     warnings: list[str] = Field(default_factory=list)
 
 
+class CampaignList(BaseModel):
+    campaigns: list[CampaignProgress] = Field(
+        description="Newest start first; each with eta_s, as GET /v1/campaigns/{name}."
+    )
+
+
 class ControlAccepted(BaseModel):
     campaign: str
     action: str
@@ -91,8 +108,10 @@ class CampaignsApi:
         *,
         auth: Callable[[Request], Response | None],
         count: Callable[[str, Request, Response, float], Response],
+        flow_names: Collection[str] = (),
     ) -> None:
         self.settings = settings
+        self.flow_names = frozenset(flow_names)
         self._auth = auth
         self._count = count
         self._watcher: StateWatcher | None = None
@@ -105,6 +124,7 @@ class CampaignsApi:
                 self._wrap("start", self.start, UPLOAD_DEADLINE_S),
                 methods=["POST"],
             ),
+            Route("/v1/campaigns", self._wrap("list", self.list_campaigns), methods=["GET"]),
             Route("/v1/campaigns/{name}", self._wrap("status", self.status), methods=["GET"]),
             Route(
                 "/v1/campaigns/{name}/results",
@@ -157,6 +177,11 @@ class CampaignsApi:
 
     async def _status_of(self, name: str) -> CampaignProgress | None:
         """Latest progress on campaign.state (one watcher, read on incrementally per request)."""
+        found = await self._progress([name])
+        return found[0] if found else None
+
+    async def _progress(self, names: list[str] | None) -> list[CampaignProgress]:
+        """The progress of ``names`` (None: every campaign) that campaign.state has."""
         async with self._lock:
             if self._watcher is None:
                 watcher = StateWatcher(self.settings)
@@ -168,7 +193,9 @@ class CampaignsApi:
                 await self._watcher.__aexit__(None, None, None)
                 self._watcher = None
                 raise
-            return self._watcher.progress(name)
+            w = self._watcher
+            wanted = list(w.states) if names is None else names
+            return [p for n in wanted if (p := w.progress(n)) is not None]
 
     def _unknown(self, name: str) -> Response:
         return problem(404, "not found", f"no campaign named {name[:128]!r}")
@@ -180,6 +207,8 @@ class CampaignsApi:
         media = ctype.strip().lower()
         first = None
         notes: list[str] = []
+        if request.query_params.get("dry_run", "").lower() in ("true", "1", "yes"):
+            return await self._dry_run(request, media)
         if media == "multipart/form-data":
             upload = await receive_upload(
                 request, self.settings, spec_limit=MAX_COMMAND_BYTES, check_name=self._unused
@@ -216,6 +245,46 @@ class CampaignsApi:
             warnings=[*notes, *started.notes],
         )
         return json_response(202, accepted.model_dump(mode="json"), {"Location": url})
+
+    async def _dry_run(self, request: Request, media: str) -> Response:
+        """What ``campaign validate`` says about the spec: 200 when it may start, else 422."""
+        if media == "multipart/form-data":
+            raise refuse(
+                422,
+                "dry_run: send the spec as JSON or YAML (contacts from CONTACTS_DIR or a topic); "
+                "uploaded files are checked as they are written at the start",
+            )
+        raw = await request_body(request, MAX_COMMAND_BYTES)
+        as_yaml = media in YAML_TYPES
+        spec, _ = await parse_spec(raw, as_yaml=as_yaml)
+        try:
+            spec = confine_spec(spec, self.settings.contacts_dir)
+        except ContactFileError as err:
+            raise refuse(422, str(err)) from None
+        report = await asyncio.to_thread(self._validate, spec, raw if as_yaml else None)
+        return json_response(200 if report.ok else 422, report.to_json())
+
+    def _validate(self, spec: CampaignSpec, yaml_text: bytes | None) -> Report:
+        lines: dict[tuple[Any, ...], int] = {}
+        if yaml_text is not None:  # parsed already; again only for the line of each field
+            lines = dict(parse_campaign_document(yaml_text.decode("utf-8"), "body").lines)
+        return validate_campaign(
+            CampaignDocument(spec, "body", lines),
+            now=utc_now(),
+            public_base=self.settings.public_base,
+            account_cps=self.settings.vonage_cps,
+            flow_names=self.flow_names,
+        )
+
+    # --- GET /v1/campaigns ------------------------------------------------------------------------
+
+    async def list_campaigns(self, request: Request) -> Response:
+        found = await self._progress(None)
+        found.sort(key=lambda p: (p.started_at is not None, p.started_at), reverse=True)
+        body = CampaignList(campaigns=found).model_dump(mode="json")
+        for entry, p in zip(body["campaigns"], found, strict=True):
+            entry["eta_s"] = p.eta_s
+        return json_response(200, body)
 
     async def _unused(self, spec: CampaignSpec) -> None:
         """409 before an upload is written, when the name is taken (checked again at START)."""

@@ -14,7 +14,8 @@ from pydantic import BaseModel
 from contracts.call_refs import CALL_REF_PATTERN
 from contracts.campaign import CampaignProgress, CampaignSpec, ContactResult
 from contracts.envelopes import CommandEnvelope
-from orchestrator.ingress.campaigns import CampaignAccepted, ControlAccepted
+from orchestrator.campaign.validate import CampaignValidation
+from orchestrator.ingress.campaigns import CampaignAccepted, CampaignList, ControlAccepted
 from orchestrator.ingress.control_api import CallState, CommandAccepted, CommandRequest
 from orchestrator.web.responses import PROBLEM_JSON, Problem
 
@@ -123,9 +124,20 @@ def _campaign_paths() -> dict[str, Any]:
                     "`contacts` file (.csv or .jsonl) and up to 10 `dnc` files, streamed to "
                     "campaign.uploads. File paths in a spec are read only inside CONTACTS_DIR. "
                     "YAML aliases and nesting past 32 levels are refused. A campaign runs once: "
-                    "a used name is 409."
+                    "a used name is 409. With ?dry_run=true nothing is written: the answer is "
+                    "what `orchestrator campaign validate` reports (200 when the campaign may "
+                    "start, 422 with each error's field, line or contact row otherwise)."
                 ),
                 "security": security,
+                "parameters": [
+                    {
+                        "name": "dry_run",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "boolean", "default": False},
+                        "description": "Validate only (JSON or YAML body); nothing is dialled.",
+                    }
+                ],
                 "requestBody": {
                     "required": True,
                     "content": {
@@ -148,19 +160,41 @@ def _campaign_paths() -> dict[str, Any]:
                     },
                 },
                 "responses": {
+                    "200": _json_ref(
+                        "dry_run: the campaign may start (warnings aside).", "CampaignValidation"
+                    ),
                     "202": _json_ref("START stored on campaign.control.", "CampaignAccepted"),
                     "400": _problem("Not JSON / YAML."),
                     **_AUTH_PROBLEMS,
                     "409": _problem("A campaign of that name exists already."),
                     "413": _problem("Body or upload too large, or START too large for its topic."),
-                    "422": _problem(
-                        "Invalid spec (fields lists each invalid field), a contacts/DNC file "
-                        "not readable inside CONTACTS_DIR, a bad upload line, or a flow that "
-                        "renders no valid create-call request."
-                    ),
+                    "422": {
+                        "description": (
+                            "Invalid spec (fields lists each invalid field), a contacts/DNC file "
+                            "not readable inside CONTACTS_DIR, a bad upload line, or a flow "
+                            "that renders no valid create-call request; with dry_run, the "
+                            "validation report (application/json) when it found errors."
+                        ),
+                        "content": {
+                            PROBLEM_JSON: {"schema": {"$ref": _REF.format(model="Problem")}},
+                            "application/json": {
+                                "schema": {"$ref": _REF.format(model="CampaignValidation")}
+                            },
+                        },
+                    },
                     "503": _problem("Broker unavailable: retry."),
                 },
-            }
+            },
+            "get": {
+                "operationId": "listCampaigns",
+                "summary": "Every campaign's progress, newest start first",
+                "security": security,
+                "responses": {
+                    "200": _json_ref("Campaigns on campaign.state.", "CampaignList"),
+                    **_AUTH_PROBLEMS,
+                    "503": _problem("Broker unavailable: retry."),
+                },
+            },
         },
         "/v1/campaigns/{name}": {
             "get": {
@@ -351,6 +385,8 @@ def build_openapi() -> dict[str, Any]:
                 CampaignAccepted,
                 ControlAccepted,
                 CampaignProgress,
+                CampaignList,
+                CampaignValidation,
                 ContactResult,
             ),
             "securitySchemes": {

@@ -37,7 +37,7 @@ from aiokafka.protocol.metadata import MetadataRequest
 from orchestrator.config import ConfigError, Settings
 from orchestrator.kafka.security import client_kwargs, uses_sasl, uses_tls
 
-__all__ = ["check_connection", "denied_by_acls"]
+__all__ = ["BrokerUnreachable", "check_connection", "denied_by_acls"]
 
 # OpenSSL's verify codes for a certificate valid, but not for the name that was dialled.
 _NAME_MISMATCH = {62, 64}  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
@@ -178,24 +178,40 @@ async def _probe(settings: Settings, host: str, port: int, timeout_s: float) -> 
     return True
 
 
-async def check_connection(settings: Settings, *, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+class BrokerUnreachable(Exception):
+    """No bootstrap server answered: for a command that cannot wait, one line and exit 1."""
+
+
+async def check_connection(
+    settings: Settings,
+    *,
+    timeout: float = 10.0,  # noqa: ASYNC109
+    required: bool = False,
+) -> None:
     """Raise :class:`ConfigError` if the settings cannot authenticate to the bootstrap servers.
 
-    Tries each bootstrap server until one answers; returns quietly when none is reachable within
-    ``timeout`` seconds (whether to wait or give up is the caller's decision).
+    Tries each bootstrap server until one answers. When none is reachable within ``timeout``
+    seconds it returns quietly (a role decides itself whether to wait), or, with ``required``
+    (the CLI's one-shot commands, which would otherwise fail later with a client's traceback),
+    raises :class:`BrokerUnreachable` naming the servers.
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     for host, port in _bootstrap_hosts(settings.kafka_bootstrap_servers):
         left = deadline - loop.time()
         if left <= 0:
-            return
+            break
         try:
             async with asyncio.timeout(left):
                 if await _probe(settings, host, port, min(left, 5.0)):
                     return
         except TimeoutError:
-            return
+            break
+    if required:
+        raise BrokerUnreachable(
+            f"cannot reach the Kafka broker at {settings.kafka_bootstrap_servers} "
+            "(KAFKA_BOOTSTRAP_SERVERS): is it running?"
+        )
 
 
 _DENIED = {
