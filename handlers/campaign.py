@@ -17,7 +17,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import deque
-from collections.abc import Container, Iterable
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -31,6 +31,7 @@ from contracts.campaign import (
     Contact,
     ContactResult,
     Disposition,
+    contact_columns,
 )
 from contracts.envelopes import stable_id
 from handlers.calling_hours import is_open, next_open, zones_for
@@ -107,6 +108,7 @@ class LegOutcome:
     detail: str | None = None
     duration_s: int | None = None
     to: str | None = None  # the leg's called number: tells our leg from a connected one
+    captures: Mapping[str, str] = field(default_factory=dict)
 
 
 AttemptEvent = DialResult | LegProgress | LegOutcome
@@ -178,6 +180,7 @@ class Attempt:
     detail: str | None = None
     ended_at: datetime | None = None
     duration_s: int | None = None
+    captures: dict[str, str] = field(default_factory=dict)
 
     @property
     def final(self) -> bool:
@@ -195,6 +198,7 @@ class Attempt:
             self.disposition = ev.disposition
             self.detail = ev.detail
             self.duration_s = ev.duration_s
+            self.captures = dict(ev.captures)
             self.ended_at = ev.at
             self.status = AttemptStatus.FINAL
             return True
@@ -233,6 +237,7 @@ class Attempt:
             "detail": self.detail,
             "ended_at": self.ended_at.isoformat() if self.ended_at else None,
             "duration_s": self.duration_s,
+            "captures": self.captures or None,
         }
         return {k: v for k, v in d.items() if v is not None}  # the state is written often
 
@@ -249,6 +254,7 @@ class Attempt:
             detail=d.get("detail"),
             ended_at=datetime.fromisoformat(d["ended_at"]) if d.get("ended_at") else None,
             duration_s=d.get("duration_s"),
+            captures=dict(d.get("captures") or {}),
         )
 
 
@@ -629,6 +635,8 @@ class CampaignMachine:
             finished_at=now,
             amd=last.amd if last else None,
             duration_s=last.duration_s if last else None,
+            columns=contact_columns(c),
+            captures=dict(last.captures) if last else {},
         )
         self.finished += 1
         self.dispositions[str(disp)] = self.dispositions.get(str(disp), 0) + 1

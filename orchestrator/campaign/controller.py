@@ -202,6 +202,7 @@ class ControllerApp(App[CampaignState, Event]):
                 detail=event.detail,
                 duration_s=event.duration_s,
                 to=event.to,
+                captures=event.captures,
             )
             outs += state.machine.on_event(ev, now)
         return self._step(key, state, outs, now)

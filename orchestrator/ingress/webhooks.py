@@ -27,7 +27,7 @@ from starlette.responses import Response
 
 from contracts.bounded import TooDeep, load_json
 from contracts.call_refs import is_call_ref
-from contracts.envelopes import EventEnvelope, WebhookKind
+from contracts.envelopes import EventEnvelope, FlowMark, WebhookKind
 from contracts.flow import Flow, FlowSet
 from contracts.webhooks import WebhookValidationError, classify_webhook
 from handlers.flow import (
@@ -214,6 +214,7 @@ class WebhookEndpoint:
 
         # 4. the NCCO, before anything is stored
         rendered = self._render(kind, payload, call_ref or flow_key, flow_name, step, ctx)
+        mark = self._mark(kind, step, rendered)
 
         # 5. store
         now = utc_now()
@@ -227,6 +228,7 @@ class WebhookEndpoint:
                 event_type=model.event_type,
                 received_at=now,
                 payload=payload,
+                flow=mark,
             )
             value = envelope.to_bytes()
         except (ValueError, TypeError) as err:  # e.g. a value orjson cannot serialise
@@ -248,6 +250,22 @@ class WebhookEndpoint:
         return Response(orjson.dumps(rendered.ncco), 200, media_type="application/json"), True
 
     # ------------------------------------------------------------------------------------------
+
+    def _mark(self, kind: str, step: str | None, rendered: Rendered | None) -> FlowMark | None:
+        """An input's place in its flow, for the leg's captures (the worker reads no flows)."""
+        if kind != "input" or step is None or rendered is None:
+            return None
+        flow = self.flows.get(rendered.flow)
+        spec = flow.steps[step].input if flow is not None and step in flow.steps else None
+        if flow is None or spec is None:
+            return None
+        took = rendered.reason in ("branch", "default") or rendered.reason.endswith("-exhausted")
+        return FlowMark(
+            flow=flow.name,
+            step=step,
+            capture=spec.capture or step,
+            goto=rendered.step if took else None,
+        )
 
     def _flow(self, name: str | None, to: Any) -> Flow | None:
         if name is not None and self.flows.get(name) is None:
