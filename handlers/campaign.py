@@ -37,6 +37,7 @@ from contracts.envelopes import stable_id
 from handlers.calling_hours import is_open, next_open, zones_for
 from handlers.dial_rate import DialRate
 from handlers.sliding_window import ArrivalLog
+from handlers.template_vars import missing_variables, spec_variables
 
 __all__ = [
     "Attempt",
@@ -51,6 +52,10 @@ __all__ = [
     "classify",
     "run_id",
 ]
+
+
+#: Seconds of dials the campaign may have queued ahead of the dispatcher (see unacked_window).
+UNACKED_SECONDS = 2.0
 
 
 class AttemptStatus(StrEnum):
@@ -347,6 +352,7 @@ class CampaignMachine:
         self._past_stop = False  # stop_at reached: nothing more is dialed
         self._rate_since: float | None = None  # wall time of the first dial (dials/min)
         self._active: dict[str, ContactTrack] = {}  # every non-final contact, by id
+        self._template_vars = spec_variables(spec)  # what every contact must fill (or default)
 
     # -- configuration helpers --
 
@@ -356,13 +362,19 @@ class CampaignMachine:
 
     @property
     def unacked_window(self) -> int:
-        """At most about half a second of dials queued ahead of the dispatcher.
+        """At most about two seconds of dials queued ahead of the dispatcher.
 
         The dispatcher sends queued commands whatever happens here, so this window is what
-        makes a pause (or cancel) stop new dials within a second, and what keeps a slow or
-        absent dispatcher from being buried under commands.
+        makes a pause (or cancel) stop new dials within a few seconds, and what keeps a slow or
+        absent dispatcher from being buried under commands. It must also cover a dial's round
+        trip, or it, not the CPS, sets the pace: a command is committed in the controller's
+        transaction, recorded in the dispatcher's ledger (another transaction) before it is
+        sent, and its result comes back through ``campaign.control`` and is acted on when the
+        next tick is read. That takes about a second on a loaded machine, so the half second
+        this used to allow capped a 20 CPS campaign at 11 dials a second (57 % of the limit in
+        the campaign bench). Two seconds leaves room for twice that round trip.
         """
-        return max(2, math.ceil(self.cps_limit / 2))
+        return max(2, math.ceil(self.cps_limit * UNACKED_SECONDS))
 
     @property
     def read_ahead(self) -> int:
@@ -556,6 +568,12 @@ class CampaignMachine:
                     )
                 else:
                     self._wait(track, due, "hours")
+                continue
+            missing = missing_variables(self.spec, c, used=self._template_vars)
+            if missing:
+                # Never dial a blank into a sentence: `campaign validate` names these up front.
+                detail = "missing_variables: " + ",".join(missing)
+                out.append(self._finalize_after_attempts(track, Disposition.FAILED, now, detail))
                 continue
             n = len(track.attempts) + 1
             ref = make_call_ref(self.spec.name, self.run, c.index, n)

@@ -31,6 +31,7 @@ from contracts.envelopes import EventEnvelope, FlowMark, WebhookKind
 from contracts.flow import Flow, FlowSet
 from contracts.webhooks import WebhookValidationError, classify_webhook
 from handlers.flow import (
+    START_STEP,
     FlowRenderError,
     Rendered,
     decode_ctx,
@@ -67,6 +68,8 @@ class WebhookSettings:
     events_topic: str
     max_body_bytes: int = 64 * 1024
     allow_unsigned: bool = False
+    #: MAC keys of the ctx URL segment (``handlers.flow_ctx``); the first one signs
+    ctx_keys: tuple[bytes, ...] = ()
 
 
 class WebhookEndpoint:
@@ -285,12 +288,16 @@ class WebhookEndpoint:
         """The NCCO for an NCCO-expecting callback; None for plain notifications."""
         if kind == "recording" or (kind in ("event", "notify", "input") and flow_name is None):
             return None  # no flow context in the URL: Vonage continues with the current NCCO
+        keys = self.cfg.ctx_keys
         try:
-            attempt, variables = decode_ctx(ctx)
+            attempt, variables = decode_ctx(ctx, keys)
         except FlowRenderError as err:
             self.metrics.flow_errors.labels("bad_ctx").inc()
             log.error("bad ctx segment in webhook URL; using defaults", error=str(err))
             attempt, variables = 0, {}
+        if step == START_STEP:
+            step = None  # a campaign's answer URL: the flow's start (the campaign has no flows)
+        key = keys[0] if keys else None
         base = self.cfg.public_base
         flow = self._flow(flow_name, payload.get("to"))
         if flow is None:
@@ -314,10 +321,16 @@ class WebhookEndpoint:
                     payload=payload,
                     step=step,
                     variables=variables,
+                    ctx_key=key,
                 )
             if kind == "fallback":
                 return render_fallback(
-                    flow, base_url=base, call_ref=call_ref, payload=payload, variables=variables
+                    flow,
+                    base_url=base,
+                    call_ref=call_ref,
+                    payload=payload,
+                    variables=variables,
+                    ctx_key=key,
                 )
             if kind == "input":
                 if step is None or flow.steps[step].input is None:
@@ -330,6 +343,7 @@ class WebhookEndpoint:
                     payload=payload,
                     variables=variables,
                     attempt=attempt,
+                    ctx_key=key,
                 )
             if kind == "notify":
                 return render_notify(
@@ -339,9 +353,16 @@ class WebhookEndpoint:
                     call_ref=call_ref,
                     payload=payload,
                     variables=variables,
+                    ctx_key=key,
                 )
             return render_event(
-                flow, step, base_url=base, call_ref=call_ref, payload=payload, variables=variables
+                flow,
+                step,
+                base_url=base,
+                call_ref=call_ref,
+                payload=payload,
+                variables=variables,
+                ctx_key=key,
             )
         except FlowRenderError as err:
             self.metrics.flow_errors.labels("render").inc()
