@@ -47,13 +47,13 @@ EVENTS = [
         "input",
         {"dtmf": {"digits": "", "timed_out": True}, "timestamp": _ts(5)},
         flow={"flow": "confirm", "step": "menu", "capture": "answer"},
-    ),  # fmt: skip
+    ),
     _event(
         4,
         "input",
         {"dtmf": {"digits": "1", "timed_out": False}, "timestamp": _ts(9)},
         flow={"flow": "confirm", "step": "menu", "capture": "answer", "goto": "confirmed"},
-    ),  # fmt: skip
+    ),
     _event(5, "input", {"speech": {"results": [{"text": "next week"}]}, "timestamp": _ts(12)}),
     _event(6, "completed", {"status": "completed", "duration": "15", "timestamp": _ts(16)}),
 ]
@@ -85,10 +85,18 @@ def test_captures_do_not_depend_on_webhook_order_or_duplicates(
 def test_results_csv_carries_contact_columns_and_captures_neutralised() -> None:
     def result(cid: str, columns: dict[str, str], captures: dict[str, str]) -> ContactResult:
         return ContactResult(
-            id=ContactResult.make_id("c", cid), campaign="c", contact_id=cid, index=int(cid),
-            number="+14155550100", name="Ann", disposition=Disposition.ANSWERED, attempts=1,
-            finished_at=datetime(2026, 1, 1, tzinfo=UTC), columns=columns, captures=captures,
-        )  # fmt: skip
+            id=ContactResult.make_id("c", cid),
+            campaign="c",
+            contact_id=cid,
+            index=int(cid),
+            number="+14155550100",
+            name="Ann",
+            disposition=Disposition.ANSWERED,
+            attempts=1,
+            finished_at=datetime(2026, 1, 1, tzinfo=UTC),
+            columns=columns,
+            captures=captures,
+        )
 
     rows = list(
         csv.DictReader(

@@ -66,8 +66,14 @@ def test_named_flow_renders_with_the_contacts_values_from_the_signed_answer_url(
     step, ctx = _answer_ctx(body["answer_url"][0])
     assert step == START_STEP
     _, values = decode_ctx(ctx, KEYS)
-    r = render_answer(FLOW, base_url="https://h.example", call_ref="spring.r.0.1",
-                      payload={}, variables=values, ctx_key=KEYS[0])  # fmt: skip
+    r = render_answer(
+        FLOW,
+        base_url="https://h.example",
+        call_ref="spring.r.0.1",
+        payload={},
+        variables=values,
+        ctx_key=KEYS[0],
+    )
     assert r.ncco is not None
     assert r.ncco[0]["text"] == "Hi Chen, your appointment is on Friday 6 March."
 
@@ -86,8 +92,13 @@ def test_ctx_signed_with_a_key_we_do_not_have_or_not_signed_is_refused() -> None
         decode_ctx(forged, KEYS)
 
 
-@given(st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_",
-               min_size=1, max_size=200))  # fmt: skip
+@given(
+    st.text(
+        alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_",
+        min_size=1,
+        max_size=200,
+    )
+)
 def test_junk_ctx_raises_only_flow_render_error(junk: str) -> None:
     try:
         decode_ctx(junk, KEYS)
@@ -99,8 +110,9 @@ def test_junk_ctx_raises_only_flow_render_error(junk: str) -> None:
 
 def test_missing_variables_are_listed_and_defaults_fill_them() -> None:
     assert spec_variables(INLINE) == {"name", "company", "plan"}
-    ann = Contact(index=1, contact_id="c1", number="+14155550101", name=None,
-                  variables={"plan": ""})  # fmt: skip
+    ann = Contact(
+        index=1, contact_id="c1", number="+14155550101", name=None, variables={"plan": ""}
+    )
     assert missing_variables(INLINE, ann) == ["name", "plan"]  # empty cell = missing
     full = ann.model_copy(update={"name": "Ann", "variables": {"plan": "gold"}})
     assert missing_variables(INLINE, full) == []  # company: the declared default
@@ -115,8 +127,9 @@ def test_missing_variables_are_listed_and_defaults_fill_them() -> None:
 def test_the_machine_never_dials_a_contact_with_a_blank() -> None:
     now = datetime(2026, 3, 3, 17, 0, tzinfo=UTC)
     m = CampaignMachine(INLINE, run="r", cps_limit=10)
-    ok = Contact(index=0, contact_id="a", number="+14155550100", name="Ann",
-                 variables={"plan": "gold"})  # fmt: skip
+    ok = Contact(
+        index=0, contact_id="a", number="+14155550100", name="Ann", variables={"plan": "gold"}
+    )
     blank = Contact(index=1, contact_id="b", number="+14155550101", name="Bo", variables={})
     out = m.add_contacts([ok, blank], eof=True, now=now) + m.tick(now)
     dialed = [o.contact.contact_id for o in out if isinstance(o, DialRequest)]
