@@ -55,7 +55,7 @@ __all__ = [
 
 
 #: Seconds of dials the campaign may have queued ahead of the dispatcher (see unacked_window).
-UNACKED_SECONDS = 4.0
+UNACKED_SECONDS = 2.0
 
 
 class AttemptStatus(StrEnum):
