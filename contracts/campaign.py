@@ -58,6 +58,7 @@ __all__ = [
     "RetryPolicy",
     "RetryRule",
     "TopicSlice",
+    "contact_columns",
     "load_campaign_document",
     "load_campaign_file",
     "parse_campaign_document",
@@ -506,6 +507,14 @@ class Contact(_Model):
     variables: dict[str, str] = Field(default_factory=dict)
 
 
+def contact_columns(contact: Contact) -> dict[str, str]:
+    """The contact's own columns for its result: what the row said beyond number, name and id."""
+    columns = dict(contact.variables)
+    if contact.timezone is not None:
+        columns.setdefault("timezone", contact.timezone)
+    return columns
+
+
 ContactValue = str | int | float | bool | None
 
 
@@ -573,6 +582,16 @@ class ContactResult(_Model):
     finished_at: datetime
     amd: str | None = None
     duration_s: int | None = None
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="The contact's own columns (timezone and every other column of its row), "
+        "passed through as they were read.",
+    )
+    captures: dict[str, str] = Field(
+        default_factory=dict,
+        description="What the flow collected on the last attempt: the leg outcome's captures "
+        "(digits or speech per input, the branch taken, recording URLs).",
+    )
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=True)
 

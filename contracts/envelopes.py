@@ -52,6 +52,25 @@ class WebhookKind(StrEnum):
     RECORDING = "recording"
 
 
+class FlowMark(BaseModel):
+    """Where in a declarative flow a webhook landed, and where the flow went from there.
+
+    Only the ingress knows this (the step is in the webhook's URL, the branch is what it
+    rendered), and the worker, which builds the leg's outcome, reads no flows: so the ingress
+    stores it beside the payload, and the outcome's ``captures`` can name the answer by step.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    flow: str
+    step: str
+    capture: str = Field(
+        description="The name the input is captured under: the step's 'capture' variable, "
+        "else the step's name."
+    )
+    goto: str | None = Field(None, description="The step the flow went to (the branch taken).")
+
+
 class EventEnvelope(_Envelope):
     """A verified, validated Vonage webhook, as the ingress stored it on ``voice.events``."""
 
@@ -61,6 +80,9 @@ class EventEnvelope(_Envelope):
     event_type: str = Field(description="Classifier result, e.g. 'started', 'input', 'record'.")
     received_at: datetime
     payload: dict[str, Any] = Field(description="The Vonage body, all fields kept.")
+    flow: FlowMark | None = Field(
+        None, description="Input webhooks of a declarative flow: the step and the branch taken."
+    )
 
     @staticmethod
     def make_id(webhook: str, flow_key: str, raw_body: bytes) -> str:
@@ -239,6 +261,13 @@ class Outcome(_Envelope):
     amd: str | None = Field(None, description="human | machine, when detection ran.")
     recording_urls: list[str] = Field(default_factory=list)
     legs: list[str] = Field(default_factory=list, description="Leg uuids (scope=conversation).")
+    captures: dict[str, str] = Field(
+        default_factory=dict,
+        description="What the flow collected on this leg (scope=leg): '{name}' the digits or "
+        "speech text of the last answered input named so (a flow step's capture variable or "
+        "step name; 'input', 'input_2' ... for inline NCCOs), '{name}.branch' the step it led "
+        "to, 'recording_url', 'recording_url_2' ... the recordings.",
+    )
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -279,6 +308,7 @@ OutcomeRecord = TypedDict(
         "amd": NotRequired[str],
         "recording_urls": list[str],
         "legs": list[str],
+        "captures": dict[str, str],
     },
 )
 

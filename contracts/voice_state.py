@@ -57,6 +57,9 @@ class InputResult(TypedDict):
     timed_out: NotRequired[bool]
     speech: NotRequired[str]
     speech_timeout: NotRequired[str]
+    #: from the envelope's flow mark: the capture name and the step the flow went to
+    name: NotRequired[str]
+    goto: NotRequired[str]
 
 
 class LegState(TypedDict):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import deque
-from collections.abc import Container, Iterable
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -31,11 +31,13 @@ from contracts.campaign import (
     Contact,
     ContactResult,
     Disposition,
+    contact_columns,
 )
 from contracts.envelopes import stable_id
 from handlers.calling_hours import is_open, next_open, zones_for
 from handlers.dial_rate import DialRate
 from handlers.sliding_window import ArrivalLog
+from handlers.template_vars import missing_variables, spec_variables
 
 __all__ = [
     "Attempt",
@@ -50,6 +52,10 @@ __all__ = [
     "classify",
     "run_id",
 ]
+
+
+#: Seconds of dials the campaign may have queued ahead of the dispatcher (see unacked_window).
+UNACKED_SECONDS = 2.0
 
 
 class AttemptStatus(StrEnum):
@@ -107,6 +113,7 @@ class LegOutcome:
     detail: str | None = None
     duration_s: int | None = None
     to: str | None = None  # the leg's called number: tells our leg from a connected one
+    captures: Mapping[str, str] = field(default_factory=dict)
 
 
 AttemptEvent = DialResult | LegProgress | LegOutcome
@@ -178,6 +185,7 @@ class Attempt:
     detail: str | None = None
     ended_at: datetime | None = None
     duration_s: int | None = None
+    captures: dict[str, str] = field(default_factory=dict)
 
     @property
     def final(self) -> bool:
@@ -195,6 +203,7 @@ class Attempt:
             self.disposition = ev.disposition
             self.detail = ev.detail
             self.duration_s = ev.duration_s
+            self.captures = dict(ev.captures)
             self.ended_at = ev.at
             self.status = AttemptStatus.FINAL
             return True
@@ -233,6 +242,7 @@ class Attempt:
             "detail": self.detail,
             "ended_at": self.ended_at.isoformat() if self.ended_at else None,
             "duration_s": self.duration_s,
+            "captures": self.captures or None,
         }
         return {k: v for k, v in d.items() if v is not None}  # the state is written often
 
@@ -249,6 +259,7 @@ class Attempt:
             detail=d.get("detail"),
             ended_at=datetime.fromisoformat(d["ended_at"]) if d.get("ended_at") else None,
             duration_s=d.get("duration_s"),
+            captures=dict(d.get("captures") or {}),
         )
 
 
@@ -341,6 +352,7 @@ class CampaignMachine:
         self._past_stop = False  # stop_at reached: nothing more is dialed
         self._rate_since: float | None = None  # wall time of the first dial (dials/min)
         self._active: dict[str, ContactTrack] = {}  # every non-final contact, by id
+        self._template_vars = spec_variables(spec)  # what every contact must fill (or default)
 
     # -- configuration helpers --
 
@@ -350,13 +362,19 @@ class CampaignMachine:
 
     @property
     def unacked_window(self) -> int:
-        """At most about half a second of dials queued ahead of the dispatcher.
+        """At most about two seconds of dials queued ahead of the dispatcher.
 
         The dispatcher sends queued commands whatever happens here, so this window is what
-        makes a pause (or cancel) stop new dials within a second, and what keeps a slow or
-        absent dispatcher from being buried under commands.
+        makes a pause (or cancel) stop new dials within a few seconds, and what keeps a slow or
+        absent dispatcher from being buried under commands. It must also cover a dial's round
+        trip, or it, not the CPS, sets the pace: a command is committed in the controller's
+        transaction, recorded in the dispatcher's ledger (another transaction) before it is
+        sent, and its result comes back through ``campaign.control`` and is acted on when the
+        next tick is read. That takes about a second on a loaded machine, so the half second
+        this used to allow capped a 20 CPS campaign at 11 dials a second (57 % of the limit in
+        the campaign bench). Two seconds leaves room for twice that round trip.
         """
-        return max(2, math.ceil(self.cps_limit / 2))
+        return max(2, math.ceil(self.cps_limit * UNACKED_SECONDS))
 
     @property
     def read_ahead(self) -> int:
@@ -551,6 +569,12 @@ class CampaignMachine:
                 else:
                     self._wait(track, due, "hours")
                 continue
+            missing = missing_variables(self.spec, c, used=self._template_vars)
+            if missing:
+                # Never dial a blank into a sentence: `campaign validate` names these up front.
+                detail = "missing_variables: " + ",".join(missing)
+                out.append(self._finalize_after_attempts(track, Disposition.FAILED, now, detail))
+                continue
             n = len(track.attempts) + 1
             ref = make_call_ref(self.spec.name, self.run, c.index, n)
             track.attempts.append(Attempt(call_ref=ref, number=n, requested_at=now))
@@ -629,6 +653,8 @@ class CampaignMachine:
             finished_at=now,
             amd=last.amd if last else None,
             duration_s=last.duration_s if last else None,
+            columns=contact_columns(c),
+            captures=dict(last.captures) if last else {},
         )
         self.finished += 1
         self.dispositions[str(disp)] = self.dispositions.get(str(disp), 0) + 1

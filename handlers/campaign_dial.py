@@ -16,6 +16,8 @@ from contracts.campaign import CampaignSpec, Contact
 from contracts.envelopes import CommandEnvelope, CommandKind, ReplyTo, stable_id
 from contracts.topics import CAMPAIGN_CONTROL
 from handlers.flow import webhook_url
+from handlers.flow_ctx import START_STEP, pack_ctx
+from handlers.template_vars import contact_values
 
 __all__ = [
     "build_create_call",
@@ -31,12 +33,8 @@ _EVENT_ACTIONS = {"input": "input", "notify": "notify", "record": "recording", "
 
 
 def template_values(spec: CampaignSpec, contact: Contact) -> dict[str, str]:
-    values = {k: str(v) for k, v in spec.flow.variables.items()}
-    values.update(contact.variables)
-    values["number"] = contact.number
-    values["name"] = contact.name or values.get("name", "")
-    values["contact_id"] = contact.contact_id
-    return values
+    """The contact's values over the campaign's defaults (``handlers.template_vars``)."""
+    return contact_values(spec, contact)
 
 
 def render_template(value: Any, values: dict[str, str]) -> Any:
@@ -59,7 +57,11 @@ def _caller_id(spec: CampaignSpec, contact: Contact) -> dict[str, Any]:
 
 
 def create_call_body(
-    spec: CampaignSpec, contact: Contact, call_ref: str, public_base: str
+    spec: CampaignSpec,
+    contact: Contact,
+    call_ref: str,
+    public_base: str,
+    ctx_key: bytes | None = None,
 ) -> dict[str, Any]:
     """The ``POST /v1/calls`` body (wire names) for this attempt."""
     body: dict[str, Any] = {
@@ -81,8 +83,13 @@ def create_call_body(
                 action["eventUrl"] = [webhook_url(public_base, kind, call_ref)]
         body["ncco"] = ncco
     elif flow.name is not None:
-        # /webhooks/answer/{call_ref}/{flow}: the ingress renders the flow's start step.
-        body["answer_url"] = [webhook_url(public_base, "answer", call_ref, flow.name)]
+        # /webhooks/answer/{call_ref}/{flow}/_/{ctx}: the ingress renders the flow's start step
+        # with the contact's values, signed (handlers.flow_ctx); it keeps the ones the flow
+        # declares.
+        ctx = pack_ctx(0, template_values(spec, contact), ctx_key)
+        body["answer_url"] = [
+            webhook_url(public_base, "answer", call_ref, flow.name, START_STEP, ctx)
+        ]
         body["answer_method"] = "GET"
     else:
         assert flow.answer_url is not None
@@ -107,6 +114,7 @@ def build_create_call(
     public_base: str,
     account: str,
     at: datetime,
+    ctx_key: bytes | None = None,
 ) -> CommandEnvelope:
     """The ``create_call`` command for one attempt (id deterministic from the call_ref).
 
@@ -121,7 +129,7 @@ def build_create_call(
         kind=CommandKind.CREATE_CALL,
         call_ref=call_ref,
         account=account,
-        body=create_call_body(spec, contact, call_ref, public_base),
+        body=create_call_body(spec, contact, call_ref, public_base, ctx_key),
         origin=f"campaign:{spec.name}",
         hints=machine_hints(spec, contact) or None,
         reply_to=ReplyTo(topic=CAMPAIGN_CONTROL.name, key=spec.name),

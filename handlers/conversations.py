@@ -237,6 +237,7 @@ def outcome(
         "disposition": disp,
         "recording_urls": recording_urls(conv),
         "legs": [leg["uuid"] for leg in member_legs],
+        "captures": {},
     }
     if call_ref is not None:
         rec["call_ref"] = call_ref

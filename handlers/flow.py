@@ -7,8 +7,8 @@ URLs the rendered NCCO hands to Vonage, in the path (query strings may be droppe
     {base}/webhooks/{kind}/{call_ref}[/{flow}/{step}[/{ctx}]]
 
 ``ctx`` is a compact base64url JSON ``{"a": attempt, "v": {variable: value}}`` holding the retry
-counter and the per-call variables that differ from the flow's defaults. Webhooks are signed by
-Vonage, so only URLs we rendered come back.
+counter and the per-call variables that differ from the flow's defaults, signed with ``ctx_key``
+(``handlers.flow_ctx`` says why a URL is not trusted on its own).
 
 Entry points, one per callback that expects an NCCO: :func:`render_answer`, :func:`render_input`,
 :func:`render_notify`, :func:`render_event` (synchronous ``connect`` failover) and
@@ -18,14 +18,10 @@ should simply continue with the current NCCO.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-import orjson
 
 from contracts.call_refs import is_call_ref
 from contracts.flow import (
@@ -39,13 +35,23 @@ from contracts.flow import (
     normalise_number,
 )
 from contracts.ncco import NccoError, parse_ncco
+from handlers.flow_ctx import (
+    MAX_CTX_CHARS,
+    START_STEP,
+    FlowRenderError,
+    ctx_keys,
+    decode_ctx,
+    encode_ctx,
+)
 
 __all__ = [
     "CONNECT_FAILURES",
     "MAX_CTX_CHARS",
+    "START_STEP",
     "FlowRenderError",
     "Rendered",
     "check_flow",
+    "ctx_keys",
     "decode_ctx",
     "encode_ctx",
     "initial_variables",
@@ -60,12 +66,6 @@ __all__ = [
 
 #: Statuses of a synchronous ``connect`` leg for which Vonage runs an NCCO we return (DIGEST §4.3).
 CONNECT_FAILURES = frozenset({"timeout", "failed", "rejected", "unanswered", "busy"})
-#: Upper bound of the ``ctx`` path segment, to stay well inside URL length limits.
-MAX_CTX_CHARS = 1800
-
-
-class FlowRenderError(ValueError):
-    """A step could not be rendered for this call (bad per-call value, unknown step ...)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,54 +102,6 @@ def webhook_url(
             if ctx:
                 url += f"/{ctx}"
     return url
-
-
-def encode_ctx(attempt: int, variables: Mapping[str, VarValue], flow: Flow) -> str | None:
-    """The ``ctx`` segment: the retry counter and the carried variables that differ from defaults."""
-    carried = flow.carried_variables()
-    changed = {
-        k: v
-        for k, v in variables.items()
-        if k in carried and (k not in flow.variables or flow.variables[k] != v)
-    }
-    if not attempt and not changed:
-        return None
-    body: dict[str, Any] = {}
-    if attempt:
-        body["a"] = attempt
-    if changed:
-        body["v"] = changed
-    token = base64.urlsafe_b64encode(orjson.dumps(body)).rstrip(b"=").decode()
-    if len(token) > MAX_CTX_CHARS:
-        raise FlowRenderError(
-            f"per-call variables take {len(token)} URL characters (max {MAX_CTX_CHARS}); "
-            "carry less in flow variables"
-        )
-    return token
-
-
-def decode_ctx(token: str | None) -> tuple[int, dict[str, VarValue]]:
-    """Inverse of :func:`encode_ctx`; raises :class:`FlowRenderError` on anything malformed."""
-    if not token:
-        return 0, {}
-    if len(token) > MAX_CTX_CHARS + 4:
-        raise FlowRenderError("ctx: too long")
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        body = orjson.loads(raw)
-    except (binascii.Error, ValueError):
-        raise FlowRenderError("ctx: not base64url JSON") from None
-    if not isinstance(body, dict):
-        raise FlowRenderError("ctx: not an object")
-    attempt = body.get("a", 0)
-    variables = body.get("v", {})
-    if not isinstance(attempt, int) or isinstance(attempt, bool) or not 0 <= attempt <= 100:
-        raise FlowRenderError("ctx: bad attempt")
-    if not isinstance(variables, dict) or not all(
-        isinstance(v, str | int | float | bool) or v is None for v in variables.values()
-    ):
-        raise FlowRenderError("ctx: variables must be scalars")
-    return attempt, variables
 
 
 # --------------------------------------------------------------------------------------------
@@ -248,6 +200,7 @@ class _Call:
     call_ref: str
     payload: Mapping[str, Any]
     variables: Mapping[str, VarValue]
+    key: bytes | None = None
 
     def names(self, step: str, attempt: int) -> dict[str, str]:
         names = {k: _text(v) for k, v in self.variables.items()}
@@ -257,7 +210,7 @@ class _Call:
     def url(self, kind: str, step: str | None = None, attempt: int = 0) -> str:
         if step is None:
             return webhook_url(self.base_url, kind, self.call_ref)
-        ctx = encode_ctx(attempt, self.variables, self.flow)
+        ctx = encode_ctx(attempt, self.variables, self.flow, self.key)
         return webhook_url(self.base_url, kind, self.call_ref, self.flow.name, step, ctx)
 
 
@@ -350,11 +303,12 @@ def render_step(
     variables: Mapping[str, VarValue] | None = None,
     payload: Mapping[str, Any] | None = None,
     attempt: int = 0,
+    ctx_key: bytes | None = None,
 ) -> list[dict[str, Any]]:
     """The NCCO of ``step`` (and the steps it continues into). Campaigns use this to build an
     inline create-call NCCO with a contact's variables."""
     values = dict(variables) if variables is not None else dict(flow.variables)
-    call = _Call(flow, base_url, call_ref, payload or {}, values)
+    call = _Call(flow, base_url, call_ref, payload or {}, values, ctx_key)
     return _render(call, step, attempt)
 
 
@@ -366,6 +320,7 @@ def render_answer(
     payload: Mapping[str, Any],
     step: str | None = None,
     variables: Mapping[str, Any] | None = None,
+    ctx_key: bytes | None = None,
 ) -> Rendered:
     """answer_url: the flow's start (or ``step``) with the call's initial variables.
 
@@ -374,7 +329,7 @@ def render_answer(
     """
     values = initial_variables(flow, payload, variables)
     target = step or flow.start
-    call = _Call(flow, base_url, call_ref, payload, values)
+    call = _Call(flow, base_url, call_ref, payload, values, ctx_key)
     return Rendered(_render(call, target), flow.name, target, "start", values)
 
 
@@ -406,6 +361,7 @@ def render_input(
     payload: Mapping[str, Any],
     variables: Mapping[str, Any] | None = None,
     attempt: int = 0,
+    ctx_key: bytes | None = None,
 ) -> Rendered:
     """An input result for ``step``: branch by digits or speech, else retry or give up."""
     spec = flow.steps[step].input if step in flow.steps else None
@@ -415,7 +371,7 @@ def render_input(
     values.update({k: v for k, v in (variables or {}).items() if k in flow.carried_variables()})
     digits = _digits(payload)
     texts = _speech_texts(payload)
-    call = _Call(flow, base_url, call_ref, payload, values)
+    call = _Call(flow, base_url, call_ref, payload, values, ctx_key)
     if not digits and not texts:
         return _retry(call, step, spec.on_timeout, attempt, "timeout")
     if spec.capture:
@@ -440,13 +396,14 @@ def render_notify(
     call_ref: str,
     payload: Mapping[str, Any],
     variables: Mapping[str, Any] | None = None,
+    ctx_key: bytes | None = None,
 ) -> Rendered:
     """A notify callback: the ``goto`` step it names, or carry on when it names none."""
     if step is None:
         return Rendered(None, flow.name, None, "continue")
     values: dict[str, VarValue] = dict(flow.variables)
     values.update({k: v for k, v in (variables or {}).items() if k in flow.carried_variables()})
-    call = _Call(flow, base_url, call_ref, payload, values)
+    call = _Call(flow, base_url, call_ref, payload, values, ctx_key)
     return Rendered(_render(call, step), flow.name, step, "notify", values)
 
 
@@ -458,6 +415,7 @@ def render_event(
     call_ref: str,
     payload: Mapping[str, Any],
     variables: Mapping[str, Any] | None = None,
+    ctx_key: bytes | None = None,
 ) -> Rendered:
     """An event of a synchronous ``connect``: its ``on_failure`` step when the leg failed."""
     status = payload.get("status")
@@ -465,7 +423,7 @@ def render_event(
         return Rendered(None, flow.name, None, "continue")
     values: dict[str, VarValue] = dict(flow.variables)
     values.update({k: v for k, v in (variables or {}).items() if k in flow.carried_variables()})
-    call = _Call(flow, base_url, call_ref, payload, values)
+    call = _Call(flow, base_url, call_ref, payload, values, ctx_key)
     return Rendered(_render(call, step), flow.name, step, f"connect-{status}", values)
 
 
@@ -476,6 +434,7 @@ def render_fallback(
     call_ref: str,
     payload: Mapping[str, Any],
     variables: Mapping[str, Any] | None = None,
+    ctx_key: bytes | None = None,
 ) -> Rendered:
     """fallback_answer_url: the flow's ``fallback`` step; else, when the answer URL failed, the
     start; for a failed in-call request without a fallback step, carry on."""
@@ -485,7 +444,7 @@ def render_fallback(
         return Rendered(None, flow.name, None, "continue")
     values = initial_variables(flow, payload, variables)
     target = flow.fallback or flow.start
-    call = _Call(flow, base_url, call_ref, payload, values)
+    call = _Call(flow, base_url, call_ref, payload, values, ctx_key)
     return Rendered(_render(call, target), flow.name, target, "fallback", values)
 
 

@@ -29,7 +29,7 @@ is :class:`contracts.voice_state.LegState`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from contracts.envelopes import OutcomeRecord
@@ -53,6 +53,7 @@ __all__ = [
     "apply_input",
     "apply_status",
     "apply_transfer",
+    "captures",
     "disposition",
     "is_answered",
     "is_final",
@@ -279,11 +280,27 @@ def apply_amd(
     return leg
 
 
-def apply_input(leg: LegState, event_id: str, payload: dict[str, Any], ts: str | None) -> LegState:
-    """An ``input`` result (DTMF and/or speech): kept by event id (a retry has the same id)."""
+def apply_input(
+    leg: LegState,
+    event_id: str,
+    payload: dict[str, Any],
+    ts: str | None,
+    mark: Mapping[str, Any] | None = None,
+) -> LegState:
+    """An ``input`` result (DTMF and/or speech): kept by event id (a retry has the same id).
+
+    ``mark`` is the envelope's flow mark (``contracts.envelopes.FlowMark``): the name the answer
+    is captured under and the step the flow went to.
+    """
     dtmf = payload.get("dtmf")
     speech = payload.get("speech")
     entry: InputResult = {"at": ts or EPOCH}
+    if mark is not None:
+        name, goto = mark.get("capture"), mark.get("goto")
+        if isinstance(name, str) and name:
+            entry["name"] = name[:64]
+        if isinstance(goto, str) and goto:
+            entry["goto"] = goto[:64]
     if isinstance(dtmf, dict):
         digits = dtmf.get("digits")
         if isinstance(digits, str | int) and not isinstance(digits, bool):
@@ -455,6 +472,33 @@ def amd_result(leg: LegState) -> str | None:
     return None
 
 
+def captures(leg: LegState, recording_urls: Sequence[str] = ()) -> dict[str, str]:
+    """What the flow collected on the leg, for the outcome's ``captures``.
+
+    Inputs are taken in time order (event id breaks ties, so the result does not depend on the
+    order the webhooks arrived in). An input without a flow name is ``input``, ``input_2``...
+    by its position among the unnamed ones; a named one keeps its last answer, so a re-prompt
+    that was answered replaces the timeout before it, and a later timeout never blanks an answer.
+    """
+    out: dict[str, str] = {}
+    unnamed = 0
+    for key in sorted(leg["inputs"], key=lambda k: (leg["inputs"][k]["at"], k)):
+        entry = leg["inputs"][key]
+        name = entry.get("name")
+        if name is None:
+            unnamed += 1
+            name = "input" if unnamed == 1 else f"input_{unnamed}"
+        value = entry.get("digits") or entry.get("speech")
+        if value:
+            out[name] = value
+        goto = entry.get("goto")
+        if goto:
+            out[f"{name}.branch"] = goto
+    for i, url in enumerate(recording_urls):
+        out["recording_url" if i == 0 else f"recording_url_{i + 1}"] = url
+    return out
+
+
 def outcome(
     leg: LegState,
     *,
@@ -477,6 +521,7 @@ def outcome(
         "disposition": disposition,
         "recording_urls": recording_urls,
         "legs": [],
+        "captures": captures(leg, recording_urls),
     }
     if call_ref is not None:
         rec["call_ref"] = call_ref

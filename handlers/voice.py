@@ -223,7 +223,11 @@ def _webhook(state: VoiceState, event: dict[str, Any]) -> tuple[VoiceState, list
     if et == "input":
         uuid = req_str(payload, "uuid", "input event")
         evt_id = req_str(event, "id", "envelope")
-        return _put_leg(state, legs.apply_input(_leg(state, uuid), evt_id, payload, ts)), []
+        mark = event.get("flow")
+        leg = legs.apply_input(
+            _leg(state, uuid), evt_id, payload, ts, mark if isinstance(mark, dict) else None
+        )
+        return _put_leg(state, leg), []
 
     if et in ("record", "recording"):
         rec_uuid = req_str(payload, "recording_uuid", "record event")
@@ -546,6 +550,7 @@ def settle(state: VoiceState, idle_s: float, config: SettleConfig | None = None)
                 or (unresolved if outcome_disp == "unknown" else "failed"),
                 "recording_urls": [],
                 "legs": [],
+                "captures": {},
             }
             if ref is not None:
                 record["call_ref"] = ref

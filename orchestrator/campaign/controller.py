@@ -50,6 +50,7 @@ from handlers.campaign import (
 )
 from handlers.campaign import Output as MachineOutput
 from handlers.campaign_dial import build_create_call
+from handlers.flow_ctx import ctx_keys
 from orchestrator.campaign.contacts import FileContactReader
 from orchestrator.campaign.dnc import DncList, load_dnc
 from orchestrator.campaign.metrics import CampaignMetrics
@@ -97,6 +98,9 @@ class ControllerApp(App[CampaignState, Event]):
         self.control_topic = topic_name(CAMPAIGN_CONTROL, settings.topic_prefix)
         self.clock = clock
         self.max_tick_s = max_tick_s
+        secrets = settings.signature_secrets()
+        #: Signs the contact's values in a named flow's answer URL (``handlers.flow_ctx``).
+        self.ctx_key = ctx_keys(secrets)[0] if secrets else None
         #: A tick not read back after this long is written again (it is idempotent).
         self.tick_resend_s = 2.0
         self._wall = 0.0  # the stream's real time in the current step (pacing is in real seconds)
@@ -204,6 +208,7 @@ class ControllerApp(App[CampaignState, Event]):
                 detail=event.detail,
                 duration_s=event.duration_s,
                 to=event.to,
+                captures=event.captures,
             )
             outs += state.machine.on_event(ev, now)
         return self._step(key, state, outs, now)
@@ -384,6 +389,7 @@ class ControllerApp(App[CampaignState, Event]):
                     public_base=self.settings.public_base,
                     account=account,
                     at=o.at,
+                    ctx_key=self.ctx_key,
                 )
                 records.append(
                     Output(

@@ -10,7 +10,7 @@ import asyncio
 import csv
 import io
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -349,8 +349,32 @@ def neutralise_cell(value: Any) -> Any:
     return value
 
 
+def _extra_columns(results: Sequence[ContactResult]) -> tuple[list[str], list[str]]:
+    """The contact columns (first-seen order, as in the list) and the capture keys (sorted)."""
+    contact: dict[str, None] = {}
+    captured: set[str] = set()
+    for r in results:
+        for k in r.columns:
+            contact.setdefault(k, None)
+        captured.update(r.captures)
+    return list(contact), sorted(captured)
+
+
+def _contact_header(name: str) -> str:
+    """A contact column keeps its name unless it is one of ours (then ``contact.`` + name)."""
+    return f"contact.{name}" if name in _COLUMNS or name.startswith("capture.") else name
+
+
 def results_csv(results: Iterable[ContactResult]) -> Iterator[str]:
-    """A header, then one CSV row per contact (lists joined with ``;``; cells neutralised)."""
+    """A header, then one CSV row per contact (lists joined with ``;``; cells neutralised).
+
+    After the fixed columns come the contact's own columns, passed through under their own
+    names, then one ``capture.{key}`` column per capture any contact has (empty where another
+    contact has none). The header needs every row's keys, so the results are read first; they
+    are one small record per contact, already in memory wherever this is called.
+    """
+    rows = list(results)
+    contact_cols, capture_cols = _extra_columns(rows)
     buf = io.StringIO()
     w = csv.writer(buf)
 
@@ -360,18 +384,23 @@ def results_csv(results: Iterable[ContactResult]) -> Iterator[str]:
         buf.truncate()
         return text
 
-    w.writerow(_COLUMNS)
+    w.writerow(
+        [
+            *_COLUMNS,
+            *(_contact_header(c) for c in contact_cols),
+            *(f"capture.{k}" for k in capture_cols),
+        ]
+    )
     yield flush()
-    for r in results:
+    for r in rows:
         d = r.model_dump(mode="json")
-        w.writerow(
-            [
-                neutralise_cell(
-                    ";".join(d[c]) if isinstance(d[c], list) else ("" if d[c] is None else d[c])
-                )
-                for c in _COLUMNS
-            ]
-        )
+        cells: list[Any] = [
+            ";".join(d[c]) if isinstance(d[c], list) else ("" if d[c] is None else d[c])
+            for c in _COLUMNS
+        ]
+        cells += [r.columns.get(c, "") for c in contact_cols]
+        cells += [r.captures.get(k, "") for k in capture_cols]
+        w.writerow([neutralise_cell(v) for v in cells])
         yield flush()
 
 

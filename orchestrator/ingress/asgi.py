@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from contracts.flow import FlowSet
 from contracts.topics import VOICE_COMMANDS, VOICE_EVENTS, VOICE_STATE, topic_name
+from handlers.flow_ctx import ctx_keys
 from orchestrator.config import ConfigError, Settings
 from orchestrator.ingress.campaigns import CampaignsApi
 from orchestrator.ingress.control_api import ControlApi
@@ -99,6 +100,7 @@ def create_app(
             events_topic=events_topic,
             max_body_bytes=opts.max_body_bytes,
             allow_unsigned=opts.allow_unsigned,
+            ctx_keys=tuple(ctx_keys(secrets)),
         ),
         flows=flows,
         publisher=pub,
@@ -114,6 +116,7 @@ def create_app(
         flows=flows,
         state=state,
         metrics=metrics,
+        ctx_key=ctx_keys(secrets)[0] if secrets else None,
     )
     campaigns = CampaignsApi(
         settings,

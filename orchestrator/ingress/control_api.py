@@ -113,7 +113,9 @@ class ControlApi:
         flows: FlowSet,
         state: StateView | None,
         metrics: IngressMetrics,
+        ctx_key: bytes | None = None,
     ) -> None:
+        self.ctx_key = ctx_key
         self._token = token.encode() if token else None
         self.public_base = public_base
         self.default_account = default_account
@@ -166,7 +168,7 @@ class ControlApi:
                 if "ncco" in body or "answer_url" in body:
                     raise ValueError("flow: give flow or body.ncco/body.answer_url, not both")
                 values = initial_variables(flow, None, req.variables)
-                ctx = encode_ctx(0, values, flow)
+                ctx = encode_ctx(0, values, flow, self.ctx_key)
                 body["answer_url"] = [
                     webhook_url(self.public_base, "answer", call_ref, flow.name, flow.start, ctx)
                 ]

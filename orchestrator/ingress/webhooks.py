@@ -28,10 +28,11 @@ from starlette.responses import Response
 
 from contracts.bounded import TooDeep, load_json
 from contracts.call_refs import is_call_ref
-from contracts.envelopes import EventEnvelope, WebhookKind
+from contracts.envelopes import EventEnvelope, FlowMark, WebhookKind
 from contracts.flow import Flow, FlowSet
 from contracts.webhooks import WebhookValidationError, classify_webhook
 from handlers.flow import (
+    START_STEP,
     FlowRenderError,
     Rendered,
     decode_ctx,
@@ -70,6 +71,8 @@ class WebhookSettings:
     events_topic: str
     max_body_bytes: int = 64 * 1024
     allow_unsigned: bool = False
+    #: MAC keys of the ctx URL segment (``handlers.flow_ctx``); the first one signs
+    ctx_keys: tuple[bytes, ...] = ()
 
 
 class WebhookEndpoint:
@@ -224,6 +227,7 @@ class WebhookEndpoint:
         ) as traceparent:
             # 4. the NCCO, before anything is stored
             rendered = self._render(kind, payload, call_ref or flow_key, flow_name, step, ctx)
+            mark = self._mark(kind, step, rendered)
 
             # 5. store
             now = utc_now()
@@ -237,6 +241,7 @@ class WebhookEndpoint:
                     event_type=model.event_type,
                     received_at=now,
                     payload=payload,
+                    flow=mark,
                 )
                 value = envelope.to_bytes()
             except (ValueError, TypeError) as err:  # e.g. a value orjson cannot serialise
@@ -264,6 +269,22 @@ class WebhookEndpoint:
 
     # ------------------------------------------------------------------------------------------
 
+    def _mark(self, kind: str, step: str | None, rendered: Rendered | None) -> FlowMark | None:
+        """An input's place in its flow, for the leg's captures (the worker reads no flows)."""
+        if kind != "input" or step is None or rendered is None:
+            return None
+        flow = self.flows.get(rendered.flow)
+        spec = flow.steps[step].input if flow is not None and step in flow.steps else None
+        if flow is None or spec is None:
+            return None
+        took = rendered.reason in ("branch", "default") or rendered.reason.endswith("-exhausted")
+        return FlowMark(
+            flow=flow.name,
+            step=step,
+            capture=spec.capture or step,
+            goto=rendered.step if took else None,
+        )
+
     def _flow(self, name: str | None, to: Any) -> Flow | None:
         if name is not None and self.flows.get(name) is None:
             self.metrics.flow_errors.labels("unknown_flow").inc()
@@ -282,12 +303,16 @@ class WebhookEndpoint:
         """The NCCO for an NCCO-expecting callback; None for plain notifications."""
         if kind == "recording" or (kind in ("event", "notify", "input") and flow_name is None):
             return None  # no flow context in the URL: Vonage continues with the current NCCO
+        keys = self.cfg.ctx_keys
         try:
-            attempt, variables = decode_ctx(ctx)
+            attempt, variables = decode_ctx(ctx, keys)
         except FlowRenderError as err:
             self.metrics.flow_errors.labels("bad_ctx").inc()
             log.error("bad ctx segment in webhook URL; using defaults", error=str(err))
             attempt, variables = 0, {}
+        if step == START_STEP:
+            step = None  # a campaign's answer URL: the flow's start (the campaign has no flows)
+        key = keys[0] if keys else None
         base = self.cfg.public_base
         flow = self._flow(flow_name, payload.get("to"))
         if flow is None:
@@ -311,10 +336,16 @@ class WebhookEndpoint:
                     payload=payload,
                     step=step,
                     variables=variables,
+                    ctx_key=key,
                 )
             if kind == "fallback":
                 return render_fallback(
-                    flow, base_url=base, call_ref=call_ref, payload=payload, variables=variables
+                    flow,
+                    base_url=base,
+                    call_ref=call_ref,
+                    payload=payload,
+                    variables=variables,
+                    ctx_key=key,
                 )
             if kind == "input":
                 if step is None or flow.steps[step].input is None:
@@ -327,6 +358,7 @@ class WebhookEndpoint:
                     payload=payload,
                     variables=variables,
                     attempt=attempt,
+                    ctx_key=key,
                 )
             if kind == "notify":
                 return render_notify(
@@ -336,9 +368,16 @@ class WebhookEndpoint:
                     call_ref=call_ref,
                     payload=payload,
                     variables=variables,
+                    ctx_key=key,
                 )
             return render_event(
-                flow, step, base_url=base, call_ref=call_ref, payload=payload, variables=variables
+                flow,
+                step,
+                base_url=base,
+                call_ref=call_ref,
+                payload=payload,
+                variables=variables,
+                ctx_key=key,
             )
         except FlowRenderError as err:
             self.metrics.flow_errors.labels("render").inc()

@@ -182,22 +182,14 @@ async def _latencies(settings: Any) -> list[float]:
     return [max(0.0, at - received[(p, off)]) for p, off, at in applied if (p, off) in received]
 
 
-def _max_in_window(times: list[float], window: float = 1.0) -> int:
-    times = sorted(times)
-    best = j = 0
-    for i, t in enumerate(times):
-        while times[j] <= t - window:
-            j += 1
-        best = max(best, i - j + 1)
-    return best
-
-
 def summarise(results: list[Any], ledger: dict[str, Any], latencies: list[float], cps: float,
               campaign: str) -> tuple[Any, list[str]]:  # fmt: skip
     """The summary table and the list of disagreements with the ledger (empty: all agree)."""
     from collections import Counter
 
     from rich.table import Table
+
+    from orchestrator.sandbox.cps_used import cps_use, first_attempt_span, max_in_window
 
     prefix = f"{campaign}."
     calls = [c for c in ledger["calls"] if (c.get("call_ref") or "").startswith(prefix)]
@@ -265,8 +257,27 @@ def summarise(results: list[Any], ledger: dict[str, Any], latencies: list[float]
         span = max(times) - min(times)
         t.add_row(
             "achieved CPS",
-            f"{len(times) / max(span, 1e-9):.1f} avg, {_max_in_window(times)} max in any 1 s "
+            f"{len(times) / max(span, 1e-9):.1f} avg, {max_in_window(times)} max in any 1 s "
             f"(limit {cps:g})",
+        )
+    span_times, span_start, span_end = first_attempt_span(ledger, campaign)
+    if span_end > span_start:
+        use = cps_use(span_times, cps, start=span_start, end=span_end)
+        t.add_row(
+            "CPS used while contacts were waiting",
+            f"{use.mean:.1%} (worst 10 s window {use.worst_window:.1%}, "
+            f"{use.max_1s} max in any 1 s; {span_end - span_start:.0f} s, simulator's ledger)",
+        )
+    answers: dict[str, Counter[str]] = {}
+    for r in results:
+        for key, value in r.captures.items():
+            if "." not in key and not key.startswith("recording_url"):
+                answers.setdefault(key, Counter())[value] += 1
+    for key, counts in sorted(answers.items()):
+        t.add_row(
+            f"captured {key}",
+            ", ".join(f"{v!r}: {n}" for v, n in counts.most_common())
+            + f" ({sum(counts.values())} answered)",
         )
     t.add_row("429 responses", str(throttled))
     t.add_row("injected 5xx on create", str(faults))

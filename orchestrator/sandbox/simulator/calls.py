@@ -120,6 +120,7 @@ class Call:
         "from_str",
         "hangup_at",
         "index",
+        "input_rng",
         "leg",
         "length_timer",
         "machine_detection",
@@ -168,6 +169,7 @@ class Call:
         leg: str = "api",
         parent_uuid: str | None = None,
         call_ref: str | None = None,
+        input_rng: random.Random | None = None,
     ) -> None:
         self.uuid = uuid
         self.conversation_uuid = conversation_uuid
@@ -182,6 +184,8 @@ class Call:
         self.call_ref = call_ref if call_ref is not None else call_ref_of(event_url)
         self.outcome = outcome
         self.rng = rng
+        #: the callee's answers to input actions (its own stream: see SimEngine.new_leg)
+        self.input_rng = input_rng if input_rng is not None else random.Random(uuid)
         self.created_mono = created_mono
         self.created_wall = created_wall
         self.created_sim = created_sim
@@ -237,6 +241,7 @@ class Call:
     def release(self) -> None:
         """Drop what only a live leg needs: the ledger keeps ~100k ended legs in memory."""
         self.rng = _SPENT_RNG
+        self.input_rng = _SPENT_RNG
         self.ncco = None
         self.task = None
         self.waiter = None

@@ -112,8 +112,13 @@ class SimEngine:
         to_str = str(
             to.get("number") or to.get("uri") or to.get("user") or to.get("extension") or ""
         )
+        n = self._dials.get(to_str, 0)
         rng = self.call_rng(to_str)
         outcome, override = self.draw_outcome(rng, to_str)
+        # Input answers draw from their own stream: the call's is shared with tasks (AMD, the
+        # lifecycle) whose draws interleave with the NCCO's by timing, so the same seed could
+        # press different digits from one run to the next.
+        input_rng = random.Random(f"{self.seed}:{to_str}:{n}:input")
         call = Call(
             uuid=str(uuid.uuid4()),
             conversation_uuid=conversation_uuid or f"CON-{uuid.uuid4()}",
@@ -124,6 +129,7 @@ class SimEngine:
             event_method=event_method,
             outcome=outcome,
             rng=rng,
+            input_rng=input_rng,
             created_mono=mono,
             created_wall=self.clock.wall(mono),
             created_sim=self.clock.sim(mono),

@@ -125,10 +125,9 @@ class NccoRunner:
     def _dtmf_script(self) -> tuple[str, float]:
         ov = self.call.override
         scripts = self.engine.profile.input.dtmf
-        script = (
-            self.rng.choices(scripts, weights=[s.weight for s in scripts])[0] if scripts else None
-        )
-        delay = self.span(script.delay) if script else 1.0
+        rng = self.call.input_rng
+        script = rng.choices(scripts, weights=[s.weight for s in scripts])[0] if scripts else None
+        delay = rng.uniform(*script.delay) if script else 1.0
         digits = script.digits if script else ""
         if ov is not None and ov.dtmf is not None:
             digits = ov.dtmf
@@ -164,10 +163,9 @@ class NccoRunner:
             dtmf_result = {"digits": digits, "timed_out": not complete}
         if "speech" in types and not dtmf_result["digits"]:
             scripts = self.engine.profile.input.speech
+            rng = self.call.input_rng
             script = (
-                self.rng.choices(scripts, weights=[s.weight for s in scripts])[0]
-                if scripts
-                else None
+                rng.choices(scripts, weights=[s.weight for s in scripts])[0] if scripts else None
             )
             if script is None or not script.text:
                 await self.engine.pause(self.call, _num(speech_cfg.get("startTimeout"), 10.0))

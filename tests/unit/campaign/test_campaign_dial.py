@@ -10,6 +10,7 @@ from contracts.envelopes import CommandKind, command_key
 from contracts.voice_api import CreateCallRequest
 from handlers.campaign import run_id
 from handlers.campaign_dial import build_create_call, create_call_body
+from handlers.flow_ctx import decode_ctx
 
 SPEC = """\
 name: spring
@@ -80,7 +81,16 @@ def test_named_flow_and_standard_amd() -> None:
     ref = make_call_ref("spring", "abcdef01", 7, 1)
     body = create_call_body(spec, CONTACT, ref, "http://x")
     CreateCallRequest.model_validate(body)
-    assert body["answer_url"] == [f"http://x/webhooks/answer/{ref}/ivr"]
+    # the flow's start ("_") with the contact's values (unsigned here: no key given)
+    (url,) = body["answer_url"]
+    prefix = f"http://x/webhooks/answer/{ref}/ivr/_/"
+    assert url.startswith(prefix)
+    assert decode_ctx(url[len(prefix) :])[1] == {
+        "name": "Ann",
+        "plan": "gold",
+        "number": "+14155550100",
+        "contact_id": "c7",
+    }
     assert "ncco" not in body
 
 

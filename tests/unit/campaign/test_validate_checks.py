@@ -138,8 +138,6 @@ def test_many_rows_missing_are_named_five_then_counted() -> None:
 
 
 def test_defaults_satisfy_a_variable() -> None:
-    inline = BASE.replace("{{first_name}}", "{{first_name|there}}")
-    assert check(inline, [contact()]).problems() == []
     declared = BASE + "  variables: {first_name: there}\n"
     assert check(declared, [contact()]).problems() == []
 
