@@ -139,6 +139,14 @@ class ResolvePolicy:
 SEND_WINDOW = 2.0
 
 
+async def _drop(waiting: asyncio.Future[Permit]) -> None:
+    """Stop waiting for a permit; one granted meanwhile is handed back unused."""
+    waiting.cancel()
+    with contextlib.suppress(BaseException):
+        permit = await waiting
+        permit.cancel()
+
+
 def _marks(out: HttpOutcome | None) -> tuple[float | None, float | None]:
     return (None, None) if out is None else (out.sent_at, out.answered_at)
 
@@ -341,6 +349,37 @@ class Executor:
                 return permit
             permit.cancel()
 
+    async def _sending(
+        self, work: Work, to: str | None, first_at: datetime, attempt: int
+    ) -> tuple[LedgerEntry, float]:
+        """Commit the create's "sending" entry (fenced: a replica that lost the partition
+        cannot); return it and when it was committed (monotonic)."""
+        assert self.ledger is not None
+        entry = LedgerEntry(
+            command_id=work.cmd.id,
+            call_ref=work.cmd.call_ref,
+            state=LedgerState.SENDING,
+            to=to,
+            at=utc_now(),
+            first_at=first_at,
+            attempt=attempt,
+            source_partition=work.partition,
+            source_offset=work.offset,
+        )
+        started = time.monotonic()
+        await self.ledger.write(entry, durable=True)
+        written = time.monotonic()
+        self.metrics.ledger_latency.observe(written - started)
+        return entry, written
+
+    async def _not_sent(self, entry: LedgerEntry) -> None:
+        """The create gave up its place in line (the partition is being handed over): say it
+        was never sent, in the partition's open transaction, so the next owner dials it without
+        first listing calls to find out. Best effort: if this fails the next owner resolves."""
+        assert self.ledger is not None
+        with contextlib.suppress(Exception):
+            await self.ledger.write(entry.model_copy(update={"state": LedgerState.NOT_SENT}))
+
     def _throttle(self, limiter: RateLimiter, budget: str, delay: float, honour: bool) -> None:
         limiter.on_throttled(delay if honour else None)
         self.metrics.throttled.labels(budget).inc()
@@ -457,30 +496,29 @@ class Executor:
         reauthed = False
         first: float | None = None
         while True:
-            permit = await self._permit(work, limiter)
-            now = utc_now()
-            first_at = first_at or now
-            entry = LedgerEntry(
-                command_id=cmd.id,
-                call_ref=cmd.call_ref,
-                state=LedgerState.SENDING,
-                to=to,
-                at=now,
-                first_at=first_at,
-                attempt=attempts + 1,
-                source_partition=work.partition,
-                source_offset=work.offset,
-            )
-            admitted = time.monotonic()
+            first_at = first_at or utc_now()
+            # The "sending" entry is committed while this create waits in line for its permit:
+            # a slot counts from its send, so a write made after the permit lengthened every
+            # slot by the write's latency and held the dispatcher below its CPS (a tenth of it
+            # under load). The entry still precedes the request by SEND_WINDOW at most: a
+            # permit that comes later gets a fresh entry first.
+            waiting = asyncio.ensure_future(self._permit(work, limiter))
             try:
-                # Committed BEFORE the request can reach Vonage (and fenced: a replica that lost
-                # the partition cannot commit it).
-                await self.ledger.write(entry, durable=True)
+                entry, written = await self._sending(work, to, first_at, attempts + 1)
             except BaseException:
-                permit.cancel()
+                await _drop(waiting)
                 raise
-            written = time.monotonic()
-            self.metrics.ledger_latency.observe(written - admitted)
+            try:
+                permit = await waiting
+            except BaseException:
+                await self._not_sent(entry)
+                raise
+            if time.monotonic() - written > SEND_WINDOW:
+                try:  # a long line: the permit is held while a fresh entry is committed
+                    entry, written = await self._sending(work, to, first_at, attempts + 1)
+                except BaseException:
+                    permit.cancel()
+                    raise
             if not permit.sending():
                 permit.cancel()  # the ledger write outlived the slot: take a fresh one
                 continue
