@@ -336,12 +336,16 @@ class CampaignMachine:
         self.dialed = 0
         self.dispositions: dict[str, int] = {}
         self.finished = 0
-        #: Pacing at the campaign's share of the account CPS: the dispatcher enforces the account
-        #: limit again, but pacing here keeps the command queue from filling with work the
-        #: dispatcher would only hold back (and keeps pause/cancel prompt: little is queued).
-        #: No rolling second ever holds more than ``floor(rate)`` dials (one per ``1/rate`` s
-        #: below one a second), and a controller that wakes late can still use its budget.
-        self.pacer = ArrivalLog(cps_limit)
+        #: Pacing at the campaign's share of the account CPS, counted over UNACKED_SECONDS rather
+        #: than one second. The dispatcher enforces the account limit on the wire (per rolling
+        #: second, as Vonage counts); pacing here keeps the command queue from filling with work
+        #: the dispatcher would only hold back (and keeps pause/cancel prompt: little is
+        #: queued). Paced per second here too, the two limits took turns: the dispatcher had
+        #: sent its second's worth and waited for the next commands, which only left when this
+        #: log's second was over, then crossed a transaction and a fetch; a fifth of the CPS
+        #: was lost in those gaps. Over two seconds, the dispatcher always has the next second's
+        #: dials queued, and the average is still the CPS.
+        self.pacer = ArrivalLog(cps_limit * UNACKED_SECONDS, window=UNACKED_SECONDS)
         self.rate = DialRate()
         self.fresh: deque[ContactTrack] = deque()
         self.in_flight: dict[str, ContactTrack] = {}
