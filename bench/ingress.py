@@ -2,7 +2,7 @@
 
 Subject: ``orchestrator ingress`` (uvicorn, one process) verifying each request's HS256 signature,
 validating the payload, and answering only after the broker acknowledged the record (acks=all) on
-the embedded broker. Baseline: the same app and the same requests with ``--no-publish`` (answers
+the local Apache Kafka broker. Baseline: the same app and the same requests with ``--no-publish`` (answers
 without producing), so the ratio shows what durability costs on this machine.
 
 Load: a closed loop of ``--concurrency`` keep-alive connections from this process (a small raw

@@ -2,7 +2,7 @@
 
 Data: ``--events`` (default 200,000) records of realistic call flows (``orchestrator.worker.
 synthetic``: every outcome kind, connected legs, transfers, inbound calls, jittered deliveries and
-5 % duplicated webhooks), preloaded on ``voice.events`` of the embedded broker before anything is
+5 % duplicated webhooks), preloaded on ``voice.events`` of the local Apache Kafka broker before anything is
 measured.
 
 Subject: ``orchestrator worker`` as a real subprocess with its default settings (one process,

@@ -1,6 +1,6 @@
 """``orchestrator demo`` (``make demo``): a whole campaign on a laptop in about a minute.
 
-It starts the embedded broker and the Voice API simulator (CPS raised, calls time-scaled, a
+It starts the local Apache Kafka and the Voice API simulator (CPS raised, calls time-scaled, a
 realistic outcome mix), runs every role in this process (``orchestrator run``), starts
 ``examples/demo-campaign.yaml`` (about 1,000 contacts, TTS with the contact's name, an IVR
 choice, AMD with voicemail drop, retries, DNC numbers), shows live progress, then prints a
@@ -435,7 +435,7 @@ async def run_demo(out: Path, *, contacts: int, timeout_s: float, quiet_logs: bo
 @click.option("--timeout", "timeout_s", default=150.0, show_default=True, help="Give up after.")
 @click.option("--logs/--no-logs", default=False, help="Show the roles' logs.")
 def demo(out: Path, contacts: int, timeout_s: float, logs: bool) -> None:
-    """Run the demo campaign end to end on the embedded broker and the simulator."""
+    """Run the demo campaign end to end on the local Apache Kafka and the simulator."""
     import asyncio
     import sys
 
