@@ -207,6 +207,7 @@ class CampaignsApi:
         media = ctype.strip().lower()
         first = None
         notes: list[str] = []
+        raw, as_yaml = b"", False
         if request.query_params.get("dry_run", "").lower() in ("true", "1", "yes"):
             return await self._dry_run(request, media)
         if media == "multipart/form-data":
@@ -216,11 +217,18 @@ class CampaignsApi:
             spec, first, notes = upload.spec, upload.first, upload.notes
         else:
             raw = await request_body(request, MAX_COMMAND_BYTES)
-            spec, _ = await parse_spec(raw, as_yaml=media in YAML_TYPES)
+            as_yaml = media in YAML_TYPES
+            spec, _ = await parse_spec(raw, as_yaml=as_yaml)
         try:
             spec = confine_spec(spec, self.settings.contacts_dir)
         except ContactFileError as err:
             raise refuse(422, str(err)) from None
+        if media != "multipart/form-data":
+            # The checks of `campaign validate` first, as the CLI's start runs them: a mistake
+            # found now is a 422, not a live call (uploads are checked as they are written).
+            report = await asyncio.to_thread(self._validate, spec, raw if as_yaml else None)
+            if not report.ok:
+                return json_response(422, report.to_json())
         try:
             async with asyncio.timeout(KAFKA_DEADLINE_S):
                 started = await start_campaign(

@@ -100,3 +100,18 @@ async def test_list_campaigns(settings: Settings, make_ingress: AppFactory) -> N
         assert r.status_code == 200, r.text
         [entry] = r.json()["campaigns"]
         assert (entry["campaign"], entry["status"], entry["eta_s"]) == ("listed", "running", 5.0)
+
+
+async def test_a_start_runs_the_same_checks_and_dials_nobody_on_a_mistake(
+    settings: Settings, make_ingress: AppFactory, tmp_path: Path
+) -> None:
+    (tmp_path / "contacts.csv").write_text(
+        "number,first_name,timezone\n+14155550100,Chen,Mars/Olympus\n"
+    )
+    async with make_ingress(settings) as ingress:
+        r = await ingress.client.post("/v1/campaigns", content=SPEC.encode(), headers=YAML)
+        assert r.status_code == 422, r.text
+        [err] = r.json()["errors"]
+        assert "Mars/Olympus" in err["text"], err
+    topic = f"{settings.topic_prefix}{CAMPAIGN_CONTROL.name}"
+    assert await topic_size(settings, topic) == 0  # nothing started
