@@ -18,11 +18,11 @@ $(STAMP): pyproject.toml | $(PY)
 
 install: $(STAMP)
 
-# The default suite takes about 5 min on 2 cores; `extended` holds full-size variants of tests
+# The default suite takes about 11 min on 2 cores; `extended` holds full-size variants of tests
 # that the default suite runs at a smaller size (60 creates instead of 300, 1,000 contacts instead
 # of 5,000). Most tests wait on brokers, timers and simulated calls rather than compute, so three
-# xdist workers (each with its own local broker; a file's tests stay on one worker) cut the wall
-# time from about 14 min to 5 on this machine. PYTEST_WORKERS=0 runs them in one process.
+# xdist workers (each with its own local broker; a file's tests stay on one worker) share the two
+# cores. PYTEST_WORKERS=0 runs them in one process.
 PYTEST_WORKERS ?= 3
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadfile
 
