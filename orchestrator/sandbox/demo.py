@@ -19,7 +19,7 @@ import click
 
 __all__ = ["DEMO_ANCHOR", "demo", "write_demo_files"]
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CAMPAIGN_FILE = ROOT / "examples" / "demo-campaign.yaml"
 
 #: The demo's controller clock starts here (a Tuesday, 17:00 UTC): business hours in New York,
