@@ -245,6 +245,14 @@ class Outcome(_Envelope):
     type: Literal["voice.outcome"] = "voice.outcome"
     scope: OutcomeScope
     call_ref: str | None = None
+    campaign: str | None = Field(
+        None, description="The campaign that placed the call (from its call_ref), if any."
+    )
+    contact_index: int | None = Field(
+        None,
+        description="The contact's row in that campaign's list (its result's `index`); the "
+        "result on campaign.results carries the contact_id too.",
+    )
     uuid: str | None = Field(None, description="Leg uuid (scope=leg).")
     conversation_uuid: str | None = None
     disposition: str = Field(description="answered, busy, unanswered, rejected, failed, ...")
@@ -292,6 +300,8 @@ OutcomeRecord = TypedDict(
         "flow_key": str,
         "scope": Literal["leg", "conversation"],
         "call_ref": NotRequired[str],
+        "campaign": NotRequired[str],
+        "contact_index": NotRequired[int],
         "uuid": NotRequired[str],
         "conversation_uuid": NotRequired[str],
         "disposition": str,

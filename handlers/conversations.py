@@ -22,6 +22,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
+from contracts.call_refs import parse_campaign_call_ref
 from contracts.envelopes import OutcomeRecord
 from contracts.voice_state import ConversationState, LegState, Recording
 from handlers import legs
@@ -241,6 +242,10 @@ def outcome(
     }
     if call_ref is not None:
         rec["call_ref"] = call_ref
+        placed = parse_campaign_call_ref(call_ref)
+        if placed is not None:  # a campaign's call: say whose, without the reader decoding it
+            rec["campaign"] = placed.campaign
+            rec["contact_index"] = placed.row
     if conv is not None and conv.get("name"):
         rec["detail"] = conv["name"]
     if primary is not None:

@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
+from contracts.call_refs import parse_campaign_call_ref
 from contracts.envelopes import OutcomeRecord
 from contracts.voice_state import InputResult, LegState
 from handlers._voice_common import (
@@ -525,6 +526,10 @@ def outcome(
     }
     if call_ref is not None:
         rec["call_ref"] = call_ref
+        placed = parse_campaign_call_ref(call_ref)
+        if placed is not None:  # a campaign's call: say whose, without the reader decoding it
+            rec["campaign"] = placed.campaign
+            rec["contact_index"] = placed.row
     conv = field(leg, "conversation_uuid")
     if conv is None and leg["conversations"]:
         conv = min(leg["conversations"])

@@ -104,6 +104,16 @@ async def test_every_record_has_headers_and_a_call_is_one_trace(
         "campaign.control"
     ]
 
+    # Outcomes say which campaign and contact they are for (no call_ref decoding needed).
+    outcomes = [
+        orjson.loads(r.value or b"")
+        for r in by_topic["campaign.control"]
+        if dict(r.headers).get("type") == b"Outcome"
+    ]
+    assert outcomes and all(
+        o["campaign"] == "traced" and 0 <= o["contact_index"] < n for o in outcomes
+    ), outcomes[:3]
+
     # 2. One trace per call: the result of an answered contact is in the trace of its call, and
     # that trace holds a span of every hop.
     results = [r for r in by_topic["campaign.results"] if r.value is not None]

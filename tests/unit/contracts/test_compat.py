@@ -54,8 +54,8 @@ def test_removed_field_is_breaking(current: dict[str, dict[str, Any]]) -> None:
 
 def test_new_required_field_is_breaking(current: dict[str, dict[str, Any]]) -> None:
     new = _outcome(current)
-    new["properties"]["campaign"] = {"type": "string"}
-    new["required"].append("campaign")
+    new["properties"]["tenant"] = {"type": "string"}
+    new["required"].append("tenant")
     assert [b.what for b in breaking_changes("Outcome", current["Outcome"], new)] == [
         "new required field"
     ]
