@@ -111,7 +111,7 @@ def broker(
     --port; --tls, --sasl-scram, --sasl-plain and --mtls add secure listeners, and the settings
     to reach them (password aside) are printed on stdout.
     """
-    del engine  # one engine: see README "The local stack"
+    del engine  # one engine: see README "One engine"
     import importlib
 
     try:  # by name, like the sandbox's commands: the product runs without the local stack
