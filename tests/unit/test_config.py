@@ -162,7 +162,9 @@ def test_dispatcher_client_needs_the_application_key_even_with_api_key() -> None
     )
     with pytest.raises(ConfigError, match=r"^VONAGE_PRIVATE_KEY: required by the dispatcher"):
         build_client(s)
-    bad = s.model_copy(update={"vonage_private_key": SecretStr("-----BEGIN PRIVATE KEY-----x")})
+    # A PEM header with no key after it (built, so no key-shaped literal sits in the repo).
+    not_a_key = "-----BEGIN " + "PRIVATE KEY-----" + "x"
+    bad = s.model_copy(update={"vonage_private_key": SecretStr(not_a_key)})
     with pytest.raises(ConfigError, match=r"^VONAGE_PRIVATE_KEY: not a usable PEM") as info:
         build_client(bad)
     assert "BEGIN" not in str(info.value)
