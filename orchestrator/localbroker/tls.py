@@ -25,7 +25,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["LocalCA", "client_credentials", "load_or_create_ca", "server_keystore"]
+__all__ = [
+    "LocalCA",
+    "client_credentials",
+    "load_or_create_ca",
+    "server_keystore",
+    "server_pem_files",
+]
 
 _VALID = dt.timedelta(days=365)
 _ORG = "voice-orchestrator local broker"
@@ -168,6 +174,19 @@ def server_keystore(ca: LocalCA, path: Path, hosts: tuple[str, ...]) -> Path:
     with path.open("ab") as f:
         f.write(_pem(cert) + _pem(ca.cert))
     return path
+
+
+def server_pem_files(
+    ca: LocalCA, directory: Path, hosts: tuple[str, ...], cn: str = "localhost"
+) -> tuple[Path, Path]:
+    """``cert.pem`` (the server certificate, then the CA's) and ``key.pem``, as TLS servers such
+    as uvicorn take them (the simulator's https uses this CA too)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    cert, key = ca.issue(cn, server_hosts=hosts)
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    cert_file.write_bytes(_pem(cert) + _pem(ca.cert))
+    _write_key(key_file, key)
+    return cert_file, key_file
 
 
 def client_credentials(ca: LocalCA, directory: Path, user: str) -> Path:
