@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.trace import SpanKind
 
-from orchestrator.kafka.headers import valid_traceparent
+from orchestrator.kafka.headers import traceparent_of, valid_traceparent
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -36,6 +36,7 @@ __all__ = [
     "ENDPOINT_ENV",
     "Tracing",
     "call_traceparent",
+    "record_trace",
     "tracing_for",
     "use_exporter",
 ]
@@ -56,6 +57,12 @@ def call_traceparent(flow_key: str) -> str:
     if span_id == "0" * 16:  # pragma: no cover - 2**-64
         span_id = "1" * 16
     return f"00-{trace_id}-{span_id}-01"
+
+
+def record_trace(headers: Sequence[tuple[str, bytes]] | None, flow_key: str) -> str:
+    """The trace a record belongs to: its own ``traceparent`` header, else (a record written
+    before headers, or by a service that sends none) its call's."""
+    return traceparent_of(headers) or call_traceparent(flow_key)
 
 
 def _endpoint_set(env: Mapping[str, str]) -> bool:

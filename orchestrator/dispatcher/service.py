@@ -86,7 +86,7 @@ from orchestrator.kafka.headers import record_headers, traceparent_of
 from orchestrator.kafka.reading import partitions_of
 from orchestrator.logs import get_logger
 from orchestrator.runtime.health import HealthServer
-from orchestrator.tracing import call_traceparent, tracing_for
+from orchestrator.tracing import call_traceparent, record_trace, tracing_for
 
 log = get_logger("orchestrator.dispatcher")
 
@@ -377,7 +377,7 @@ class DispatcherService:
             value=value,
             abort=part.abort,
             written_at=rec.timestamp / 1000 if rec.timestamp and rec.timestamp > 0 else None,
-            trace=traceparent_of(rec.headers) or call_traceparent(cmd.flow_key),
+            trace=record_trace(rec.headers, cmd.flow_key),
         )
         key = (part.number, cmd.flow_key)
         queue = self._queues.get(key)

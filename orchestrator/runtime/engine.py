@@ -66,7 +66,7 @@ from orchestrator.runtime.metrics import RuntimeMetrics
 from orchestrator.runtime.output import OutputBuffer, fits
 from orchestrator.runtime.restore import RestoreAborted, restore
 from orchestrator.runtime.store import Entry, PartitionStore, encode_changelog
-from orchestrator.tracing import call_traceparent, tracing_for
+from orchestrator.tracing import call_traceparent, record_trace, tracing_for
 
 S = TypeVar("S")
 E = TypeVar("E")
@@ -485,7 +485,7 @@ class Runtime(Generic[S, E]):
                 continue
             ctx.offset = off
             ctx.timestamp_ms = m.timestamp
-            trace = traceparent_of(m.headers) or call_traceparent(key)
+            trace = record_trace(m.headers, key)
             try:
                 if tracing.enabled:
                     with tracing.span(span_name, trace, attributes={"voice.key": key}) as trace:
@@ -652,7 +652,7 @@ class Runtime(Generic[S, E]):
         ctx = Context(partition=part.p, offset=m.offset, timestamp_ms=m.timestamp, now=time.time())
         if entry is not None:
             entry.busy = True
-        trace = traceparent_of(m.headers) or call_traceparent(key)
+        trace = record_trace(m.headers, key)
         try:
             with self._tracing.span(
                 f"{self.app.name} apply", trace, attributes={"voice.key": key}
@@ -771,9 +771,11 @@ class Runtime(Generic[S, E]):
         value = letter.to_bytes()
         if not fits(m.key, value):  # the original is too big to carry: keep its coordinates
             value = letter.model_copy(update={"value_b64": None}).to_bytes()
-        trace = traceparent_of(m.headers)
-        if trace is None and m.key is not None:
-            trace = call_traceparent(m.key.decode("utf-8", "replace"))
+        trace = (
+            record_trace(m.headers, m.key.decode("utf-8", "replace"))
+            if m.key is not None
+            else traceparent_of(m.headers)
+        )
         part.out.append(
             self.cfg.dlq_topic,
             m.key,
