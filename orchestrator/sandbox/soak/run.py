@@ -399,6 +399,14 @@ class Chaos:
         self.timeline.append((time.time(), "restart", slot.name))
         self._down.discard(slot.name)
 
+    def _victims(self) -> list[Slot]:
+        """Workers and dispatchers (``kill_roles``) running and not already down or paused."""
+        return [
+            s
+            for s in self.slots
+            if s.role in self.cfg.kill_roles and s.running and s.name not in self._down
+        ]
+
     async def _pause(self, slot: Slot, seconds: float) -> None:
         self._down.add(slot.name)
         if slot.stop_signal():
@@ -445,21 +453,11 @@ class Chaos:
                     slot.start()
             if now >= next_pause:
                 next_pause = now + cfg.pause_interval
-                victims = [
-                    s
-                    for s in self.slots
-                    if s.role in cfg.kill_roles and s.running and s.name not in self._down
-                ]
-                if victims:
+                if victims := self._victims():
                     self._spawn(self._pause(self.rng.choice(victims), pause_s))
             if now >= next_kill:
                 next_kill = now + cfg.kill_interval
-                victims = [
-                    s
-                    for s in self.slots
-                    if s.role in cfg.kill_roles and s.running and s.name not in self._down
-                ]
-                if victims:
+                if victims := self._victims():
                     slot = self.rng.choice(victims)
                     self._down.add(slot.name)
                     slot.kill9()
