@@ -19,7 +19,6 @@ from tests.integration.dispatcher.conftest import (
     creates,
     dial_counts,
     produce,
-    utilisation,
     window_anomalies,
     with_vonage,
 )
@@ -73,7 +72,8 @@ async def test_creates_use_the_budget_without_exceeding_it(
     assert max(dial_counts(ledger).values()) == 1
     times = accepted_create_times(ledger)
     assert len(times) == 24
-    assert utilisation(times, 3) >= 0.95, utilisation(times, 3)
+    # How much of the budget is used is test_budget's claim (60 creates, past the limiter's
+    # warm-up, where the first RTT_SAMPLES round trips hold their slot for the whole trip).
     assert not [r for r in ledger["requests"] if r["status"] == 429]
 
 
