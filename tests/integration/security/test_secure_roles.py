@@ -108,6 +108,7 @@ name: {name}
 contacts: {{csv: {contacts}}}
 from: {{numbers: ["+14155550000"]}}
 flow: {{ncco: [{{action: talk, text: "Hello {{{{name}}}}"}}]}}
+calling_hours: null
 """
 
 PROFILE = {
