@@ -139,7 +139,8 @@ def leg_events(receiver: Receiver, ref: str) -> list[dict[str, Any]]:
 
 
 def ws_leg(ledger: dict[str, Any]) -> dict[str, Any]:
-    (leg,) = [c for c in ledger["calls"] if c["to_endpoint"].get("type") == "websocket"]
+    legs: list[dict[str, Any]] = ledger["calls"]
+    (leg,) = [c for c in legs if c["to_endpoint"].get("type") == "websocket"]
     return leg
 
 
@@ -259,6 +260,7 @@ async def test_disconnected_reply_ncco_runs_on_the_caller(
         await create(sim, app.jwt(), phone_call(receiver, "caller", ncco))
         await settle(sim)
         ledger = sim.ledger()
+    assert ws_leg(ledger)["websocket"]["closed_by"] == "server"
     (note,) = receiver.under("/n")
     assert note.data == {"after": "bot"}
     assert leg_events(receiver, "caller")[-1]["status"] == "completed"
@@ -386,3 +388,4 @@ async def test_custom_authorization_is_sent_in_the_handshake(
         await settle(sim)
         ledger = sim.ledger()
     assert server.authorization == "Bearer abc123"
+    assert ws_leg(ledger)["websocket"]["opened"] is True
