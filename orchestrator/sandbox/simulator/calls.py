@@ -12,7 +12,17 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["FINAL_STATUSES", "LIVE_STATUSES", "Call", "CallStore", "Interrupt", "call_ref_of"]
+__all__ = [
+    "FINAL_STATUSES",
+    "LIVE_STATUSES",
+    "Call",
+    "CallStore",
+    "Interrupt",
+    "SocketRecord",
+    "call_ref_of",
+    "endpoint_headers",
+    "is_websocket",
+]
 
 FINAL_STATUSES = frozenset(
     {"completed", "busy", "cancelled", "failed", "rejected", "timeout", "unanswered"}
@@ -91,6 +101,46 @@ class WebhookRecord:
         }
 
 
+class SocketRecord:
+    """One connection attempt, as the ledger shows it (``calls[].websocket``)."""
+
+    __slots__ = (
+        "close_code",
+        "closed_by",
+        "error",
+        "frame_bytes",
+        "frames_sent",
+        "messages_received",
+        "opened",
+        "reason",
+        "uri",
+    )
+
+    def __init__(self, uri: str, frame_size: int) -> None:
+        self.uri = uri
+        self.frame_bytes = frame_size
+        self.opened = False
+        self.reason: str | None = None  # why it did not open: refused, not_websocket, timeout...
+        self.error: str | None = None  # the library's words for it
+        self.frames_sent = 0
+        self.messages_received = 0
+        self.closed_by: str | None = None  # "server" or "simulator"
+        self.close_code: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "uri": self.uri,
+            "opened": self.opened,
+            "reason": self.reason,
+            "error": self.error,
+            "frame_bytes": self.frame_bytes,
+            "frames_sent": self.frames_sent,
+            "messages_received": self.messages_received,
+            "closed_by": self.closed_by,
+            "close_code": self.close_code,
+        }
+
+
 class Call:
     __slots__ = (
         "amd",
@@ -149,6 +199,7 @@ class Call:
         "waiter",
         "watchers",
         "webhooks",
+        "websocket",
     )
 
     def __init__(
@@ -227,6 +278,7 @@ class Call:
         self.task: asyncio.Task[None] | None = None
         self.children: list[Call] = []
         self.webhooks: list[WebhookRecord] = []
+        self.websocket: SocketRecord | None = None  # a websocket leg's connection attempt
         self.index = 0
 
     # --- state ----------------------------------------------------------------------------------
@@ -323,6 +375,8 @@ class Call:
             "disconnected_by": self.disconnected_by,
             "conversation_name": self.conversation_name,
         }
+        if self.websocket is not None:
+            out["websocket"] = self.websocket.to_json()
         if webhooks:
             out["webhooks"] = [w.to_json() for w in self.webhooks]
         return out
@@ -334,6 +388,16 @@ def endpoint_str(ep: dict[str, Any]) -> str:
         if v:
             return str(v)
     return str(ep.get("type", ""))
+
+
+def is_websocket(endpoint: dict[str, Any]) -> bool:
+    return endpoint.get("type") == "websocket"
+
+
+def endpoint_headers(endpoint: dict[str, Any]) -> dict[str, Any] | None:
+    """The endpoint's custom ``headers``: echoed in the first message and in the leg's events."""
+    headers = endpoint.get("headers") if is_websocket(endpoint) else None
+    return headers if isinstance(headers, dict) else None
 
 
 class CallStore:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.sandbox.simulator.calls import endpoint_headers
 from orchestrator.sandbox.simulator.clock import iso
 
 if TYPE_CHECKING:
@@ -42,6 +43,9 @@ def status_payload(engine: SimEngine, call: Call, status: str, **extra: Any) -> 
         "direction": call.direction,
         "timestamp": iso(engine.clock.sim()),
     }
+    headers = endpoint_headers(call.to)
+    if headers is not None:
+        body["headers"] = headers  # a websocket leg's events echo its endpoint's headers
     body.update(extra)
     return body
 

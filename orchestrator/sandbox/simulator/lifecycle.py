@@ -10,6 +10,11 @@ simulated time with Vonage's event sequence (DIGEST §7, KB-ORDER):
 
 A REST hangup before answer ends the leg as ``cancelled``; after answer, as ``completed``.
 
+A websocket leg has no callee to draw: the simulator really connects (:mod:`.websocket_leg`), so
+``started`` -> ``answered`` when the socket opens (no ringing, no AMD), ``failed`` when it cannot;
+it lasts until the server closes the socket (``disconnected``, then ``completed``), the call ends
+elsewhere or its ``limit`` passes (the simulator closes the socket).
+
 :class:`Legs` owns the running lifecycles (one task per leg): it launches them (a created call,
 an inbound call, a leg an NCCO ``connect`` adds), counts them and waits for them.
 """
@@ -23,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from orchestrator.sandbox.simulator.calls import Call, Hangup, Transfer
+from orchestrator.sandbox.simulator.calls import Call, Hangup, Transfer, is_websocket
 from orchestrator.sandbox.simulator.clock import iso
 from orchestrator.sandbox.simulator.events import (
     NCCO_SYNTAX_ERROR,
@@ -35,6 +40,7 @@ from orchestrator.sandbox.simulator.events import (
     status_payload,
 )
 from orchestrator.sandbox.simulator.ncco_runner import NccoRunner, validate_ncco
+from orchestrator.sandbox.simulator.websocket_leg import WebSocketLeg
 
 if TYPE_CHECKING:
     from orchestrator.sandbox.simulator.applications import SimApplication
@@ -149,6 +155,7 @@ class LegLifecycle:
         self.events = CallEvents(engine, call, app)
         self.ncco = NccoRunner(engine, call, app, self.events, launch)
         self._amd_task: asyncio.Task[None] | None = None
+        self.socket: WebSocketLeg | None = None  # an open websocket leg's connection
 
     def span(self, s: tuple[float, float]) -> float:
         return self.rng.uniform(*s)
@@ -160,6 +167,9 @@ class LegLifecycle:
     async def run(self) -> None:
         if self.call.direction == "inbound":
             await self.inbound()
+            return
+        if is_websocket(self.call.to):
+            await self.websocket()
             return
         call, engine, t = self.call, self.engine, self.profile.timing
         ov = call.override
@@ -217,6 +227,33 @@ class LegLifecycle:
             return
         await self.answered()
 
+    async def websocket(self) -> None:
+        """The socket, not the profile's draw, decides: opened answers the leg, else it fails."""
+        call, engine = self.call, self.engine
+        sock = WebSocketLeg(engine, call)
+        try:
+            try:
+                await self.status("started")
+                opening = asyncio.create_task(sock.open())
+                try:
+                    await engine.pause(call, None, until=opening)
+                finally:
+                    if not opening.done():
+                        opening.cancel()
+                        await asyncio.gather(opening, return_exceptions=True)
+            except Hangup:
+                await self.final("cancelled", None)
+                return
+            if not opening.result():
+                await self.final("failed", None)
+                return
+            call.outcome = "answered"
+            self.socket = sock
+            sock.start()
+            await self.answered()
+        finally:
+            await sock.close()
+
     def _ringing(self) -> None:
         self.call.status = "ringing"
         self.call.ringing_sim = self.engine.clock.sim()
@@ -272,11 +309,14 @@ class LegLifecycle:
         call.answered_sim = engine.clock.sim()
         call.network = self.profile.pricing.network
         call.rate = self.profile.pricing.rate
-        talk = self.span(
-            ov.talk
-            if ov is not None and ov.talk is not None
-            else (t.talk if human else t.machine_talk)
-        )
+        if self.socket is not None:
+            talk = float(call.length_timer)  # the server decides when to hang up
+        else:
+            talk = self.span(
+                ov.talk
+                if ov is not None and ov.talk is not None
+                else (t.talk if human else t.machine_talk)
+            )
         if talk < call.length_timer:
             hold, call.deadline_by = talk, "user"
         else:
@@ -288,7 +328,8 @@ class LegLifecycle:
         try:
             ncco: list[Any] | None = None
             try:
-                await self.amd()
+                if self.socket is None:
+                    await self.amd()
                 if call.leg == "connect":
                     await engine.pause(call, None)  # bridged until either side hangs up
                 else:
@@ -305,7 +346,38 @@ class LegLifecycle:
             if self._amd_task is not None:
                 self._amd_task.cancel()
         call.disconnected_by = "user" if by == "user" else "platform"
+        if self.socket is not None:
+            await self.socket_ended()
         await self.complete()
+
+    async def socket_ended(self) -> None:
+        """Close the socket; if the server closed it, send ``disconnected`` (DIGEST §4.2, §4.3).
+
+        A returned NCCO runs on the caller (the connect that made this leg takes it as the rest
+        of its NCCO); a REST hangup or the other side ending raises no ``disconnected``.
+        """
+        call, engine, sock = self.call, self.engine, self.socket
+        assert sock is not None
+        await sock.close()
+        if not sock.closed_by_server:
+            return
+        payload = status_payload(engine, call, "disconnected")
+        if call.leg != "connect" or not call.event_url:
+            await self.events.send(payload, "disconnected")
+            return
+        reply = await engine.poster.request_ncco(
+            call,
+            self.app,
+            [call.event_url],
+            call.event_method,
+            payload,
+            kind="event",
+            label="disconnected",
+            hook="event_url",
+            validate=validate_ncco,
+            allow_empty=True,
+        )
+        call.sync_reply = reply.ncco if reply.ok else None
 
     async def complete(self) -> None:
         call, engine = self.call, self.engine

@@ -313,9 +313,8 @@ class NccoRunner:
             if not leg.ended:
                 leg.interrupt(Hangup("platform"))
             raise
-        if not leg.answered and leg.sync_connect:
-            return leg.sync_reply
-        return None
+        # Set by a synchronous connect's failure event, or a websocket's disconnected event.
+        return leg.sync_reply
 
     async def conversation(self, act: dict[str, Any]) -> None:
         engine = self.engine

@@ -196,6 +196,20 @@ class WebhookPolicy(_Model):
     verify_tls: bool = Field(True, description="Verify the product's TLS certificate.")
 
 
+class WebSocketPolicy(_Model):
+    """How the simulated platform connects websocket endpoints (real seconds and bytes)."""
+
+    open_timeout: float = Field(
+        3.0, gt=0, description="TCP connect + WebSocket handshake; past it the leg fails."
+    )
+    max_frames: int = Field(
+        1500, ge=0, description="Audio frames (20 ms each) sent per leg at most, then silence."
+    )
+    max_message: int = Field(
+        16384, ge=1024, description="Largest message read from the server (else it is closed)."
+    )
+
+
 class EndpointFault(_Model):
     """Faults for one API operation (or '*' for all)."""
 
@@ -277,6 +291,7 @@ class Profile(_Model):
     events: Events = Field(default_factory=Events)
     pricing: Pricing = Field(default_factory=Pricing)
     webhooks: WebhookPolicy = Field(default_factory=WebhookPolicy)
+    websocket: WebSocketPolicy = Field(default_factory=WebSocketPolicy)
     faults: Faults = Field(default_factory=Faults)
     limits: Limits = Field(default_factory=Limits)
     overrides: tuple[Override, ...] = Field(

@@ -103,6 +103,16 @@ class WebhookPoster:
             )
             self._client = HookClient(verify=verify)
 
+    def tls_context(self) -> ssl.SSLContext:
+        """The same trust as webhooks, for the platform's other TLS clients (wss:// endpoints)."""
+        if isinstance(self._verify, str):
+            return ssl.create_default_context(cafile=self._verify)
+        ctx = ssl.create_default_context()
+        if not self._verify:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+
     async def close(self) -> None:
         self.cancel_background()
         if self._client is not None:
