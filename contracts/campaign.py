@@ -25,20 +25,24 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
 
 from contracts._base import AwareTime, error_text
+from contracts.agents import AgentNeed
 from contracts.bounded import BoundedSafeLoader
 from contracts.envelopes import stable_id
 from contracts.suggest import did_you_mean, model_fields_at
 
 __all__ = [
     "CAMPAIGN_NAME_PATTERN",
+    "AgentsSpec",
     "CallerIds",
     "CallingHours",
+    "DialingMode",
     "CampaignControl",
     "CampaignDocument",
     "CampaignFileError",
@@ -255,6 +259,81 @@ class RetryPolicy(_Model):
         return getattr(self, retry_class, None) if retry_class in _RETRY_CLASSES else None
 
 
+class AgentsSpec(_Model):
+    """Who takes the answered calls of a progressive or predictive campaign, and the abandon rules.
+
+    A call answered by a person who finds no agent within ``connect_within`` is abandoned: the
+    callee hears ``abandon_message``. Telemarketing rules (FCC/TSR, Ofcom) cap abandoned calls at
+    3 % of live answers and want that message to say who called and give a number to call back,
+    so predictive campaigns must have one; predictive pacing keeps the rate under
+    ``abandon_cap`` over the last ``abandon_window``.
+    """
+
+    group: str | None = Field(None, description="Only agents in this group take the calls.")
+    skills: list[str] = Field(default_factory=list, description="Agents need all of these.")
+    ratio: float = Field(
+        1.0, gt=0, le=10, description="Progressive: dials per free agent (and before predictive "
+        "has learned enough)."
+    )
+    connect_within: Seconds = Field(
+        2.0, description="A live answer with no agent by then is abandoned (rules: 2 s)."
+    )
+    abandon_cap: float = Field(
+        0.03, ge=0, le=0.1, description="Predictive: abandoned / live answers, at most (0.03 = 3 %)."
+    )
+    abandon_window: Seconds = Field(
+        3600.0, description="The rolling window the abandon rate is measured over (1m to 24h)."
+    )
+    abandon_message: str | None = Field(
+        None,
+        description="Spoken to an abandoned callee: caller identity and a call-back number "
+        "(required for predictive).",
+    )
+
+    @field_validator("group")
+    @classmethod
+    def _group(cls, v: str | None) -> str | None:
+        if v is not None:
+            AgentNeed(group=v)
+        return v
+
+    @field_validator("skills")
+    @classmethod
+    def _skills(cls, v: list[str]) -> list[str]:
+        AgentNeed(skills=v)
+        return v
+
+    @field_validator("connect_within")
+    @classmethod
+    def _connect_within(cls, v: float) -> float:
+        if not 0.5 <= v <= 60:
+            raise ValueError("must be between 0.5s and 60s")
+        return v
+
+    @field_validator("abandon_window")
+    @classmethod
+    def _window(cls, v: float) -> float:
+        if not 60 <= v <= 86400:
+            raise ValueError("must be between 1m and 24h")
+        return v
+
+    @field_validator("abandon_message")
+    @classmethod
+    def _message(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise ValueError("must not be blank: say who called and a number to call back")
+        if v is not None and len(v) > 1500:
+            raise ValueError("must have at most 1500 characters (spoken with talk)")
+        return v
+
+    @property
+    def need(self) -> AgentNeed:
+        return AgentNeed(group=self.group, skills=self.skills)
+
+
+DialingMode = Literal["agentless", "progressive", "predictive"]
+
+
 _RETRY_CLASSES = frozenset({"busy", "unanswered", "timeout", "failed", "machine"})
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 _DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -327,6 +406,17 @@ class CampaignSpec(_Model):
     from_: CallerIds = Field(alias="from")
     flow: FlowSpec
     pacing: Pacing = Field(default_factory=Pacing)
+    mode: DialingMode = Field(
+        "agentless",
+        description="agentless: the flow alone talks to the callee. progressive: one dial per "
+        "free agent (times agents.ratio). predictive: dials ahead of agents becoming free, "
+        "under agents.abandon_cap.",
+    )
+    agents: AgentsSpec | None = Field(
+        None,
+        validate_default=True,
+        description="The agents and abandon rules (progressive and predictive modes).",
+    )
     machine_detection: MachineDetection = Field(default_factory=MachineDetection)
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     calling_hours: CallingHours | None = Field(
@@ -360,6 +450,25 @@ class CampaignSpec(_Model):
         if self.start_at and self.stop_at and self.stop_at <= self.start_at:
             raise ValueError("stop_at must be after start_at")
         return self
+
+    @field_validator("agents")
+    @classmethod
+    def _agents(cls, v: AgentsSpec | None, info: ValidationInfo) -> AgentsSpec | None:
+        # A field validator (``mode`` is validated first) so the error names the agents line.
+        mode = info.data.get("mode", "agentless")
+        if mode == "agentless" and v is not None:
+            raise ValueError("only with mode progressive or predictive")
+        if mode == "predictive" and (v is None or not v.abandon_message):
+            raise ValueError(
+                "abandon_message: is required with mode predictive (who called and a number "
+                "to call back)"
+            )
+        return v
+
+    @property
+    def agent_rules(self) -> AgentsSpec:
+        """The agents block, or its defaults (a progressive campaign may leave it out)."""
+        return self.agents if self.agents is not None else AgentsSpec()
 
     def resolve_paths(self, base: Path) -> CampaignSpec:
         """Make file paths absolute relative to the campaign file's directory."""
