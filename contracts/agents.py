@@ -39,6 +39,7 @@ __all__ = [
     "AgentNeed",
     "AgentRecord",
     "AgentState",
+    "LeaveAfterCall",
 ]
 
 #: Agent ids are Kafka keys and URL path segments (``PUT /v1/agents/{id}/state``): kept path-safe.
@@ -177,6 +178,9 @@ class AgentCommand(_Model):
         return orjson.dumps(self.model_dump(mode="json", by_alias=True, exclude_none=True))
 
 
+LeaveAfterCall = Literal["offline", "logout"]
+
+
 class AgentRecord(_Model):
     """One agent's state on ``agents.state`` (key = agent id): what the pool restores from."""
 
@@ -192,7 +196,7 @@ class AgentRecord(_Model):
     call_ref: str | None = Field(None, description="The call the agent is reserved for or on.")
     need: AgentNeed | None = Field(None, description="What that call needs (to find another).")
     wrap_up_until: float | None = None
-    leave_after_call: Literal["offline", "logout"] | None = Field(
+    leave_after_call: LeaveAfterCall | None = Field(
         None, description="Asked to go offline or log out during a call: done when it ends."
     )
     offline_reason: str | None = Field(None, description="logout, offline, or leg_<status>.")

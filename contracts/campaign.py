@@ -42,7 +42,6 @@ __all__ = [
     "AgentsSpec",
     "CallerIds",
     "CallingHours",
-    "DialingMode",
     "CampaignControl",
     "CampaignDocument",
     "CampaignFileError",
@@ -55,6 +54,7 @@ __all__ = [
     "ContactRow",
     "ContactsSource",
     "ControlAction",
+    "DialingMode",
     "Disposition",
     "FlowSpec",
     "MachineDetection",
@@ -272,14 +272,19 @@ class AgentsSpec(_Model):
     group: str | None = Field(None, description="Only agents in this group take the calls.")
     skills: list[str] = Field(default_factory=list, description="Agents need all of these.")
     ratio: float = Field(
-        1.0, gt=0, le=10, description="Progressive: dials per free agent (and before predictive "
-        "has learned enough)."
+        1.0,
+        gt=0,
+        le=10,
+        description="Progressive: dials per free agent (and before predictive has learned enough).",
     )
     connect_within: Seconds = Field(
         2.0, description="A live answer with no agent by then is abandoned (rules: 2 s)."
     )
     abandon_cap: float = Field(
-        0.03, ge=0, le=0.1, description="Predictive: abandoned / live answers, at most (0.03 = 3 %)."
+        0.03,
+        ge=0,
+        le=0.1,
+        description="Predictive: abandoned / live answers, at most (0.03 = 3 %).",
     )
     abandon_window: Seconds = Field(
         3600.0, description="The rolling window the abandon rate is measured over (1m to 24h)."
