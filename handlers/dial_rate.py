@@ -1,7 +1,9 @@
 """A campaign's dial rate over the last minute, for its progress (dials/min and the ETA).
 
 A meter, not a limiter: pacing itself is the one sliding-window limiter
-(:mod:`handlers.sliding_window`). Pure: time is passed in as epoch seconds.
+(:mod:`handlers.sliding_window`). Pure: time is passed in as epoch seconds. The same meter counts
+a predictive campaign's live answers and abandons over its abandon window
+(:mod:`handlers.dial_stats`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,11 @@ class DialRate:
     def trim(self, now: float) -> None:
         while self.times and self.times[0] <= now - self.window:
             self.times.popleft()
+
+    def count(self, now: float) -> int:
+        """Events in the window ending at ``now``."""
+        self.trim(now)
+        return len(self.times)
 
     def per_minute(self, now: float, since: float | None = None) -> float:
         self.trim(now)
