@@ -12,7 +12,10 @@ redelivered event changes nothing: every event carries an id, the ids applied to
 kept (the last :data:`DEDUP_DEPTH` per agent, so memory is bounded by the team's size and not by
 the campaign's length) and stored in the agent's changelog record, so they survive a restart.
 Events that do not fit the agent's state (a ``connected`` for a call the agent no longer holds)
-are ignored, so the pool's state depends only on the events and their times.
+are ignored, so the pool's state depends only on the events and their times. One event is not
+remembered, an event that touched no agent's record: a reserve that found nobody (delivered
+again it asks again, and may find an agent free by then; a caller that no longer wants one
+releases it) and a command for an agent never logged in (dropped, as is its redelivery).
 
 No clock is read: every call passes ``now`` (epoch seconds). A wrap-up ends at its own time
 (``wrap_up_until``) whenever the pool next looks, so the result does not depend on how often it
