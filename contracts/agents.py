@@ -40,6 +40,7 @@ __all__ = [
     "AgentRecord",
     "AgentState",
     "LeaveAfterCall",
+    "check_labels",
 ]
 
 #: Agent ids are Kafka keys and URL path segments (``PUT /v1/agents/{id}/state``): kept path-safe.
@@ -62,7 +63,7 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-def _labels(value: list[str], what: str) -> list[str]:
+def check_labels(value: list[str], what: str) -> list[str]:
     """Skills and groups are matched exactly, so spelling slips would silently never match."""
     if len(value) > _MAX_LABELS:
         raise ValueError(f"at most {_MAX_LABELS} {what}")
@@ -86,13 +87,13 @@ class AgentNeed(_Model):
     @classmethod
     def _group(cls, v: str | None) -> str | None:
         if v is not None:
-            _labels([v], "groups")
+            check_labels([v], "groups")
         return v
 
     @field_validator("skills")
     @classmethod
     def _skills(cls, v: list[str]) -> list[str]:
-        return _labels(v, "skills")
+        return check_labels(v, "skills")
 
 
 class Agent(_Model):
@@ -112,12 +113,12 @@ class Agent(_Model):
     @field_validator("groups")
     @classmethod
     def _groups(cls, v: list[str]) -> list[str]:
-        return _labels(v, "groups")
+        return check_labels(v, "groups")
 
     @field_validator("skills")
     @classmethod
     def _skills(cls, v: list[str]) -> list[str]:
-        return _labels(v, "skills")
+        return check_labels(v, "skills")
 
     def fits(self, need: AgentNeed | None) -> bool:
         """Whether this agent may take a call that needs ``need`` (None: any agent)."""

@@ -32,7 +32,7 @@ from pydantic import (
 )
 
 from contracts._base import AwareTime, error_text
-from contracts.agents import AgentNeed
+from contracts.agents import AgentNeed, check_labels
 from contracts.bounded import BoundedSafeLoader
 from contracts.envelopes import stable_id
 from contracts.suggest import did_you_mean, model_fields_at
@@ -299,14 +299,13 @@ class AgentsSpec(_Model):
     @classmethod
     def _group(cls, v: str | None) -> str | None:
         if v is not None:
-            AgentNeed(group=v)
+            check_labels([v], "groups")
         return v
 
     @field_validator("skills")
     @classmethod
     def _skills(cls, v: list[str]) -> list[str]:
-        AgentNeed(skills=v)
-        return v
+        return check_labels(v, "skills")
 
     @field_validator("connect_within")
     @classmethod

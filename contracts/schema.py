@@ -11,7 +11,16 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from contracts import application_api, campaign, changelog, errors, ncco, voice_api, webhooks
+from contracts import (
+    agents,
+    application_api,
+    campaign,
+    changelog,
+    errors,
+    ncco,
+    voice_api,
+    webhooks,
+)
 from contracts.envelopes import ENVELOPES
 
 __all__ = ["JSON_SCHEMA_DIALECT", "all_models", "schema_document", "summary"]
@@ -61,6 +70,9 @@ _CAMPAIGN: tuple[type[BaseModel], ...] = (
     campaign.ContactResult,
 )
 
+#: What other services publish to change an agent's state, and the agent's changelog value.
+_AGENTS: tuple[type[BaseModel], ...] = (agents.AgentCommand, agents.AgentRecord)
+
 _STATE_RECORDS: tuple[type[BaseModel], ...] = (
     changelog.VoiceStateRecord,
     changelog.CampaignStateRecord,
@@ -72,6 +84,7 @@ def all_models() -> dict[str, type[BaseModel]]:
     groups: tuple[tuple[type[BaseModel], ...], ...] = (
         ENVELOPES,
         _CAMPAIGN,
+        _AGENTS,
         _STATE_RECORDS,
         webhooks.WEBHOOK_MODELS,
         (ncco.Ncco, ncco.PayPrompt),

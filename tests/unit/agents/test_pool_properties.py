@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from contracts.agents import AgentAction, AgentNeed, AgentRecord, AgentState
+from contracts.agents import AgentAction, AgentCommand, AgentNeed, AgentRecord, AgentState
 from handlers.agents import (
     AgentLegFailed,
     AgentPool,
@@ -83,7 +83,7 @@ def deliveries(draw: st.DrawFn) -> list[Step]:
 
 
 def _event_id(event: PoolEvent) -> str:
-    return getattr(event, "id", None) or getattr(event, "event_id")
+    return event.id if isinstance(event, AgentCommand) else event.event_id
 
 
 def _run(pool: AgentPool, steps: list[Step]) -> list[list[Decision]]:
