@@ -99,6 +99,7 @@ def test_never_double_booked_and_only_free_fitting_agents_are_reserved(steps: li
     pool = AgentPool()
     applied: set[str] = set()
     for step in steps:
+        pool.tick(step.at)  # wrap-ups due by now end whatever the event: time, not the event
         before = {r.agent.id: r for r in pool.records()}
         decisions = pool.apply(step.event, step.at)
         after = pool.records()  # each record validates: call_ref iff reserved or on a call

@@ -30,7 +30,8 @@ WEBHOOK_NAMES = frozenset(m.__name__ for m in webhooks.WEBHOOK_MODELS)
 
 
 def vonage_models() -> dict[str, type[BaseModel]]:
-    ours = {"contracts.campaign", "contracts.changelog"}  # our records and the campaign file
+    # Our records (campaign, agents, changelogs) and the campaign file.
+    ours = {"contracts.agents", "contracts.campaign", "contracts.changelog"}
     return {
         k: v
         for k, v in all_models().items()
