@@ -35,8 +35,8 @@ broker-ready: $(STAMP)
 	@$(PY) -m orchestrator.localbroker
 
 test: broker-ready
-	$(PYTEST) -m "not extended and not budget"
-	$(PYTEST_ALONE) -m "budget and not extended"
+	$(PYTEST) -m "not extended and not budget and not alone"
+	$(PYTEST_ALONE) -m "(budget or alone) and not extended"
 
 test-all: broker-ready
 	$(PYTEST) -m "not budget"
