@@ -39,12 +39,12 @@ test: broker-ready
 	$(PYTEST_ALONE) -m "(budget or alone) and not extended"
 
 test-all: broker-ready
-	$(PYTEST) -m "not budget"
-	$(PYTEST_ALONE) -m "budget"
+	$(PYTEST) -m "not budget and not alone"
+	$(PYTEST_ALONE) -m "budget or alone"
 
 test-fast: broker-ready
-	$(PYTEST) -m "not slow and not budget"
-	$(PYTEST_ALONE) -m "budget and not slow"
+	$(PYTEST) -m "not slow and not budget and not alone"
+	$(PYTEST_ALONE) -m "(budget or alone) and not slow"
 
 demo: broker-ready
 	$(VENV)/bin/orchestrator demo
