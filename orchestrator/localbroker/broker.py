@@ -363,10 +363,14 @@ class LocalBroker:
             _cluster_id(),
             "--config",
             str(self.data_dir / "server.properties"),
-            # No eligible leader replicas (KIP-966, on by default from 4.1): with one replica,
-            # a fenced broker's partitions come back with an empty ISR until its own
-            # AlterPartition lands, and acks=all writes fail with NOT_ENOUGH_REPLICAS meanwhile
-            # (a busy CI runner saw a minute of it). Without ELR the one replica stays in the ISR.
+            # No eligible leader replicas (KIP-966, on by default in 4.4): with one replica, a
+            # broker that missed its heartbeats (a starved CPU) gets its partitions back with
+            # an empty ISR and a leader elected from the ELR, and acks=all needs its own
+            # AlterPartition before writes succeed again. Without ELR the replica stays in the
+            # ISR. (The NOT_ENOUGH_REPLICAS warnings transactional producers log at start-up
+            # are something else: KIP-890's partition verification reports a coordinator
+            # still loading, or a transaction still completing, that way to older clients
+            # such as aiokafka, which retry.)
             "--feature",
             "eligible.leader.replicas.version=0",
             # SCRAM credentials exist from the first moment (KIP-900); passwords are on this

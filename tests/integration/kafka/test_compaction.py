@@ -29,7 +29,9 @@ from orchestrator.localbroker import LocalBroker
 from orchestrator.runtime.restore import restore
 from orchestrator.runtime.store import Entry, PartitionStore, encode_changelog
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# An open defect: inside the parallel suite this file hangs now and then (never alone), so make
+# test runs it second, on its own, until the stuck await is found.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.alone]
 
 
 @pytest.fixture(scope="module")

@@ -144,17 +144,25 @@ def ws_leg(ledger: dict[str, Any]) -> dict[str, Any]:
     return leg
 
 
-async def test_connect_sends_connected_message_then_pcm_frames_until_the_caller_hangs_up(
-    make_sim: Any, receiver: Receiver
-) -> None:
-    async with WsServer() as server, make_sim(profile=caller_talks(10.0)) as sim:
+async def connect_call(
+    make_sim: Any, receiver: Receiver, name: str, profile: dict[str, Any]
+) -> tuple[WsServer, dict[str, Any]]:
+    """A phone caller whose NCCO connects to a fresh loopback WebSocket server, run to the end."""
+    async with WsServer() as server, make_sim(profile=profile) as sim:
         app = sim.create_application()
         ncco = [connect_to(receiver, ws_endpoint(server.url()))]
-        await create(sim, app.jwt(), phone_call(receiver, "caller", ncco))
+        await create(sim, app.jwt(), phone_call(receiver, name, ncco))
         await settle(sim)
         ledger = sim.ledger()
         async with asyncio.timeout(5):
             await server.closed.wait()
+    return server, ledger
+
+
+async def test_connect_sends_connected_message_then_pcm_frames_until_the_caller_hangs_up(
+    make_sim: Any, receiver: Receiver
+) -> None:
+    server, ledger = await connect_call(make_sim, receiver, "caller", caller_talks(10.0))
 
     first, *rest = server.messages
     assert isinstance(first, str)
@@ -187,14 +195,7 @@ async def test_frames_stop_at_the_cap_and_follow_simulated_time(
 ) -> None:
     """10 s of simulated talk is 500 frames of 20 ms; the cap (4) binds first."""
     prof = caller_talks(10.0, websocket={"max_frames": 4})
-    async with WsServer() as server, make_sim(profile=prof) as sim:
-        app = sim.create_application()
-        ncco = [connect_to(receiver, ws_endpoint(server.url()))]
-        await create(sim, app.jwt(), phone_call(receiver, "capped", ncco))
-        await settle(sim)
-        ledger = sim.ledger()
-        async with asyncio.timeout(5):
-            await server.closed.wait()
+    server, ledger = await connect_call(make_sim, receiver, "capped", prof)
     assert len(server.frames) == 4
     assert ws_leg(ledger)["websocket"]["frames_sent"] == 4
 
