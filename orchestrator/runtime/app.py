@@ -73,6 +73,9 @@ class Context:
     now: float = 0.0
     #: Seconds since the key last received a record (timers), 0 for records.
     idle_s: float = 0.0
+    #: The input record's Kafka key ("" for timers and punctuate). ``apply`` gets the state
+    #: key (:meth:`App.state_key`), which is the same unless the application maps keys.
+    record_key: str = ""
 
 
 class App(Generic[S, E]):
@@ -95,6 +98,20 @@ class App(Generic[S, E]):
 
     def decode(self, key: bytes, value: bytes | None) -> E:
         raise NotImplementedError
+
+    def state_key(self, key: str, event: E) -> str:
+        """The state a record belongs to (default: its Kafka key).
+
+        The runtime orders, stores, checkpoints and deduplicates (by source offset) per *state
+        key*, so an application whose decisions need several Kafka keys in one state (the agent
+        pool: every agent and every call it bridges) maps them all to one state key. The input
+        partition still bounds what one state can see: records that share a state key must be
+        in the same partition (the agents app reads a one-partition topic). The changelog
+        record's key is the state key. Override it only when needed: an overriding app's
+        records are decoded before the replay check (the default path skips replayed records
+        without decoding them).
+        """
+        return key
 
     def apply(
         self, key: str, state: S | None, event: E, ctx: Context

@@ -144,7 +144,9 @@ class _Partition(Generic[S]):
         self.last = -1  # highest input offset taken (done or in flight)
         self.pending: deque[int] = deque()  # async: offsets in flight, ascending
         self.done: set[int] = set()  # async: completed offsets still in ``pending``
-        self.queues: dict[str, deque[ConsumerRecord[bytes, bytes]]] = {}  # async: busy keys
+        #: async: busy state keys, each with its waiting records (and their decoded events,
+        #: for an application that maps Kafka keys to state keys; else None)
+        self.queues: dict[str, deque[tuple[ConsumerRecord[bytes, bytes], Any]]] = {}
 
     def committable(self) -> int | None:
         """The offset to commit: everything below it is complete."""
@@ -184,6 +186,9 @@ class Runtime(Generic[S, E]):
         self.registry = registry or CollectorRegistry()
         self.metrics = RuntimeMetrics(self.registry, app.name).labels()
         self._async = inspect.iscoroutinefunction(app.apply)
+        #: The application maps Kafka keys to state keys (``App.state_key``): its records are
+        #: decoded before the replay check, and ordered and stored by state key.
+        self._keyed = type(app).state_key is not App.state_key
         self._lock = asyncio.Lock()
         self._stop = asyncio.Event()
         self._epoch = 0
@@ -459,6 +464,7 @@ class Runtime(Generic[S, E]):
         ctx.partition = part.p
         ctx.now = now
         ctx.idle_s = 0.0
+        keyed = self._keyed
         applied = skipped = 0
         for m in msgs:
             off = m.offset
@@ -467,14 +473,15 @@ class Runtime(Generic[S, E]):
                 self._dead_letter(part, m, "missing_key", "record has no key")
                 continue
             try:
-                key = kb.decode()
+                key = rkey = kb.decode()
             except UnicodeDecodeError as err:
                 self._dead_letter(part, m, "undecodable", f"key: {err}")
                 continue
-            entry = entries.get(key)
-            if entry is not None and off <= entry.offset:
-                skipped += 1
-                continue
+            if not keyed:
+                entry = entries.get(key)
+                if entry is not None and off <= entry.offset:
+                    skipped += 1
+                    continue
             try:
                 event = decode(kb, m.value)
             except DecodeError as err:
@@ -483,9 +490,19 @@ class Runtime(Generic[S, E]):
             except Exception as err:
                 self._dead_letter(part, m, "undecodable", f"{type(err).__name__}: {err}")
                 continue
+            if keyed:
+                mapped = self._state_key(part, m, key, event)
+                if mapped is None:
+                    continue
+                key = mapped
+                entry = entries.get(key)
+                if entry is not None and off <= entry.offset:
+                    skipped += 1
+                    continue
+            ctx.record_key = rkey
             ctx.offset = off
             ctx.timestamp_ms = m.timestamp
-            trace = record_trace(m.headers, key)
+            trace = record_trace(m.headers, rkey)
             try:
                 if tracing.enabled:
                     with tracing.span(span_name, trace, attributes={"voice.key": key}) as trace:
@@ -535,6 +552,18 @@ class Runtime(Generic[S, E]):
             self.metrics.applied.inc(applied)
         if skipped:
             self.metrics.skipped.inc(skipped)
+
+    def _state_key(
+        self, part: _Partition[S], m: ConsumerRecord[bytes, bytes], key: str, event: E
+    ) -> str | None:
+        """The record's state key (``App.state_key``); None: dead-lettered."""
+        try:
+            return self.app.state_key(key, event)
+        except self.app.invalid_errors as err:
+            self._dead_letter(part, m, "invalid_event", f"state key: {err}")
+        except Exception as err:
+            self._dead_letter(part, m, "handler_error", f"state key: {type(err).__name__}: {err}")
+        return None
 
     def _apply_step(
         self,
@@ -601,12 +630,30 @@ class Runtime(Generic[S, E]):
             self._dead_letter(part, m, "undecodable", f"key: {err}")
             self._complete(part, m.offset)
             return
+        event: Any = None
+        if self._keyed:  # ordered by state key: decoded here to learn it
+            try:
+                event = self.app.decode(kb, m.value)
+            except Exception as err:
+                self._dead_letter(
+                    part,
+                    m,
+                    "undecodable",
+                    str(err) if isinstance(err, DecodeError) else f"{type(err).__name__}: {err}",
+                )
+                self._complete(part, m.offset)
+                return
+            mapped = self._state_key(part, m, key, event)
+            if mapped is None:
+                self._complete(part, m.offset)
+                return
+            key = mapped
         queue = part.queues.get(key)
         if queue is not None:
-            queue.append(m)  # the key is busy: wait behind it, in order
+            queue.append((m, event))  # the key is busy: wait behind it, in order
             return
         part.queues[key] = deque()
-        task = asyncio.create_task(self._run_key(part, key, m))
+        task = asyncio.create_task(self._run_key(part, key, m, event))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -615,12 +662,12 @@ class Runtime(Generic[S, E]):
         self._inflight -= 1
 
     async def _run_key(
-        self, part: _Partition[S], key: str, m: ConsumerRecord[bytes, bytes]
+        self, part: _Partition[S], key: str, m: ConsumerRecord[bytes, bytes], event: Any = None
     ) -> None:
         while True:
             try:
                 async with self._sem:
-                    await self._apply_async(part, key, m)
+                    await self._apply_async(part, key, m, event)
             except Exception as err:  # pragma: no cover - _apply_async handles app errors
                 self._fatal = err
             finally:
@@ -629,30 +676,39 @@ class Runtime(Generic[S, E]):
             if not queue:
                 part.queues.pop(key, None)
                 return
-            m = queue.popleft()
+            m, event = queue.popleft()
 
     async def _apply_async(
-        self, part: _Partition[S], key: str, m: ConsumerRecord[bytes, bytes]
+        self, part: _Partition[S], key: str, m: ConsumerRecord[bytes, bytes], event: Any = None
     ) -> None:
+        """Apply one record to state ``key``; ``event`` is already decoded for a keyed app."""
         entry = part.store.entries.get(key)
         if entry is not None and m.offset <= entry.offset:
             self.stats["skipped"] += 1
             self.metrics.skipped.inc()
             return
-        try:
-            event = self.app.decode(m.key or b"", m.value)
-        except Exception as err:
-            self._dead_letter(
-                part,
-                m,
-                "undecodable",
-                str(err) if isinstance(err, DecodeError) else f"{type(err).__name__}: {err}",
-            )
-            return
-        ctx = Context(partition=part.p, offset=m.offset, timestamp_ms=m.timestamp, now=time.time())
+        if not self._keyed:
+            try:
+                event = self.app.decode(m.key or b"", m.value)
+            except Exception as err:
+                self._dead_letter(
+                    part,
+                    m,
+                    "undecodable",
+                    str(err) if isinstance(err, DecodeError) else f"{type(err).__name__}: {err}",
+                )
+                return
+        rkey = (m.key or b"").decode()
+        ctx = Context(
+            partition=part.p,
+            offset=m.offset,
+            timestamp_ms=m.timestamp,
+            now=time.time(),
+            record_key=rkey,
+        )
         if entry is not None:
             entry.busy = True
-        trace = record_trace(m.headers, key)
+        trace = record_trace(m.headers, rkey)
         try:
             with self._tracing.span(
                 f"{self.app.name} apply", trace, attributes={"voice.key": key}
@@ -698,6 +754,7 @@ class Runtime(Generic[S, E]):
             ctx.offset = -1
             ctx.timestamp_ms = 0
             ctx.now = now
+            ctx.record_key = ""
             for key in store.due_keys(now):
                 entry = store.entries[key]
                 if key in part.queues:  # async work in flight: try again next tick
