@@ -32,6 +32,8 @@ from contracts.ncco import AppEndpoint, PhoneEndpoint, SipEndpoint, WebsocketEnd
 
 __all__ = [
     "AGENT_ID_PATTERN",
+    "MAX_PROFILE_BYTES",
+    "AgentId",
     "Agent",
     "AgentAction",
     "AgentCommand",
@@ -49,6 +51,9 @@ _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _MAX_LABELS = 50
 #: Longest wrap-up an agent may be given: past an hour it is a break, and breaks are ``offline``.
 MAX_WRAP_UP_SECONDS = 3600.0
+#: Largest agent profile (as JSON): the whole pool is one changelog record, so each agent's
+#: share of it is bounded (a WebSocket endpoint's headers are metadata, not payload).
+MAX_PROFILE_BYTES = 1024
 
 AgentId = Annotated[str, Field(pattern=AGENT_ID_PATTERN)]
 
@@ -119,6 +124,16 @@ class Agent(_Model):
     @classmethod
     def _skills(cls, v: list[str]) -> list[str]:
         return check_labels(v, "skills")
+
+    @model_validator(mode="after")
+    def _size(self) -> Agent:
+        size = len(orjson.dumps(self.model_dump(mode="json", by_alias=True, exclude_none=True)))
+        if size > MAX_PROFILE_BYTES:
+            raise ValueError(
+                f"the profile is {size} bytes as JSON, at most {MAX_PROFILE_BYTES} (shorten the "
+                "endpoint's headers, skills or groups)"
+            )
+        return self
 
     def fits(self, need: AgentNeed | None) -> bool:
         """Whether this agent may take a call that needs ``need`` (None: any agent)."""

@@ -10,6 +10,14 @@ A campaign's calls use a structured reference, ``{campaign}.{run}.{row}.{attempt
 command, and readable, so whoever sees a call_ref (the worker, to route a leg's outcome to its
 campaign) can tell which campaign placed the call (:func:`campaign_of`) without asking anyone.
 Calls placed through the control API get ``api-{hex}`` and belong to no campaign.
+
+An agent campaign bridges each human answer to an agent: the agent's own leg is a call of its
+own, with the reference ``{callee call_ref}.a{n}`` (:func:`make_agent_leg_ref`): the callee's
+reference (which names the campaign) and the number of the agent leg placed for that callee (a
+busy agent's callee gets a second leg, ``.a2``, to the next agent). Path-safe like every
+reference, parseable (:func:`parse_agent_leg_ref`), and not a campaign call's reference, so the
+worker never mistakes an agent's leg for a contact's attempt: it routes the agent leg's facts to
+the agent pool (``agents.control``), keyed by the callee's reference.
 """
 
 from __future__ import annotations
@@ -21,10 +29,13 @@ from contracts.campaign import CAMPAIGN_NAME_PATTERN
 
 __all__ = [
     "CALL_REF_PATTERN",
+    "AgentLegRef",
     "CampaignCallRef",
     "campaign_of",
     "is_call_ref",
+    "make_agent_leg_ref",
     "make_call_ref",
+    "parse_agent_leg_ref",
     "parse_campaign_call_ref",
 ]
 
@@ -36,6 +47,20 @@ _CALL_REF = re.compile(CALL_REF_PATTERN)
 _CAMPAIGN_CALL_REF = re.compile(
     "^(" + CAMPAIGN_NAME_PATTERN.strip("^$") + r")\.([0-9a-f]{8})\.(\d+)\.(\d+)$"
 )
+
+
+_AGENT_LEG_REF = re.compile(
+    "^(" + CAMPAIGN_NAME_PATTERN.strip("^$") + r"\.[0-9a-f]{8}\.\d+\.\d+)\.a(\d{1,3})$"
+)
+#: Agent legs placed for one callee at most (each failed agent leg places the next one).
+MAX_AGENT_LEGS = 999
+
+
+class AgentLegRef(NamedTuple):
+    """The parts of an agent leg's reference."""
+
+    call_ref: str  # the callee's (a campaign call's) reference
+    n: int  # the agent leg's number for that callee, from 1
 
 
 class CampaignCallRef(NamedTuple):
@@ -73,3 +98,22 @@ def campaign_of(call_ref: str | None) -> str | None:
         return None
     m = _CAMPAIGN_CALL_REF.match(call_ref)
     return m.group(1) if m else None
+
+
+def make_agent_leg_ref(call_ref: str, n: int) -> str:
+    """The reference of the ``n``-th agent leg placed for the callee of ``call_ref``."""
+    if parse_campaign_call_ref(call_ref) is None:
+        raise ValueError(f"not a campaign call's reference: {call_ref[:80]!r}")
+    if not 1 <= n <= MAX_AGENT_LEGS:
+        raise ValueError(f"agent leg number {n} outside 1..{MAX_AGENT_LEGS}")
+    return f"{call_ref}.a{n}"
+
+
+def parse_agent_leg_ref(ref: str | None) -> AgentLegRef | None:
+    """The callee's reference and the leg's number, or None for any other call_ref."""
+    if not ref:
+        return None
+    m = _AGENT_LEG_REF.match(ref)
+    if m is None:
+        return None
+    return AgentLegRef(m.group(1), int(m.group(2)))

@@ -38,7 +38,9 @@ from contracts.envelopes import stable_id
 from contracts.suggest import did_you_mean, model_fields_at
 
 __all__ = [
+    "AGENT_PRELUDE_ACTIONS",
     "CAMPAIGN_NAME_PATTERN",
+    "AgentProgress",
     "AgentsSpec",
     "CallerIds",
     "CallingHours",
@@ -254,6 +256,10 @@ class RetryPolicy(_Model):
     timeout: RetryRule = Field(default_factory=lambda: RetryRule(delay=1800.0, max_attempts=3))
     failed: RetryRule = Field(default_factory=_no_retry)
     machine: RetryRule = Field(default_factory=_no_retry)
+    abandoned: RetryRule = Field(
+        default_factory=lambda: RetryRule(delay=3600.0, max_attempts=2),
+        description="Agent campaigns: a person answered and no agent was free in time.",
+    )
 
     def rule(self, retry_class: str) -> RetryRule | None:
         return getattr(self, retry_class, None) if retry_class in _RETRY_CLASSES else None
@@ -338,7 +344,9 @@ class AgentsSpec(_Model):
 DialingMode = Literal["agentless", "progressive", "predictive"]
 
 
-_RETRY_CLASSES = frozenset({"busy", "unanswered", "timeout", "failed", "machine"})
+_RETRY_CLASSES = frozenset({"busy", "unanswered", "timeout", "failed", "machine", "abandoned"})
+#: What an agent campaign's flow may play before the callee joins their agent's conversation.
+AGENT_PRELUDE_ACTIONS = frozenset({"talk", "stream"})
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 _DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -468,6 +476,38 @@ class CampaignSpec(_Model):
                 "to call back)"
             )
         return v
+
+    @field_validator("machine_detection")
+    @classmethod
+    def _agents_need_amd(cls, v: MachineDetection, info: ValidationInfo) -> MachineDetection:
+        # Only a human answer may reach an agent, and only AMD tells a human from a machine.
+        if info.data.get("mode", "agentless") != "agentless" and v.mode == "off":
+            raise ValueError(
+                "mode: standard or advanced is required with an agent campaign (mode "
+                f"{info.data.get('mode')}): machine answers must never reach an agent"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _agent_flow(self) -> CampaignSpec:
+        if self.mode == "agentless":
+            return self
+        # The callee is bridged to the agent by joining a named conversation at the end of the
+        # answer NCCO; what comes before it must end by itself (talk, stream), or the callee
+        # would never reach the conversation.
+        if self.flow.ncco is None:
+            raise ValueError(
+                f"flow: mode {self.mode} needs an inline ncco (its talk or stream actions play "
+                "before the callee is connected to an agent); a named flow or answer_url "
+                "cannot be followed by the bridge"
+            )
+        for i, action in enumerate(self.flow.ncco):
+            if action.get("action") not in AGENT_PRELUDE_ACTIONS:
+                raise ValueError(
+                    f"flow.ncco[{i}]: {action.get('action')!r} in mode {self.mode}: only talk "
+                    "and stream may play before the callee is connected to an agent"
+                )
+        return self
 
     @property
     def agent_rules(self) -> AgentsSpec:
@@ -672,6 +712,7 @@ class Disposition(StrEnum):
     INVALID_NUMBER = "invalid_number"
     CANCELLED = "cancelled"
     EXPIRED = "expired"  # the campaign's stop_at came before the contact could be (re)dialed
+    ABANDONED = "abandoned"  # agent campaigns: a person answered, no agent was free in time
 
 
 class ContactResult(_Model):
@@ -704,6 +745,14 @@ class ContactResult(_Model):
         default_factory=dict,
         description="What the flow collected on the last attempt: the leg outcome's captures "
         "(digits or speech per input, the branch taken, recording URLs).",
+    )
+    agent_id: str | None = Field(
+        None, description="Agent campaigns: the agent who talked to the contact (last attempt)."
+    )
+    agent_wait_s: float | None = Field(
+        None,
+        description="Agent campaigns: seconds from the human answer to the agent's answer, or "
+        "to the abandon.",
     )
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=True)
@@ -788,6 +837,29 @@ class CampaignStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class AgentProgress(_Model):
+    """An agent campaign's agents and abandons (``CampaignProgress.agents``)."""
+
+    mode: DialingMode
+    agents_free: int = Field(0, description="Available agents who fit the campaign.")
+    agents_busy: int = Field(0, description="Reserved, talking or in wrap-up.")
+    agents_logged_in: int = 0
+    callers_waiting: int = Field(0, description="Live answers waiting for an agent now.")
+    live_answers: int = Field(0, description="Human answers so far.")
+    connected: int = Field(0, description="Live answers bridged to an agent.")
+    abandoned: int = 0
+    abandon_rate: float | None = Field(
+        None, description="Abandoned over live answers, over the campaign's abandon window."
+    )
+    mean_wait_s: float | None = Field(None, description="Mean wait for an agent (connected).")
+    occupancy: float | None = Field(
+        None, description="The agents' talk time over their logged-in time since the start."
+    )
+    calls_per_agent_hour: float | None = None
+    dial_level: float | None = Field(None, description="Lines dialled per (expected) free agent.")
+    phase: str | None = Field(None, description="Pacing phase (predictive: warmup, adaptive...).")
+
+
 class CampaignProgress(_Model):
     """Progress counters: ``state.progress`` of the campaign's record on ``campaign.state``."""
 
@@ -815,6 +887,7 @@ class CampaignProgress(_Model):
     dials_per_min: float = 0.0
     max_concurrent: int = 0
     cps_limit: float = 0.0
+    agents: AgentProgress | None = Field(None, description="Agent campaigns only.")
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=True)
 

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from contracts import (
+    agent_calls,
     agents,
     application_api,
     campaign,
@@ -71,11 +72,19 @@ _CAMPAIGN: tuple[type[BaseModel], ...] = (
 )
 
 #: What other services publish to change an agent's state, and the agent's changelog value.
-_AGENTS: tuple[type[BaseModel], ...] = (agents.AgentCommand, agents.AgentRecord)
+_AGENTS: tuple[type[BaseModel], ...] = (
+    agents.AgentCommand,
+    agents.AgentRecord,
+    agent_calls.AgentCall,
+    agent_calls.AgentNotice,
+    agent_calls.AgentsTick,
+    agent_calls.LegMilestone,
+)
 
 _STATE_RECORDS: tuple[type[BaseModel], ...] = (
     changelog.VoiceStateRecord,
     changelog.CampaignStateRecord,
+    agent_calls.AgentPoolRecord,
 )
 
 

@@ -30,6 +30,9 @@ class TopicSpec:
     compacted: bool = False
     retention_ms: int = 7 * DAY_MS
     replication_factor: int = 3
+    #: Exactly one partition, whatever ``TOPIC_PARTITIONS`` says, checked at start-up: its
+    #: reader must see every record in one order (the agent pool).
+    single_partition: bool = False
 
     @property
     def config(self) -> dict[str, str]:
@@ -108,6 +111,31 @@ CAMPAIGN_UPLOADS = TopicSpec(
     retention_ms=30 * DAY_MS,
 )
 
+#: The agent pool's input: operators' and other services' ``AgentCommand`` (key = agent id), the
+#: calls' records (``AgentCall``, key = the callee's call_ref: reserve, the legs' facts, the
+#: results of the agent legs' commands) and the agents app's own clock ticks. **One partition,
+#: deliberately**: one owner sees every agent and every waiting call in one order, so an agent
+#: can never be reserved twice and "longest idle" means the whole team's. The bound this sets:
+#: one agents app process does all of it (reservations are a dict lookup and a scan of at most
+#: ``MAX_AGENTS`` agents; thousands per second fit), and a take-over pauses reservations for the
+#: restore of one small changelog. A company with several independent teams runs them as
+#: separate deployments (``TOPIC_PREFIX``).
+AGENTS_CONTROL = TopicSpec(
+    "agents.control",
+    1,
+    "agent id (AgentCommand); the callee's call_ref (AgentCall); `tick`",
+    "AgentCommand, AgentCall, AgentsTick, and the CommandResult of the agent legs' commands",
+    single_partition=True,
+)
+AGENTS_STATE = TopicSpec(
+    "agents.state",
+    1,
+    "`pool`",
+    "the agent pool snapshot (every agent's AgentRecord, the calls waiting or bridged)",
+    compacted=True,
+    single_partition=True,
+)
+
 #: Topics whose partition counts must be equal: a worker restores the state of input partition p
 #: from changelog partition p, and the dispatcher keeps command partition p's dial ledger in
 #: ledger partition p. A different count silently mixes keys from different partitions.
@@ -115,6 +143,7 @@ COPARTITIONED: tuple[tuple[TopicSpec, TopicSpec], ...] = (
     (VOICE_EVENTS, VOICE_STATE),
     (VOICE_COMMANDS, DISPATCH_LEDGER),
     (CAMPAIGN_CONTROL, CAMPAIGN_STATE),
+    (AGENTS_CONTROL, AGENTS_STATE),
 )
 
 TOPICS: tuple[TopicSpec, ...] = (
@@ -128,6 +157,8 @@ TOPICS: tuple[TopicSpec, ...] = (
     CAMPAIGN_STATE,
     CAMPAIGN_RESULTS,
     CAMPAIGN_UPLOADS,
+    AGENTS_CONTROL,
+    AGENTS_STATE,
 )
 
 
@@ -140,7 +171,7 @@ def topics(prefix: str = "", partitions: int | None = None) -> tuple[TopicSpec, 
     out = []
     for spec in TOPICS:
         s = spec.with_prefix(prefix)
-        if partitions is not None:
+        if partitions is not None and not spec.single_partition:
             s = replace(s, partitions=partitions)
         out.append(s)
     return tuple(out)
@@ -152,7 +183,7 @@ def topic_name(spec: TopicSpec, prefix: str = "") -> str:
 
 
 #: Topics a command may name as its ``reply_to``: where its requester reads the result.
-REPLY_TOPICS = frozenset({CAMPAIGN_CONTROL.name})
+REPLY_TOPICS = frozenset({CAMPAIGN_CONTROL.name, AGENTS_CONTROL.name})
 
 
 # --- Who publishes and who subscribes ---------------------------------------------------------
@@ -163,8 +194,9 @@ INGRESS = "ingress"
 WORKER = "worker"
 DISPATCHER = "dispatcher"
 CAMPAIGN_CONTROLLER = "campaign-controller"
+AGENTS = "agents"
 EXTERNAL = "external"
-ROLES: tuple[str, ...] = (INGRESS, WORKER, DISPATCHER, CAMPAIGN_CONTROLLER, EXTERNAL)
+ROLES: tuple[str, ...] = (INGRESS, WORKER, DISPATCHER, CAMPAIGN_CONTROLLER, AGENTS, EXTERNAL)
 
 #: The contacts topic a campaign file may name (``contacts.topic``): not one of the product's
 #: topics (other services own it, and its name is per campaign), but a contract all the same.
@@ -205,7 +237,7 @@ TRAFFIC: tuple[Traffic, ...] = (
     Traffic(
         VOICE_COMMANDS.name,
         ("CommandEnvelope",),
-        (WORKER, CAMPAIGN_CONTROLLER, INGRESS, EXTERNAL),
+        (WORKER, CAMPAIGN_CONTROLLER, AGENTS, INGRESS, EXTERNAL),
         (DISPATCHER,),
         "Voice/Application API operations; the ingress writes those of POST /v1/commands.",
     ),
@@ -226,7 +258,7 @@ TRAFFIC: tuple[Traffic, ...] = (
     Traffic(
         VOICE_DLQ.name,
         ("DeadLetter",),
-        (WORKER, DISPATCHER, CAMPAIGN_CONTROLLER),
+        (WORKER, DISPATCHER, CAMPAIGN_CONTROLLER, AGENTS),
         (EXTERNAL,),
         "For operators: every record that could not be processed, with the reason.",
     ),
@@ -266,6 +298,21 @@ TRAFFIC: tuple[Traffic, ...] = (
         "The outcomes of the campaign calls' legs, keyed by campaign (read from the call_ref).",
     ),
     Traffic(
+        CAMPAIGN_CONTROL.name,
+        ("LegMilestone",),
+        (WORKER,),
+        (CAMPAIGN_CONTROLLER,),
+        "Agent campaigns: a call's AMD result (human or machine) as it happens, keyed by campaign.",
+    ),
+    Traffic(
+        CAMPAIGN_CONTROL.name,
+        ("AgentNotice",),
+        (AGENTS,),
+        (CAMPAIGN_CONTROLLER,),
+        "Agent campaigns: which agent took a call and after what wait, abandoned calls, and the "
+        "agents' load (throttled), keyed by campaign.",
+    ),
+    Traffic(
         CAMPAIGN_STATE.name,
         ("CampaignStateRecord",),
         (CAMPAIGN_CONTROLLER,),
@@ -286,6 +333,44 @@ TRAFFIC: tuple[Traffic, ...] = (
         (CAMPAIGN_CONTROLLER,),
         "Contacts uploaded with POST /v1/campaigns (key `{upload id}/contacts`); the same "
         "upload's do-not-call numbers are plain-text E.164 values under `{upload id}/dnc`.",
+    ),
+    Traffic(
+        AGENTS_CONTROL.name,
+        ("AgentCommand",),
+        (INGRESS, EXTERNAL),
+        (AGENTS,),
+        "Log an agent in (with the profile) or out, or mark them available or offline "
+        "(PUT /v1/agents/{id}/state, or another service such as an agent desktop); key = agent id.",
+    ),
+    Traffic(
+        AGENTS_CONTROL.name,
+        ("AgentCall",),
+        (CAMPAIGN_CONTROLLER, WORKER),
+        (AGENTS,),
+        "Internal: a campaign's reserve and demand (controller) and the callee's and agent "
+        "legs' facts (worker), keyed by the callee's call_ref (demand: by campaign).",
+    ),
+    Traffic(
+        AGENTS_CONTROL.name,
+        ("CommandResult",),
+        (DISPATCHER,),
+        (AGENTS,),
+        "The results of the agents app's commands (agent legs, abandon transfers): their "
+        "`reply_to`.",
+    ),
+    Traffic(
+        AGENTS_CONTROL.name,
+        ("AgentsTick",),
+        (AGENTS,),
+        (AGENTS,),
+        "The agents app's clock ticks (deadlines and wrap-ups are decided when read back).",
+    ),
+    Traffic(
+        AGENTS_STATE.name,
+        ("AgentPoolRecord",),
+        (AGENTS,),
+        (AGENTS, INGRESS, EXTERNAL),
+        "Restored by the agents app; read by GET /v1/agents.",
     ),
     Traffic(
         CONTACTS_SOURCE,

@@ -74,6 +74,14 @@ def check(specs: Iterable[TopicSpec], facts: Mapping[str, TopicFacts]) -> list[M
         if found is None:
             out.append(Mismatch(spec.name, "missing"))
             continue
+        if spec.single_partition and found.partitions != 1:
+            out.append(
+                Mismatch(
+                    spec.name,
+                    f"{found.partitions} partitions, needs exactly 1 (one owner must see every "
+                    "agent and call in one order)",
+                )
+            )
         policy = found.config.get("cleanup.policy", "")
         wanted = "compact" if spec.compacted else "delete"
         if policy != wanted:

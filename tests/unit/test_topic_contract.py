@@ -52,3 +52,16 @@ def test_a_missing_topic_is_named() -> None:
     facts = _facts()
     del facts["p.campaign.uploads"]
     assert [str(m) for m in check(topics("p."), facts)] == ["p.campaign.uploads: missing"]
+
+
+def test_the_agent_pool_topics_have_exactly_one_partition() -> None:
+    # TOPIC_PARTITIONS (local use) does not reach them: one owner must see every agent.
+    assert {s.name: s.partitions for s in topics("p.", 3) if "agents" in s.name} == {
+        "p.agents.control": 1,
+        "p.agents.state": 1,
+    }
+    found = check(topics("p."), _facts(agents_control=2, agents_state=2))
+    assert sorted(str(m).split(" (")[0] for m in found) == [
+        "p.agents.control: 2 partitions, needs exactly 1",
+        "p.agents.state: 2 partitions, needs exactly 1",
+    ]

@@ -31,7 +31,12 @@ WEBHOOK_NAMES = frozenset(m.__name__ for m in webhooks.WEBHOOK_MODELS)
 
 def vonage_models() -> dict[str, type[BaseModel]]:
     # Our records (campaign, agents, changelogs) and the campaign file.
-    ours = {"contracts.agents", "contracts.campaign", "contracts.changelog"}
+    ours = {
+        "contracts.agent_calls",
+        "contracts.agents",
+        "contracts.campaign",
+        "contracts.changelog",
+    }
     return {
         k: v
         for k, v in all_models().items()

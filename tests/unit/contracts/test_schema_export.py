@@ -52,6 +52,14 @@ def test_index_maps_every_topic_to_its_schemas(exported: Path) -> None:
         "CampaignTick.schema.json",
         "Outcome.schema.json",
         "CommandResult.schema.json",
+        "LegMilestone.schema.json",
+        "AgentNotice.schema.json",
+    }
+    assert set(topics["agents.control"]["schemas"]) == {
+        "AgentCommand.schema.json",
+        "AgentCall.schema.json",
+        "AgentsTick.schema.json",
+        "CommandResult.schema.json",
     }
     assert topics["voice.dispatch-ledger"]["schemas"] == ["LedgerEntry.schema.json"]
     assert index["campaign_file"] == "CampaignSpec.schema.json"
@@ -69,7 +77,13 @@ def test_traffic_table_is_complete_and_resolvable() -> None:
     # Every record model on a topic says what it is.
     for name in record_names():
         props = catalogue[name].model_json_schema()["properties"]
-        if name not in {"ContactRow", "LedgerEntry", "VoiceStateRecord", "CampaignStateRecord"}:
+        if name not in {
+            "ContactRow",
+            "LedgerEntry",
+            "VoiceStateRecord",
+            "CampaignStateRecord",
+            "AgentPoolRecord",
+        }:
             assert "type" in props, f"{name} has no type field"
 
 
