@@ -153,9 +153,9 @@ class AgentCall(_Model):
         missing = [n for n in _NEEDS[self.kind] if getattr(self, n) is None]
         if missing:
             raise ValueError(f"{self.kind}: needs {', '.join(missing)}")
-        if self.values is not None:
-            if len(self.values) > 20 or any(len(v) > 200 for v in self.values.values()):
-                raise ValueError("values: at most 20, each at most 200 characters")
+        values = self.values or {}
+        if len(values) > 20 or any(len(v) > 200 for v in values.values()):
+            raise ValueError("values: at most 20, each at most 200 characters")
         return self
 
 

@@ -33,11 +33,11 @@ from contracts.ncco import AppEndpoint, PhoneEndpoint, SipEndpoint, WebsocketEnd
 __all__ = [
     "AGENT_ID_PATTERN",
     "MAX_PROFILE_BYTES",
-    "AgentId",
     "Agent",
     "AgentAction",
     "AgentCommand",
     "AgentEndpoint",
+    "AgentId",
     "AgentNeed",
     "AgentRecord",
     "AgentState",

@@ -57,7 +57,8 @@ def _schemas(names: list[str]) -> dict[str, Any]:
         name = ref["$ref"].rsplit("/", 1)[-1]
         if name != model.__name__:  # pydantic qualifies clashing names; keep ours readable
             raise RuntimeError(f"schema name {name!r} for {model.__name__}")
-    return _asyncapi_schema(dict(sorted(out.items())))
+    fixed: dict[str, Any] = _asyncapi_schema(dict(sorted(out.items())))
+    return fixed
 
 
 def _asyncapi_schema(value: Any) -> Any:
