@@ -40,6 +40,7 @@ from contracts.campaign import CAMPAIGN_NAME_PATTERN
 
 __all__ = [
     "AGENT_CALL_KINDS",
+    "MAX_VALUES_BYTES",
     "AgentCall",
     "AgentLoadFigures",
     "AgentNotice",
@@ -49,6 +50,11 @@ __all__ = [
     "LegMilestone",
     "bridge_name",
 ]
+
+
+#: The contact's values a reserve carries (only those the abandon message uses): the pool keeps
+#: them while the caller waits, in its one changelog record.
+MAX_VALUES_BYTES = 512
 
 
 class _Model(BaseModel):
@@ -153,9 +159,8 @@ class AgentCall(_Model):
         missing = [n for n in _NEEDS[self.kind] if getattr(self, n) is None]
         if missing:
             raise ValueError(f"{self.kind}: needs {', '.join(missing)}")
-        values = self.values or {}
-        if len(values) > 20 or any(len(v) > 200 for v in values.values()):
-            raise ValueError("values: at most 20, each at most 200 characters")
+        if self.values and len(orjson.dumps(self.values)) > MAX_VALUES_BYTES:
+            raise ValueError(f"values: at most {MAX_VALUES_BYTES} bytes as JSON")
         return self
 
 

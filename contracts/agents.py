@@ -32,6 +32,7 @@ from contracts.ncco import AppEndpoint, PhoneEndpoint, SipEndpoint, WebsocketEnd
 
 __all__ = [
     "AGENT_ID_PATTERN",
+    "MAX_NEED_BYTES",
     "MAX_PROFILE_BYTES",
     "Agent",
     "AgentAction",
@@ -54,6 +55,8 @@ MAX_WRAP_UP_SECONDS = 3600.0
 #: Largest agent profile (as JSON): the whole pool is one changelog record, so each agent's
 #: share of it is bounded (a WebSocket endpoint's headers are metadata, not payload).
 MAX_PROFILE_BYTES = 1024
+#: Largest need (group and skills, as JSON) a call may ask of its agent.
+MAX_NEED_BYTES = 200
 
 AgentId = Annotated[str, Field(pattern=AGENT_ID_PATTERN)]
 
@@ -99,6 +102,16 @@ class AgentNeed(_Model):
     @classmethod
     def _skills(cls, v: list[str]) -> list[str]:
         return check_labels(v, "skills")
+
+    @model_validator(mode="after")
+    def _size(self) -> AgentNeed:
+        # Every agent holding a call keeps its need (to find the next agent): kept small.
+        size = len(orjson.dumps(self.model_dump(mode="json", exclude_none=True)))
+        if size > MAX_NEED_BYTES:
+            raise ValueError(
+                f"a group and skills of {size} bytes as JSON, at most {MAX_NEED_BYTES}"
+            )
+        return self
 
 
 class Agent(_Model):

@@ -451,6 +451,22 @@ class AgentPool:
     def agent_ids(self) -> list[str]:
         return sorted(self._slots)
 
+    def __len__(self) -> int:
+        return len(self._slots)
+
+    def __contains__(self, agent_id: object) -> bool:
+        return agent_id in self._slots
+
+    def next_wrap_up_end(self) -> float | None:
+        """When the earliest wrap-up ends (an agent becomes free by itself), if any."""
+        while self._wrap_ups:
+            until, agent_id = self._wrap_ups[0]
+            s = self._slots.get(agent_id)
+            if s is not None and s.state == AgentState.WRAP_UP and s.wrap_up_until == until:
+                return until
+            heapq.heappop(self._wrap_ups)  # stale: ended early
+        return None
+
     def counts(self, now: float, need: AgentNeed | None = None) -> PoolCounts:
         """Agents by state at ``now``, among those who fit ``need`` (None: all)."""
         self._end_wrap_ups(now)
