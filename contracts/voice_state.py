@@ -47,6 +47,7 @@ class Policy(TypedDict, total=False):
     account: str  # rate-limit scope of the commands the policy sends
     role: str  # moderator | attendee, in a named conversation
     conversation_name: str
+    agents: str  # "bridge": an agent campaign's call (AMD milestones, the callee's end to agents)
 
 
 class InputResult(TypedDict):

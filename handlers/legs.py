@@ -47,6 +47,7 @@ from handlers._voice_common import (
 
 __all__ = [
     "CALL_STATUSES",
+    "FAILURE_SET",
     "FAILURE_STATUSES",
     "apply_amd",
     "apply_answer",
@@ -56,6 +57,7 @@ __all__ = [
     "apply_transfer",
     "captures",
     "disposition",
+    "failure",
     "is_answered",
     "is_final",
     "new_leg",
@@ -67,6 +69,7 @@ __all__ = [
 #: Failure statuses, each followed by ``completed``; the order is the precedence if several appear.
 FAILURE_STATUSES: tuple[str, ...] = ("failed", "timeout", "unanswered", "busy", "cancelled")
 _FAILURES = frozenset(FAILURE_STATUSES)
+FAILURE_SET = _FAILURES
 
 CALL_STATUSES = frozenset(
     {
@@ -411,6 +414,11 @@ def is_answered(leg: LegState) -> bool:
         return True
     duration = field(leg, "duration")
     return isinstance(duration, int) and duration > 0
+
+
+def failure(leg: LegState) -> str | None:
+    """The leg's failure status, if one was seen (by precedence)."""
+    return _failure(leg)
 
 
 def _failure(leg: LegState) -> str | None:

@@ -39,7 +39,19 @@ hint                  effect
 ``account``           rate-limit scope for the commands (default ``default``)
 ``role``              ``moderator`` / ``attendee``: the created leg's role in a named conversation
 ``conversation_name`` the conference the created leg is transferred into (reported as ``detail``)
+``agents``            ``bridge``: an agent campaign's call (below)
 ====================  ==========================================================================
+
+**Agent campaigns** (``contracts.agent_calls``). A call whose create-call carried the ``agents``
+hint gets, live (in ``transition``, not at settle), one ``LegMilestone`` per AMD result of its
+leg on ``campaign.control`` (the controller reserves an agent for a human), and, once a human
+milestone went out, an ``AgentCall`` ``callee_ended`` on ``agents.control`` when the leg ends.
+A flow whose key is an agent leg's reference (``{call_ref}.a{n}``) reports its leg to
+``agents.control`` the same way: ``agent_answered``, then ``agent_ended``; or ``agent_failed``
+with the failure status (busy, unanswered, failed, timeout, cancelled, rejected), sent as soon
+as one is seen (such a leg is never answered); ``settle`` sends what a forced disposition adds.
+Each once (marked in ``commands``, like the policy's commands). What an agentless call pays: a
+dict lookup per AMD or status webhook, and a substring test of its flow key.
 
 Commands are emitted once per (leg, reason), with ids from ``stable_id`` so a re-emission after a
 crash is deduplicated downstream. With standard AMD, Vonage can hang up by itself
@@ -56,9 +68,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
-from contracts.call_refs import campaign_of
+from contracts.call_refs import campaign_of, parse_agent_leg_ref
 from contracts.envelopes import CommandRecord, Outcome, OutcomeRecord, stable_id
-from contracts.topics import CAMPAIGN_CONTROL, VOICE_COMMANDS, VOICE_OUTCOMES
+from contracts.topics import AGENTS_CONTROL, CAMPAIGN_CONTROL, VOICE_COMMANDS, VOICE_OUTCOMES
 from contracts.voice_state import (
     VOICE_STATE_VERSION,
     CommandOutcome,
@@ -81,6 +93,7 @@ from handlers._voice_common import (
 )
 
 __all__ = [
+    "AGENTS_TOPIC",
     "CAMPAIGN_TOPIC",
     "COMMANDS_TOPIC",
     "OUTCOMES_TOPIC",
@@ -98,18 +111,20 @@ __all__ = [
 OUTCOMES_TOPIC = VOICE_OUTCOMES.name
 COMMANDS_TOPIC = VOICE_COMMANDS.name
 CAMPAIGN_TOPIC = CAMPAIGN_CONTROL.name
+AGENTS_TOPIC = AGENTS_CONTROL.name
 
 
 class Emit(NamedTuple):
     """One output record: a logical topic, its Kafka key and the JSON value.
 
-    ``value`` is an ``Outcome`` (topics ``voice.outcomes`` and ``campaign.control``) or a
-    ``CommandEnvelope`` (``voice.commands``), in JSON form; it validates against those models.
+    ``value`` is an ``Outcome`` (topics ``voice.outcomes`` and ``campaign.control``), a
+    ``CommandEnvelope`` (``voice.commands``), a ``LegMilestone`` (``campaign.control``) or an
+    ``AgentCall`` (``agents.control``), in JSON form; it validates against those models.
     """
 
     topic: str
     key: str
-    value: OutcomeRecord | CommandRecord
+    value: OutcomeRecord | CommandRecord | dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,10 +199,15 @@ def transition(state: VoiceState | None, event: Any) -> tuple[VoiceState, list[E
         state = {**state, "call_ref": ref if cur is None else min(cur, ref)}
     etype = event.get("type")
     if etype == "vonage.webhook":
-        return _webhook(state, event)
-    if etype == "dispatcher.result":
-        return _result(state, event)
-    raise InvalidEvent(f"type: unknown envelope type {str(etype)[:40]!r}")
+        state, emits = _webhook(state, event)
+    elif etype == "dispatcher.result":
+        state, emits = _result(state, event)
+    else:
+        raise InvalidEvent(f"type: unknown envelope type {str(etype)[:40]!r}")
+    if state["policy"].get("agents") is not None or ".a" in key:
+        state, more = _agent_facts(state, event)
+        emits += more
+    return state, emits
 
 
 def _put_leg(state: VoiceState, leg: LegState) -> VoiceState:
@@ -319,8 +339,8 @@ def _hints(event: dict[str, Any]) -> Policy:
 
 
 _TEXT_HINTS: tuple[
-    Literal["machine_message", "language", "account", "role", "conversation_name"], ...
-] = ("machine_message", "language", "account", "role", "conversation_name")
+    Literal["machine_message", "language", "account", "role", "conversation_name", "agents"], ...
+] = ("machine_message", "language", "account", "role", "conversation_name", "agents")
 
 
 def _result(state: VoiceState, event: dict[str, Any]) -> tuple[VoiceState, list[Emit]]:
@@ -468,6 +488,143 @@ def _policy_commands(state: VoiceState, uuids: list[str]) -> tuple[VoiceState, l
 
 
 # --------------------------------------------------------------------------------------------
+# agent campaigns
+
+
+def _agent_facts(state: VoiceState, event: dict[str, Any] | None) -> tuple[VoiceState, list[Emit]]:
+    """The agent campaign records the flow's legs call for, each once (module docstring).
+
+    ``event`` None: from ``settle``, where a leg's reported (possibly forced) disposition counts.
+    """
+    key = state["flow_key"]
+    agent_leg = parse_agent_leg_ref(key)
+    campaign = campaign_of(key)
+    if agent_leg is None and (campaign is None or state["policy"].get("agents") is None):
+        return state, []
+    seen = _seen_at(state, event)
+    sent = state["commands"]
+    emits: list[Emit] = []
+    for uuid in sorted(state["legs"]):
+        leg = state["legs"][uuid]
+        if agent_leg is not None:
+            facts = _agent_leg_facts(key, agent_leg.call_ref, leg, seen, settled=event is None)
+        else:
+            assert campaign is not None
+            facts = _callee_facts(state, campaign, leg, seen, sent)
+        for emit_id, emit in facts:
+            if emit_id not in sent:
+                sent = {**sent, emit_id: 1}
+                emits.append(emit)
+    if emits:
+        state = {**state, "commands": sent}
+    return state, emits
+
+
+def _seen_at(state: VoiceState, event: dict[str, Any] | None) -> str:
+    """When we learned it: the ingress's receipt of the webhook (our clock), else the record's
+    time (a dispatcher result), else the leg's last Vonage timestamp (settle)."""
+    if event is not None:
+        for name in ("received_at", "occurred_at"):
+            value = canon_ts(event.get(name))
+            if value is not None:
+                return value
+    stamps = [legs.last_ts(leg) for leg in state["legs"].values()]
+    return max(stamps) if stamps else EPOCH
+
+
+def _agent_call(
+    kind: str, campaign: str, call_ref: str, at: str, emit_id: str, **fields: Any
+) -> dict[str, Any]:
+    rec: dict[str, Any] = {
+        "id": emit_id,
+        "schema_version": 1,
+        "type": "agent.call",
+        "occurred_at": at,
+        "kind": kind,
+        "campaign": campaign,
+        "call_ref": call_ref,
+    }
+    rec.update({k: v for k, v in fields.items() if v is not None})
+    return rec
+
+
+def _callee_facts(
+    state: VoiceState, campaign: str, leg: LegState, seen: str, sent: Mapping[str, int]
+) -> list[tuple[str, Emit]]:
+    key = state["flow_key"]
+    call_ref = state["call_ref"] or key
+    uuid = leg["uuid"]
+    out: list[tuple[str, Emit]] = []
+    human_id = stable_id("ms", key, uuid, "human")
+    for status in ("human", "machine"):
+        stamp = leg["amd"].get(status)
+        if stamp is None:
+            continue
+        emit_id = stable_id("ms", key, uuid, status)
+        milestone: dict[str, Any] = {
+            "id": emit_id,
+            "schema_version": 1,
+            "type": "voice.milestone",
+            "occurred_at": seen,
+            "flow_key": key,
+            "call_ref": call_ref,
+            "campaign": campaign,
+            "uuid": uuid,
+            "status": status,
+            "amd_at": stamp,
+        }
+        conv = legs.field(leg, "conversation_uuid") or (
+            min(leg["conversations"]) if leg["conversations"] else None
+        )
+        if conv is not None:
+            milestone["conversation_uuid"] = conv
+        region = legs.field(leg, "region_url")
+        if region is not None:
+            milestone["region_url"] = region
+        out.append((emit_id, Emit(CAMPAIGN_TOPIC, campaign, milestone)))
+    # The callee's end matters to the pool only if an agent may have been reserved for them.
+    human = "human" in leg["amd"] or human_id in sent
+    ended = (
+        "completed" in leg["statuses"]
+        or "rejected" in leg["statuses"]
+        or bool(legs.FAILURE_SET.intersection(leg["statuses"]))
+    )
+    if human and (ended or leg["reported"]):
+        emit_id = stable_id("agc", key, uuid, "callee_ended")
+        rec = _agent_call("callee_ended", campaign, call_ref, seen, emit_id, uuid=uuid)
+        out.append((emit_id, Emit(AGENTS_TOPIC, call_ref, rec)))
+    return out
+
+
+def _agent_leg_facts(
+    key: str, call_ref: str, leg: LegState, seen: str, *, settled: bool
+) -> list[tuple[str, Emit]]:
+    campaign = campaign_of(call_ref)
+    if campaign is None:  # pragma: no cover - parse_agent_leg_ref requires a campaign ref
+        return []
+    uuid = leg["uuid"]
+    out: list[tuple[str, Emit]] = []
+
+    def fact(kind: str, **fields: Any) -> None:
+        emit_id = stable_id("agc", key, uuid, kind)
+        rec = _agent_call(kind, campaign, call_ref, seen, emit_id, leg_ref=key, uuid=uuid, **fields)
+        out.append((emit_id, Emit(AGENTS_TOPIC, call_ref, rec)))
+
+    statuses = leg["statuses"]
+    if legs.is_answered(leg):
+        fact("agent_answered")
+        if "completed" in statuses or (settled and leg["reported"]):
+            fact("agent_ended")
+        return out
+    failure = "rejected" if "rejected" in statuses else legs.failure(leg)
+    if failure is None and settled and leg["reported"]:
+        failure = leg.get("disposition") or "failed"  # e.g. completed with no reason, forced
+    if failure is not None:
+        fact("agent_failed", status=failure[:40])
+    return out
+
+
+# --------------------------------------------------------------------------------------------
 # settle
 
 
@@ -605,6 +762,10 @@ def settle(state: VoiceState, idle_s: float, config: SettleConfig | None = None)
         if campaign is not None:
             # A campaign call: each outcome goes to its campaign too, keyed by campaign.
             emits += [Emit(CAMPAIGN_TOPIC, campaign, e.value) for e in emits]
+        if state["policy"].get("agents") is not None or ".a" in key:
+            # What a forced disposition adds (a leg that only ever sent ``completed``...).
+            state, more = _agent_facts(state, None)
+            emits += more
     open_legs = any(not leg["reported"] for leg in flow_legs.values())
     open_attempts = any(not a["reported"] for a in attempts.values())
     finished = not (open_legs or open_attempts or pending_conv)

@@ -12,6 +12,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from contracts.topics import (
+    AGENTS_CONTROL,
     CAMPAIGN_CONTROL,
     VOICE_COMMANDS,
     VOICE_DLQ,
@@ -56,9 +57,11 @@ def runtime_config(settings: Settings, opts: WorkerOptions) -> RuntimeConfig:
         changelog_topic=topic_name(VOICE_STATE, prefix),
         dlq_topic=topic_name(VOICE_DLQ, prefix),
         group_id=opts.group_id,
-        # A campaign call's outcomes go to its campaign's partition of campaign.control too.
+        # A campaign call's outcomes go to its campaign's partition of campaign.control too;
+        # an agent campaign's milestones there, its legs' facts to agents.control.
         output_topics=tuple(
-            topic_name(t, prefix) for t in (VOICE_OUTCOMES, VOICE_COMMANDS, CAMPAIGN_CONTROL)
+            topic_name(t, prefix)
+            for t in (VOICE_OUTCOMES, VOICE_COMMANDS, CAMPAIGN_CONTROL, AGENTS_CONTROL)
         ),
         concurrency=opts.concurrency,
         commit_interval_s=opts.commit_interval_s,

@@ -44,13 +44,19 @@ class VoiceApp(App[VoiceState, dict[str, Any]]):
         #: The topics the machine emits to, by logical name (``voice.Emit.topic``).
         self.topics = {
             name: topic_name(TOPICS_BY_NAME[name], topic_prefix)
-            for name in (voice.OUTCOMES_TOPIC, voice.COMMANDS_TOPIC, voice.CAMPAIGN_TOPIC)
+            for name in (
+                voice.OUTCOMES_TOPIC,
+                voice.COMMANDS_TOPIC,
+                voice.CAMPAIGN_TOPIC,
+                voice.AGENTS_TOPIC,
+            )
         }
-        #: Each logical topic's record model (the ``type`` header).
+        #: Each record's model (the ``type`` header), by its ``type`` field.
         self.record_types = {
-            voice.OUTCOMES_TOPIC: "Outcome",
-            voice.COMMANDS_TOPIC: "CommandEnvelope",
-            voice.CAMPAIGN_TOPIC: "Outcome",
+            "voice.outcome": "Outcome",
+            "voice.command": "CommandEnvelope",
+            "voice.milestone": "LegMilestone",
+            "agent.call": "AgentCall",
         }
 
     def decode(self, key: bytes, value: bytes | None) -> dict[str, Any]:
@@ -94,7 +100,7 @@ class VoiceApp(App[VoiceState, dict[str, Any]]):
                 topics[e.topic],
                 e.key.encode(),
                 dumps(e.value),
-                record_type=types[e.topic],
+                record_type=types[e.value["type"]],
                 schema_version=e.value["schema_version"],
             )
             for e in emits
