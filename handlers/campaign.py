@@ -23,8 +23,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from contracts.agent_calls import AgentLoadFigures
 from contracts.call_refs import make_call_ref
 from contracts.campaign import (
+    AgentProgress,
     CampaignProgress,
     CampaignSpec,
     CampaignStatus,
@@ -36,10 +38,13 @@ from contracts.campaign import (
 from contracts.envelopes import stable_id
 from handlers.calling_hours import is_open, next_open, zones_for
 from handlers.dial_rate import DialRate
+from handlers.dial_stats import DialStats
+from handlers.dialing_modes import AgentLoad, PredictiveConfig, PredictivePacer, progressive
 from handlers.sliding_window import ArrivalLog
 from handlers.template_vars import missing_variables, spec_variables
 
 __all__ = [
+    "AgentOutcome",
     "Attempt",
     "AttemptStatus",
     "CampaignMachine",
@@ -49,6 +54,8 @@ __all__ = [
     "FinalResult",
     "LegOutcome",
     "LegProgress",
+    "Milestone",
+    "ReserveAgent",
     "classify",
     "run_id",
 ]
@@ -116,7 +123,32 @@ class LegOutcome:
     captures: Mapping[str, str] = field(default_factory=dict)
 
 
-AttemptEvent = DialResult | LegProgress | LegOutcome
+@dataclass(frozen=True, slots=True)
+class Milestone:
+    """Agent campaigns: the call's AMD result as it happened (``LegMilestone``).
+
+    ``seen_at``: when the human answer was seen (our clock, epoch seconds): the pool's
+    ``connect_within`` runs from it.
+    """
+
+    call_ref: str
+    status: str  # human | machine
+    uuid: str
+    seen_at: float
+    region_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentOutcome:
+    """Agent campaigns: what the pool did with the live answer (``AgentNotice``)."""
+
+    call_ref: str
+    kind: str  # connected | abandoned
+    wait_s: float
+    agent_id: str | None = None
+
+
+AttemptEvent = DialResult | LegProgress | LegOutcome | Milestone | AgentOutcome
 
 
 # --- Outputs ---------------------------------------------------------------------------------
@@ -137,7 +169,19 @@ class FinalResult:
     result: ContactResult
 
 
-Output = DialRequest | FinalResult
+@dataclass(frozen=True, slots=True)
+class ReserveAgent:
+    """Agent campaigns: a person answered ``call_ref``; ask the pool for an agent."""
+
+    contact: Contact
+    call_ref: str
+    uuid: str
+    seen_at: float
+    region_url: str | None
+    at: datetime
+
+
+Output = DialRequest | FinalResult | ReserveAgent
 
 
 # --- Dispositions ----------------------------------------------------------------------------
@@ -186,6 +230,12 @@ class Attempt:
     ended_at: datetime | None = None
     duration_s: int | None = None
     captures: dict[str, str] = field(default_factory=dict)
+    #: Agent campaigns: the wall time of the dial, the human answer seen, the pool's answer.
+    dialed_wall: float | None = None
+    human_at: float | None = None
+    agent: str | None = None  # "reserving" until the pool answers, then the agent's id
+    agent_wait_s: float | None = None
+    abandoned: bool = False
 
     @property
     def final(self) -> bool:
@@ -194,6 +244,20 @@ class Attempt:
     def apply(self, ev: AttemptEvent) -> bool:
         """Merge one event; True when this event made the attempt final (exactly once)."""
         if self.final or ev.call_ref != self.call_ref:
+            return False
+        if isinstance(ev, Milestone):
+            self.amd = "machine" if "machine" in (self.amd, ev.status) else ev.status
+            self.uuid = self.uuid or ev.uuid
+            if _RANK[AttemptStatus.ANSWERED] > _RANK[self.status]:
+                self.status = AttemptStatus.ANSWERED
+            return False
+        if isinstance(ev, AgentOutcome):
+            if ev.kind == "connected":
+                self.agent = ev.agent_id
+            else:
+                self.abandoned = True
+                self.agent = None
+            self.agent_wait_s = ev.wait_s
             return False
         if isinstance(ev, LegOutcome):
             if self.uuid and ev.uuid and ev.uuid != self.uuid:
@@ -243,6 +307,11 @@ class Attempt:
             "ended_at": self.ended_at.isoformat() if self.ended_at else None,
             "duration_s": self.duration_s,
             "captures": self.captures or None,
+            "dialed_wall": self.dialed_wall,
+            "human_at": self.human_at,
+            "agent": self.agent,
+            "agent_wait_s": self.agent_wait_s,
+            "abandoned": self.abandoned or None,
         }
         return {k: v for k, v in d.items() if v is not None}  # the state is written often
 
@@ -260,6 +329,11 @@ class Attempt:
             ended_at=datetime.fromisoformat(d["ended_at"]) if d.get("ended_at") else None,
             duration_s=d.get("duration_s"),
             captures=dict(d.get("captures") or {}),
+            dialed_wall=d.get("dialed_wall"),
+            human_at=d.get("human_at"),
+            agent=d.get("agent"),
+            agent_wait_s=d.get("agent_wait_s"),
+            abandoned=bool(d.get("abandoned")),
         )
 
 
@@ -357,6 +431,7 @@ class CampaignMachine:
         self._rate_since: float | None = None  # wall time of the first dial (dials/min)
         self._active: dict[str, ContactTrack] = {}  # every non-final contact, by id
         self._template_vars = spec_variables(spec)  # what every contact must fill (or default)
+        self.agents = _AgentSide.new(spec) if spec.mode != "agentless" else None
 
     # -- configuration helpers --
 
@@ -457,19 +532,35 @@ class CampaignMachine:
         out += self._maybe_done(now)
         return out
 
-    def on_event(self, ev: AttemptEvent, now: datetime) -> list[Output]:
-        """A dispatcher result, leg progress or leg outcome for one of our call_refs."""
+    def on_event(self, ev: AttemptEvent, now: datetime, wall: float | None = None) -> list[Output]:
+        """A dispatcher result, leg progress or leg outcome for one of our call_refs.
+
+        ``wall``: real time (epoch seconds) of the event's reading, for an agent campaign's
+        figures (default: ``now``).
+        """
         track = self.in_flight.get(ev.call_ref)
         if track is None or track.current is None:
             return []  # not in flight: duplicate, late, or another campaign's call
         attempt = track.current
         if isinstance(ev, LegOutcome) and ev.to and _digits(ev.to) != _digits(track.contact.number):
             return []  # a leg the flow connected to someone else, not the contact's leg
+        t = _epoch(now) if wall is None else wall
+        out: list[Output] = []
+        side = self.agents
+        if side is not None and isinstance(ev, Milestone | AgentOutcome):
+            out += side.on_event(track, attempt, ev, now, t)
         if not attempt.apply(ev):
             self._changed.add(track.contact.contact_id)
-            return []
+            return out
         del self.in_flight[ev.call_ref]
-        return self._after_attempt(track, attempt, now) + self._maybe_done(now)
+        if side is not None:
+            side.on_final(attempt)
+        return out + self._after_attempt(track, attempt, now) + self._maybe_done(now)
+
+    def on_agent_load(self, load: AgentLoadFigures, wall: float) -> None:
+        """Agent campaigns: the pool's latest figures for this campaign's agents."""
+        if self.agents is not None:
+            self.agents.on_load(load, wall)
 
     # -- time --
 
@@ -524,6 +615,8 @@ class CampaignMachine:
                 a.status = AttemptStatus.FINAL
                 a.disposition, a.detail, a.ended_at = "failed", "no_outcome", now
                 del self.in_flight[ref]
+                if self.agents is not None:
+                    self.agents.on_final(a)
                 out.append(self._finalize(track, Disposition.FAILED, now, "no_outcome"))
         return out
 
@@ -552,10 +645,13 @@ class CampaignMachine:
     def _dial_due(self, now: datetime, t: float) -> list[Output]:
         out: list[Output] = []
         hours = self.spec.calling_hours
+        # Agent campaigns: no more dials than the agents allow (dialing_modes), within the rest.
+        room = self.agents.room(self.in_flight.values(), t) if self.agents is not None else None
         while (
             len(self.in_flight) < self.max_concurrent
             and self.pacer.next_free(t) is None
             and self._unacked() < self.unacked_window
+            and (room is None or room > 0)
         ):
             track = self._pop_due(now)
             if track is None:
@@ -581,7 +677,16 @@ class CampaignMachine:
                 continue
             n = len(track.attempts) + 1
             ref = make_call_ref(self.spec.name, self.run, c.index, n)
-            track.attempts.append(Attempt(call_ref=ref, number=n, requested_at=now))
+            track.attempts.append(
+                Attempt(
+                    call_ref=ref,
+                    number=n,
+                    requested_at=now,
+                    dialed_wall=t if self.agents is not None else None,
+                )
+            )
+            if room is not None:
+                room -= 1
             track.due_at = None
             self.in_flight[ref] = track
             self._changed.add(c.contact_id)
@@ -609,6 +714,9 @@ class CampaignMachine:
 
     def _after_attempt(self, track: ContactTrack, a: Attempt, now: datetime) -> list[Output]:
         disp, retry_class = classify(a.disposition or "failed", a.amd, a.detail)
+        if a.abandoned:
+            # A person answered and no agent was free in time: its own retry rule.
+            disp, retry_class = Disposition.ABANDONED, "abandoned"
         rule = self.spec.retry.rule(retry_class) if retry_class else None
         if (
             rule is not None
@@ -659,6 +767,8 @@ class CampaignMachine:
             duration_s=last.duration_s if last else None,
             columns=contact_columns(c),
             captures=dict(last.captures) if last else {},
+            agent_id=last.agent if last is not None and last.agent != RESERVING else None,
+            agent_wait_s=last.agent_wait_s if last is not None else None,
         )
         self.finished += 1
         self.dispositions[str(disp)] = self.dispositions.get(str(disp), 0) + 1
@@ -720,6 +830,7 @@ class CampaignMachine:
             "dispositions": dict(self.dispositions),
             "pacer_log": self.pacer.starts(),
             "past_stop": self._past_stop,
+            "agents": self.agents.to_json() if self.agents is not None else None,
         }
 
     @classmethod
@@ -748,6 +859,8 @@ class CampaignMachine:
         m.dispositions = dict(meta["dispositions"])
         m.pacer.restore_starts(meta.get("pacer_log") or [])
         m._past_stop = bool(meta.get("past_stop"))
+        if m.agents is not None and meta.get("agents"):
+            m.agents = _AgentSide.from_json(spec, meta["agents"])
         fresh: list[ContactTrack] = []
         for t in tracks:
             cur = t.current
@@ -778,6 +891,8 @@ class CampaignMachine:
                 if failed
                 else (None, "failed")
             )
+            if failed is not None and failed.abandoned:
+                retry_class = "abandoned"
             key = retry_class or "failed"
             retries[key] = retries.get(key, 0) + 1
             if t.due_at is not None and (next_retry is None or t.due_at < next_retry):
@@ -804,4 +919,192 @@ class CampaignMachine:
             ),
             max_concurrent=self.max_concurrent,
             cps_limit=self.cps_limit,
+            agents=self.agents.progress(
+                self.spec, wall if wall is not None else _epoch(now), self.in_flight.values()
+            )
+            if self.agents is not None
+            else None,
         )
+
+
+# --- Agent campaigns -------------------------------------------------------------------------
+
+#: ``Attempt.agent`` while the pool has been asked and has not answered yet.
+RESERVING = "reserving"
+
+
+@dataclass(slots=True)
+class _AgentSide:
+    """An agent campaign's view of its agents: the pool's load, the pacing, the figures.
+
+    Pure like the rest of the machine: times come in as arguments (``wall``: real seconds).
+    """
+
+    mode: str
+    ratio: float
+    predictive: PredictivePacer | None
+    stats: DialStats
+    load: AgentLoadFigures | None = None
+    load_wall: float | None = None  # when the last load notice was read
+    base: AgentLoadFigures | None = None  # the first load: occupancy counts from there
+    connected: int = 0
+    wait_total: float = 0.0
+    demand_wall: float | None = None  # when the controller last told the pool it wants agents
+    phase: str | None = None
+    level: float | None = None
+
+    @classmethod
+    def new(cls, spec: CampaignSpec) -> _AgentSide:
+        rules = spec.agent_rules
+        stats = DialStats(abandon_window=rules.abandon_window)
+        predictive = (
+            PredictivePacer(PredictiveConfig.from_spec(rules), stats)
+            if spec.mode == "predictive"
+            else None
+        )
+        return cls(spec.mode, rules.ratio, predictive, stats)
+
+    # -- events --
+
+    def on_event(
+        self,
+        track: ContactTrack,
+        a: Attempt,
+        ev: Milestone | AgentOutcome,
+        now: datetime,
+        wall: float,
+    ) -> list[Output]:
+        if a.final:
+            return []
+        if isinstance(ev, Milestone):
+            if ev.status != "human" or a.human_at is not None or a.amd == "machine":
+                return []
+            a.human_at = wall
+            a.agent = RESERVING
+            self.stats.on_live_answer(wall, wall - (a.dialed_wall or wall))
+            return [
+                ReserveAgent(track.contact, a.call_ref, ev.uuid, ev.seen_at, ev.region_url, now)
+            ]
+        if a.agent_wait_s is not None:
+            return []  # told already
+        if ev.kind == "connected":
+            self.connected += 1
+            self.wait_total += ev.wait_s
+        else:
+            self.stats.on_abandoned(a.human_at if a.human_at is not None else wall)
+        return []
+
+    def on_final(self, a: Attempt) -> None:
+        if a.human_at is None:
+            self.stats.on_no_live_answer()
+        elif a.agent not in (None, RESERVING):
+            wrap = 0.0
+            if self.load is not None and self.load.calls:
+                wrap = self.load.wrap_up_seconds / self.load.calls
+            self.stats.on_handled(float(a.duration_s or 0) + wrap)
+
+    def on_load(self, load: AgentLoadFigures, wall: float) -> None:
+        self.load, self.load_wall = load, wall
+        if self.base is None:
+            self.base = load
+
+    # -- pacing --
+
+    def room(self, in_flight: Iterable[ContactTrack], wall: float) -> int:
+        """New dials the agents allow now (the account's CPS and max_concurrent bind too)."""
+        load = self.load
+        if load is None:
+            return 0  # the pool has not said yet whether anyone is there
+        ringing = 0
+        for t in in_flight:
+            a = t.current
+            if a is None:
+                continue
+            if _RANK[a.status] < _RANK[AttemptStatus.ANSWERED]:
+                ringing += 1
+            elif (
+                a.agent == RESERVING
+                and not a.abandoned
+                and a.human_at is not None
+                and (self.load_wall is None or a.human_at >= self.load_wall)
+            ):
+                ringing += 1  # asked the pool after its last load notice: not counted there yet
+        figures = AgentLoad(
+            available=load.available,
+            busy=load.on_call + load.wrap_up,
+            ringing=ringing,
+            waiting=load.waiting,
+        )
+        if self.predictive is not None:
+            allowance = self.predictive.allowance(wall, figures)
+        else:
+            allowance = progressive(figures, self.ratio)
+        self.phase, self.level = allowance.phase, allowance.level
+        return allowance.dials if allowance.dials is not None else 0
+
+    # -- figures --
+
+    def progress(
+        self, spec: CampaignSpec, wall: float, in_flight: Iterable[ContactTrack]
+    ) -> AgentProgress:
+        load = self.load
+        occupancy = per_hour = None
+        if load is not None:
+            base = self.base or AgentLoadFigures()
+            logged = load.logged_in_seconds - base.logged_in_seconds
+            if logged > 0:
+                occupancy = round((load.talk_seconds - base.talk_seconds) / logged, 4)
+                per_hour = round((load.calls - base.calls) / (logged / 3600.0), 2)
+        rate = self.stats.abandon_rate(wall)
+        return AgentProgress(
+            mode=self.mode,
+            agents_free=load.available if load else 0,
+            agents_busy=(load.reserved + load.on_call + load.wrap_up) if load else 0,
+            agents_logged_in=load.logged_in if load else 0,
+            callers_waiting=load.waiting if load else 0,
+            live_answers=self.stats.live_answers,
+            connected=self.connected,
+            abandoned=self.stats.abandoned,
+            abandon_rate=round(rate, 4) if rate is not None else None,
+            mean_wait_s=round(self.wait_total / self.connected, 3) if self.connected else None,
+            occupancy=occupancy,
+            calls_per_agent_hour=per_hour,
+            dial_level=round(self.level, 3) if self.level is not None else None,
+            phase=self.phase,
+        )
+
+    # -- persistence --
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "load": self.load.model_dump(mode="json") if self.load else None,
+            "load_wall": self.load_wall,
+            "base": self.base.model_dump(mode="json") if self.base else None,
+            "connected": self.connected,
+            "wait_total": self.wait_total,
+            "demand_wall": self.demand_wall,
+            "phase": self.phase,
+            "level": self.level,
+            "stats": self.stats.to_json(),
+            "plan": self.predictive.plan.to_json()
+            if self.predictive is not None and self.predictive.plan is not None
+            else None,
+        }
+
+    @classmethod
+    def from_json(cls, spec: CampaignSpec, d: dict[str, Any]) -> _AgentSide:
+        side = cls.new(spec)
+        side.stats = DialStats.from_json(d["stats"])
+        if side.predictive is not None:
+            side.predictive = PredictivePacer.from_json(
+                side.predictive.config, {"stats": d["stats"], "plan": d.get("plan")}
+            )
+            side.stats = side.predictive.stats
+        side.load = AgentLoadFigures.model_validate(d["load"]) if d.get("load") else None
+        side.load_wall = d.get("load_wall")
+        side.base = AgentLoadFigures.model_validate(d["base"]) if d.get("base") else None
+        side.connected = d.get("connected", 0)
+        side.wait_total = d.get("wait_total", 0.0)
+        side.demand_wall = d.get("demand_wall")
+        side.phase, side.level = d.get("phase"), d.get("level")
+        return side

@@ -313,6 +313,7 @@ def retry_rules(spec: CampaignSpec) -> list[tuple[str, float, int]]:
         (name, rule.delay, rule.max_attempts)
         for name in type(policy).model_fields
         if (rule := policy.rule(name)) is not None
+        and (name != "abandoned" or spec.mode != "agentless")  # only agent campaigns abandon
     ]
 
 

@@ -12,14 +12,18 @@ import re
 from datetime import datetime
 from typing import Any
 
+from contracts.agent_calls import bridge_name
 from contracts.campaign import CampaignSpec, Contact
 from contracts.envelopes import CommandEnvelope, CommandKind, ReplyTo, stable_id
+from contracts.flow import template_names
 from contracts.topics import CAMPAIGN_CONTROL
 from handlers.flow import webhook_url
 from handlers.flow_ctx import START_STEP, pack_ctx
 from handlers.template_vars import contact_values
 
 __all__ = [
+    "abandon_values",
+    "bridge_action",
     "build_create_call",
     "create_call_body",
     "machine_hints",
@@ -81,6 +85,10 @@ def create_call_body(
             kind = _EVENT_ACTIONS.get(action.get("action", ""))
             if kind and "eventUrl" not in action:
                 action["eventUrl"] = [webhook_url(public_base, kind, call_ref)]
+        if spec.mode != "agentless":
+            # The prelude (talk/stream, checked by the spec) plays, then the callee waits in
+            # their own conversation for the agent the pool sends there.
+            ncco.append(bridge_action(call_ref))
         body["ncco"] = ncco
     elif flow.name is not None:
         # /webhooks/answer/{call_ref}/{flow}/_/{ctx}: the ingress renders the flow's start step
@@ -137,11 +145,38 @@ def build_create_call(
 
 
 def machine_hints(spec: CampaignSpec, contact: Contact) -> dict[str, Any]:
-    """What the worker should do when AMD says ``machine`` (``handlers.voice`` policy hints)."""
+    """What the worker should do when AMD says ``machine`` (``handlers.voice`` policy hints),
+    and for an agent campaign's call, ``agents: bridge`` (its AMD milestones go to the
+    controller, its end to the agent pool)."""
     amd = spec.machine_detection
+    agents: dict[str, Any] = {"agents": "bridge"} if spec.mode != "agentless" else {}
     if amd.mode == "off":
-        return {}
+        return agents
     if amd.on_machine == "hangup":
-        return {"on_machine": "hangup"}
+        return {"on_machine": "hangup", **agents}
     message = render_template(amd.message or "", template_values(spec, contact))
-    return {"on_machine": "message", "machine_message": message, "wait_for_beep": True}
+    return {"on_machine": "message", "machine_message": message, "wait_for_beep": True, **agents}
+
+
+def bridge_action(call_ref: str) -> dict[str, Any]:
+    """The callee's end of the bridge: their own named conversation, which the agent's leg joins.
+
+    ``startOnEnter`` so the callee is not held on music; ``endOnExit`` so their hanging up ends
+    the agent's leg too (the agent's own NCCO joins with ``endOnExit`` as well).
+    """
+    return {
+        "action": "conversation",
+        "name": bridge_name(call_ref),
+        "startOnEnter": True,
+        "endOnExit": True,
+    }
+
+
+def abandon_values(spec: CampaignSpec, contact: Contact) -> dict[str, str]:
+    """The contact's values the abandon message uses (only those: the pool keeps them while the
+    caller waits)."""
+    message = spec.agents.abandon_message if spec.agents is not None else None
+    if not message:
+        return {}
+    values = template_values(spec, contact)
+    return {k: values[k] for k in sorted(template_names(message)) if k in values}

@@ -52,11 +52,14 @@ class TemplateRef:
 def spec_variables(spec: CampaignSpec, flow: Flow | None = None) -> set[str]:
     """Every variable the campaign's templates use.
 
-    An inline NCCO and the voicemail message are the campaign's own templates. A named flow's
+    An inline NCCO, the voicemail message and an agent campaign's abandon message are the
+    campaign's own templates. A named flow's
     are in the flow (``flow``, when the caller has the flows loaded; without it only the
     voicemail message is known): its declared variables that its steps use.
     """
     used = set(template_names(spec.machine_detection.message or ""))
+    if spec.agents is not None and spec.agents.abandon_message:
+        used.update(template_names(spec.agents.abandon_message))
     if spec.flow.ncco is not None:
         used.update(template_names(spec.flow.ncco))
     if flow is not None:

@@ -238,6 +238,7 @@ _ROLES = (
     ("orchestrator.worker.cli", "worker"),
     ("orchestrator.dispatcher.cli", "dispatcher"),
     ("orchestrator.campaign.cli", "campaign"),
+    ("orchestrator.agents.cli", "agents"),
     ("orchestrator.run", "run"),
 )
 

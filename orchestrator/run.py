@@ -1,6 +1,7 @@
 """``orchestrator run``: every role in one process, for one machine.
 
-Ingress (webhooks + control API on one port), worker, dispatcher and campaign controller share
+Ingress (webhooks + control API on one port), worker, dispatcher, campaign controller and the
+agents app (the agent pool of agent campaigns) share
 one asyncio loop but keep their own Kafka clients and consumer groups, exactly as separate
 processes would; moving a role out to its own pod changes nothing else. Only click and the stdlib
 are imported at module level (the CLI loads every role).
@@ -17,13 +18,13 @@ __all__ = ["LocalStack", "run"]
 
 
 class LocalStack:
-    """Ingress, worker, dispatcher and controller in this process (an async context manager).
+    """Ingress, worker, dispatcher, controller and agents in this process (an async context manager).
 
     Args:
         settings: the product settings (broker, Vonage credentials, public base URL ...).
         ingress_host/port: where the webhook/control HTTP server listens.
         flows_dir: declarative flows for the ingress (None: built-ins only).
-        role_health: serve each role's /healthz, /readyz, /metrics on 9100/9101/9102.
+        role_health: serve each role's /healthz, /readyz, /metrics on 9100/9101/9102/9103.
         clock: the controller's clock (epoch seconds); tests pass a simulated one.
         worker_settle_s: quiet time before the worker reports a call's outcome.
     """
@@ -56,6 +57,7 @@ class LocalStack:
         self.worker_health: Any = None
         self.dispatcher: Any = None
         self.controller: Any = None
+        self.agents: Any = None
         self.ingress_app: Any = None
 
     async def __aenter__(self) -> LocalStack:
@@ -70,6 +72,7 @@ class LocalStack:
 
         from prometheus_client import CollectorRegistry
 
+        from orchestrator.agents.main import AgentsService
         from orchestrator.campaign.main import ControllerService
         from orchestrator.dispatcher.service import (
             DISPATCHER_NEEDS,
@@ -153,6 +156,11 @@ class LocalStack:
         )
         self._tasks.append(asyncio.create_task(self.controller.run(), name="controller"))
 
+        self.agents = AgentsService(
+            s, health_host=self.health_host, health_port=9103 if self.role_health else None
+        )
+        self._tasks.append(asyncio.create_task(self.agents.run(), name="agents"))
+
     def failed(self) -> str | None:
         """The name of a role whose task ended with an error, if any."""
         for t in self._tasks:
@@ -167,6 +175,8 @@ class LocalStack:
 
         if self.controller is not None:
             self.controller.stop()
+        if self.agents is not None:
+            self.agents.stop()
         if self.dispatcher is not None:
             self.dispatcher.stop()
         if self.worker_runtime is not None:
@@ -203,7 +213,7 @@ class LocalStack:
 def run(
     host: str, port: int, flows_dir: Path | None, allow_unsigned: bool, health_host: str
 ) -> None:
-    """All roles in one process: ingress, worker, dispatcher, campaign controller."""
+    """All roles in one process: ingress, worker, dispatcher, campaign controller, agents."""
     import asyncio
     import signal
 

@@ -8,6 +8,11 @@ and one replica owns it. State: the campaign machine (calls in flight, contacts
 waiting, read cursor, counters), in the runtime's store and its ``campaign.state`` changelog.
 Outputs: ``create_call`` commands, one final result per contact on ``campaign.results``.
 
+Agent campaigns (``mode: progressive | predictive``) also read the worker's AMD milestones and the
+agent pool's notices from ``campaign.control``, and write to ``agents.control``: a ``demand`` when
+the campaign starts (and again when the pool has been silent for a while, and ``active: false``
+when it ends) and a ``reserve`` for each human answer (``contracts.agent_calls``).
+
 The runtime confirms outputs before it writes the state that produced them, so a restored state
 never refers to a command that was not sent; a replay re-emits the same deterministic ids.
 
@@ -31,25 +36,35 @@ import orjson
 import structlog
 from prometheus_client import CollectorRegistry, Histogram
 
+from contracts.agent_calls import AgentCall, AgentNotice, LegMilestone
 from contracts.campaign import (
     CampaignControl,
     CampaignSpec,
     CampaignTick,
     ControlAction,
 )
-from contracts.envelopes import CommandResult, Outcome, command_key
-from contracts.topics import CAMPAIGN_CONTROL, CAMPAIGN_RESULTS, VOICE_COMMANDS, topic_name
+from contracts.envelopes import CommandResult, Outcome, command_key, stable_id
+from contracts.topics import (
+    AGENTS_CONTROL,
+    CAMPAIGN_CONTROL,
+    CAMPAIGN_RESULTS,
+    VOICE_COMMANDS,
+    topic_name,
+)
 from handlers.campaign import (
+    AgentOutcome,
     CampaignMachine,
     ContactTrack,
     DialRequest,
     DialResult,
     FinalResult,
     LegOutcome,
+    Milestone,
+    ReserveAgent,
     run_id,
 )
 from handlers.campaign import Output as MachineOutput
-from handlers.campaign_dial import build_create_call
+from handlers.campaign_dial import abandon_values, build_create_call
 from handlers.flow_ctx import ctx_keys
 from orchestrator.campaign.contacts import FileContactReader
 from orchestrator.campaign.dnc import DncList, load_dnc
@@ -64,7 +79,11 @@ __all__ = ["CampaignState", "ControllerApp"]
 
 log = structlog.get_logger("campaign")
 
-Event = CampaignControl | CampaignTick | Outcome | CommandResult
+Event = CampaignControl | CampaignTick | Outcome | CommandResult | LegMilestone | AgentNotice
+
+#: An agent campaign re-sends its demand when the pool has said nothing for this long (the pool
+#: reports at least every 10 s while it knows the campaign: silence means it forgot it).
+DEMAND_RESEND_S = 30.0
 ContactReader = FileContactReader | TopicContactReader
 
 
@@ -96,6 +115,7 @@ class ControllerApp(App[CampaignState, Event]):
         self.commands_topic = topic_name(VOICE_COMMANDS, settings.topic_prefix)
         self.results_topic = topic_name(CAMPAIGN_RESULTS, settings.topic_prefix)
         self.control_topic = topic_name(CAMPAIGN_CONTROL, settings.topic_prefix)
+        self.agents_topic = topic_name(AGENTS_CONTROL, settings.topic_prefix)
         self.clock = clock
         self.max_tick_s = max_tick_s
         secrets = settings.signature_secrets()
@@ -139,6 +159,10 @@ class ControllerApp(App[CampaignState, Event]):
                 return Outcome.model_validate(doc)
             if kind == "dispatcher.result":
                 return CommandResult.model_validate(doc)
+            if kind == "voice.milestone":
+                return LegMilestone.model_validate(doc)
+            if kind == "agent.notice":
+                return AgentNotice.model_validate(doc)
         except (orjson.JSONDecodeError, ValueError) as err:
             raise DecodeError(str(err)[:300]) from None
         raise DecodeError(f"unexpected record type {kind!r}")
@@ -179,6 +203,28 @@ class ControllerApp(App[CampaignState, Event]):
                 state.machine.resume(now)
             elif event.action == ControlAction.CANCEL:
                 outs += state.machine.cancel(now)
+        elif isinstance(event, LegMilestone):
+            outs += state.machine.on_event(
+                Milestone(
+                    call_ref=event.call_ref,
+                    status=event.status,
+                    uuid=event.uuid,
+                    seen_at=event.occurred_at.timestamp(),
+                    region_url=event.region_url,
+                ),
+                now,
+                self._wall,
+            )
+        elif isinstance(event, AgentNotice):
+            if event.kind == "load":
+                assert event.load is not None
+                state.machine.on_agent_load(event.load, self._wall)
+            elif event.call_ref is not None and event.wait_s is not None:
+                outs += state.machine.on_event(
+                    AgentOutcome(event.call_ref, event.kind, event.wait_s, event.agent_id),
+                    now,
+                    self._wall,
+                )
         elif isinstance(event, CommandResult):
             if event.call_ref is None or event.kind != "create_call":
                 return self._step(key, state, [], now)
@@ -402,6 +448,8 @@ class ControllerApp(App[CampaignState, Event]):
                         traceparent=call_traceparent(o.call_ref),
                     )
                 )
+            elif isinstance(o, ReserveAgent):
+                records.append(self._reserve(state.spec, o, account))
             elif isinstance(o, FinalResult):
                 r = o.result
                 self.metrics.result(r.campaign, str(r.disposition))
@@ -414,6 +462,17 @@ class ControllerApp(App[CampaignState, Event]):
                         schema_version=r.schema_version,
                     )
                 )
+        side = m.agents
+        if side is not None:
+            if not m.active:
+                if side.demand_wall is not None:  # once: the pool forgets the campaign
+                    side.demand_wall = None
+                    records.append(self._demand(state.spec, False, account))
+            elif side.demand_wall is None or (
+                self._wall - max(side.demand_wall, side.load_wall or 0.0) >= DEMAND_RESEND_S
+            ):
+                side.demand_wall = self._wall
+                records.append(self._demand(state.spec, True, account))
         if self.metrics.due(key, self._real, finished=not m.active):
             self.metrics.observe(m.progress(now, state.updated_wall or None), self._real)
         if not m.active:
@@ -427,6 +486,55 @@ class ControllerApp(App[CampaignState, Event]):
         due = min(self._due.get(key, float("inf")), self._real + self._timer(m, now))
         self._due[key] = due
         return Step(state, records, timer=max(0.0, due - self._real))
+
+    def _caller(self, spec: CampaignSpec) -> str | None:
+        numbers = spec.from_.numbers
+        return None if spec.from_.random_from_number or not numbers else numbers[0]
+
+    def _demand(self, spec: CampaignSpec, active: bool, account: str) -> Output:
+        """Tell the pool this campaign wants agents (and whom, and its abandon rules), or not."""
+        rules = spec.agent_rules
+        rec = AgentCall(
+            id=stable_id("agd", spec.name, repr(self._wall), str(active)),
+            occurred_at=datetime.fromtimestamp(self._wall or self._real, UTC),
+            kind="demand",
+            campaign=spec.name,
+            active=active,
+            need=rules.need if active else None,
+            connect_within=rules.connect_within if active else None,
+            abandon_message=rules.abandon_message if active else None,
+            account=account,
+            caller=self._caller(spec) if active else None,
+        )
+        return Output(
+            self.agents_topic, spec.name.encode(), rec.to_bytes(), record_type="AgentCall"
+        )
+
+    def _reserve(self, spec: CampaignSpec, o: ReserveAgent, account: str) -> Output:
+        """A person answered: ask the pool for an agent (keyed by the call, like its legs)."""
+        rules = spec.agent_rules
+        rec = AgentCall(
+            id=stable_id("agr", o.call_ref),
+            occurred_at=o.at,
+            kind="reserve",
+            campaign=spec.name,
+            call_ref=o.call_ref,
+            uuid=o.uuid,
+            region_url=o.region_url,
+            detected_at=o.seen_at,
+            need=rules.need,
+            connect_within=rules.connect_within,
+            account=account,
+            caller=self._caller(spec),
+            values=abandon_values(spec, o.contact) or None,
+        )
+        return Output(
+            self.agents_topic,
+            o.call_ref.encode(),
+            rec.to_bytes(),
+            record_type="AgentCall",
+            traceparent=call_traceparent(o.call_ref),
+        )
 
     def _timer(self, m: CampaignMachine, now: datetime) -> float:
         wait = m.next_wakeup(now, self._wall)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from prometheus_client import CollectorRegistry
 
 from contracts.topics import (
+    AGENTS_CONTROL,
     CAMPAIGN_CONTROL,
     CAMPAIGN_RESULTS,
     CAMPAIGN_STATE,
@@ -62,6 +63,7 @@ class ControllerService:
                     topic_name(VOICE_COMMANDS, p),
                     topic_name(CAMPAIGN_RESULTS, p),
                     topic_name(CAMPAIGN_CONTROL, p),
+                    topic_name(AGENTS_CONTROL, p),  # agent campaigns: demand and reserve
                 ),
                 tick_s=0.02,
                 commit_interval_s=0.3,

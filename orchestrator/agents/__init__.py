@@ -1,0 +1,1 @@
+"""The agents role: the agent pool of agent campaigns on the runtime (``orchestrator agents``)."""
