@@ -213,7 +213,7 @@ class Env:
 @asynccontextmanager
 async def local_env(
     broker_bootstrap: str, *, cps: float, time_scale: float, clock_scale: float, seed: int,
-    faults: bool = True,
+    faults: bool = True, sim_profile: dict[str, Any] | None = None,
 ) -> AsyncIterator[Env]:  # fmt: skip
     secret = secrets.token_urlsafe(32)
     pem = private_key_pem()
@@ -228,7 +228,7 @@ async def local_env(
         rps=max(60.0, cps * 3),
         seed=seed,
         time_scale=time_scale,
-        profile=profile(seed, faults=faults),
+        profile=sim_profile if sim_profile is not None else profile(seed, faults=faults),
         signature_secret=secret,
         application_id=app_id,
         private_key=pem,

@@ -1,0 +1,218 @@
+"""Agent campaigns on the real broker and the Voice API simulator: the stack, agents, checks.
+
+Every role runs in this process (``LocalStack``, the agents app included) unless a test runs the
+agents role as a process of its own (to kill it). Agents are phone numbers the simulator answers
+(its ``overrides``); what happened is read afterwards from the simulator's ledger (legs, who was
+called, when each answered and ended, which named conversation each joined) and from the topics,
+never from the roles' own bookkeeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from contracts.agents import Agent, AgentAction, AgentState
+from contracts.call_refs import parse_agent_leg_ref
+from contracts.campaign import CampaignSpec, parse_campaign_document
+from orchestrator.agents.operations import agent_command, read_pool, send_agent_command
+from orchestrator.config import Settings
+
+#: Agents' phones: numbers no contact has (contacts are +44 20 7946 ...).
+AGENT_PREFIX = "4477009900"
+
+
+def agent_number(i: int) -> str:
+    return f"{AGENT_PREFIX}{i:02d}"
+
+
+def sim_profile(
+    seed: int,
+    *,
+    machine_share: int = 25,
+    agent_outcomes: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Contacts answer (humans or machines, AMD always right) and stay on long enough to be
+    bridged; agents answer fast and talk a while. ``agent_outcomes``: number -> forced outcome
+    (busy, failed...) for the agents that must fail."""
+    overrides: list[dict[str, Any]] = [
+        {"match": f"^{number}$", "outcome": outcome}
+        for number, outcome in (agent_outcomes or {}).items()
+    ]
+    overrides.append(
+        {"match": f"^{AGENT_PREFIX}", "outcome": "human", "ring": [1, 3], "talk": [40, 80]}
+    )
+    return {
+        "seed": seed,
+        "outcomes": {
+            "human": 100 - machine_share,
+            "machine": machine_share,
+            **dict.fromkeys(
+                ("busy", "unanswered", "rejected", "failed", "timeout", "cancelled"), 0
+            ),
+        },
+        "timing": {
+            "ring": [2, 6],
+            "ring_fail": [1, 3],
+            "talk": [150, 250],
+            "machine_talk": [20, 40],
+            "amd": [1, 2],
+        },
+        "amd": {"accuracy": 1.0},
+        "overrides": overrides,
+    }
+
+
+def write_contacts(directory: Path, n: int) -> Path:
+    path = directory / "contacts.csv"
+    with path.open("w") as fh:
+        fh.write("number,name\n")
+        for i in range(n):
+            fh.write(f"+44 20 7946 {i:04d},Person {i}\n")
+    return path
+
+
+SPEC = """\
+name: {name}
+contacts: {{csv: {contacts}, default_region: GB}}
+from: {{numbers: ["442079460000"]}}
+flow: {{ncco: [{{action: talk, text: "Hello {{{{name}}}}."}}]}}
+mode: progressive
+agents:
+  connect_within: {connect_within}
+  abandon_message: "This was Acme calling {{{{name}}}}. Call us back on 0800 000 000."
+machine_detection: {{mode: standard, on_machine: hangup}}
+pacing: {{max_concurrent: 20}}
+retry: {{abandoned: {{delay: 1h, max_attempts: 1}}}}
+calling_hours: null
+ringing_timer: 30
+attempt_timeout: 1h
+"""
+
+
+def agent_spec(name: str, contacts: Path, *, connect_within: float = 10.0) -> CampaignSpec:
+    text = SPEC.format(name=name, contacts=contacts, connect_within=connect_within)
+    return parse_campaign_document(text, "agents.yaml").spec
+
+
+async def login_agents(settings: Settings, n: int, *, wrap_up: float = 1.0) -> list[str]:
+    ids = []
+    for i in range(n):
+        agent = Agent.model_validate(
+            {
+                "id": f"agent-{i}",
+                "endpoint": {"type": "phone", "number": agent_number(i)},
+                "wrap_up_seconds": wrap_up,
+            }
+        )
+        await send_agent_command(
+            settings, agent_command(agent.id, AgentAction.LOGIN, profile=agent)
+        )
+        ids.append(agent.id)
+    return ids
+
+
+async def wait_pool(settings: Settings, pred: Any, within: float, what: str) -> Any:
+    deadline = time.monotonic() + within
+    pool = None
+    while time.monotonic() < deadline:
+        pool = await read_pool(settings)
+        if pool is not None and pred(pool):
+            return pool
+        await asyncio.sleep(0.3)
+    raise AssertionError(f"pool: {what} not reached in {within}s; last {pool}")
+
+
+def available(pool: Any) -> int:
+    return sum(1 for r in pool.agents if r.state == AgentState.AVAILABLE)
+
+
+# --- reading the ledger ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Leg:
+    call_ref: str
+    to: str
+    outcome: str
+    status: str
+    answered: datetime | None
+    ended: datetime | None
+    conversation: str | None
+
+    @property
+    def agent_leg(self) -> bool:
+        return parse_agent_leg_ref(self.call_ref) is not None
+
+    @property
+    def callee_ref(self) -> str:
+        parsed = parse_agent_leg_ref(self.call_ref)
+        return parsed.call_ref if parsed is not None else self.call_ref
+
+
+def legs_of(ledger: dict[str, Any], campaign: str) -> list[Leg]:
+    out = []
+    for c in ledger["calls"]:
+        ref = c.get("call_ref") or ""
+        if not ref.startswith(campaign + "."):
+            continue
+        times = c.get("times") or {}
+        out.append(
+            Leg(
+                call_ref=ref,
+                to=c["to"],
+                outcome=c["outcome"],
+                status=c["status"],
+                answered=datetime.fromisoformat(times["answered"])
+                if times.get("answered")
+                else None,
+                ended=datetime.fromisoformat(times["ended"]) if times.get("ended") else None,
+                conversation=c.get("conversation_name"),
+            )
+        )
+    return out
+
+
+def check_bridges(legs: list[Leg]) -> dict[str, list[Leg]]:
+    """The promises of an agent campaign, from the ledger; returns the answered agent legs per
+    callee. No agent talks on two calls at once; no callee has two agents at once; every agent
+    leg joined its own callee's conversation; no machine-answered callee ever got an agent leg."""
+    callees = {leg.call_ref: leg for leg in legs if not leg.agent_leg}
+    agent_legs = [leg for leg in legs if leg.agent_leg]
+    for leg in agent_legs:
+        assert leg.callee_ref in callees, f"agent leg {leg.call_ref} for no callee"
+        assert leg.to.startswith(AGENT_PREFIX), leg
+        if leg.answered is not None:
+            assert leg.conversation == f"bridge-{leg.callee_ref}", leg
+    for ref, callee in callees.items():
+        if callee.outcome == "machine":
+            assert not [a for a in agent_legs if a.callee_ref == ref], f"machine {ref} got an agent"
+    answered = [a for a in agent_legs if a.answered is not None]
+    _no_overlap(answered, key=lambda a: a.to, what="agent on two calls at once")
+    _no_overlap(answered, key=lambda a: a.callee_ref, what="callee with two agents at once")
+    per_callee: dict[str, list[Leg]] = defaultdict(list)
+    for a in answered:
+        per_callee[a.callee_ref].append(a)
+    return per_callee
+
+
+def _no_overlap(legs: list[Leg], *, key: Any, what: str) -> None:
+    groups: dict[str, list[Leg]] = defaultdict(list)
+    for leg in legs:
+        groups[key(leg)].append(leg)
+    for name, group in groups.items():
+        spans = sorted(
+            (
+                leg.answered,
+                leg.ended or datetime.max.replace(tzinfo=leg.answered.tzinfo),
+                leg.call_ref,
+            )
+            for leg in group
+        )  # type: ignore[union-attr]
+        for (_, end, a), (start, _, b) in zip(spans, spans[1:], strict=False):
+            assert start >= end, f"{what}: {name}: {a} until {end}, {b} from {start}"
