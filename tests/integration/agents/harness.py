@@ -10,6 +10,7 @@ never from the roles' own bookkeeping.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -214,5 +215,5 @@ def _no_overlap(legs: list[Leg], *, key: Any, what: str) -> None:
             )
             for leg in group
         )  # type: ignore[union-attr]
-        for (_, end, a), (start, _, b) in zip(spans, spans[1:], strict=False):
+        for (_, end, a), (start, _, b) in itertools.pairwise(spans):
             assert start >= end, f"{what}: {name}: {a} until {end}, {b} from {start}"
