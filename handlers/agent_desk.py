@@ -102,6 +102,11 @@ DONE_CAP = 1000
 REFUSED_CAP = 20
 #: Seconds an agent's phone may ring before the leg times out (then: the next agent).
 AGENT_RINGING_TIMER = 20
+#: After the callee's end, an agent's leg that has not ended by itself (``endOnExit``) this long
+#: is hung up; one that still reports no end after :data:`GONE_FORGET_S` is taken as ended (a
+#: lost webhook must not keep an agent busy forever).
+GONE_HANGUP_S = 3.0
+GONE_FORGET_S = 60.0
 #: A campaign hears about a change of its agents' counts at most this often...
 LOAD_INTERVAL = 0.25
 #: ... and at least this often while it wants agents (occupancy moves during long calls).
@@ -205,11 +210,15 @@ class CallTrack:
     leg_ref: str | None = None
     leg_uuid: str | None = None
     connected_at: float | None = None
+    #: The callee's leg ended while an agent held the call: the agent is freed when their own
+    #: leg ends (hung up by us if it does not end by itself), never before.
+    gone_at: float | None = None
+    hung: bool = False  # the hangup of the agent's leg was sent
 
     @property
     def pending(self) -> bool:
         """Waiting for an agent, or with an agent's leg still ringing."""
-        return self.connected_at is None
+        return self.connected_at is None and self.gone_at is None
 
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -228,6 +237,8 @@ class CallTrack:
             "leg": self.leg_ref,
             "leg_uuid": self.leg_uuid,
             "connected": self.connected_at,
+            "gone": self.gone_at,
+            "hung": self.hung or None,
         }
         return {k: v for k, v in d.items() if v is not None}
 
@@ -249,6 +260,8 @@ class CallTrack:
             leg_ref=d.get("leg"),
             leg_uuid=d.get("leg_uuid"),
             connected_at=d.get("connected"),
+            gone_at=d.get("gone"),
+            hung=bool(d.get("hung")),
         )
 
 
@@ -350,6 +363,10 @@ class AgentDesk:
         for track in self.calls.values():
             if track.agent_id is None:
                 times.append(track.deadline)
+            elif track.gone_at is not None:
+                times.append(track.gone_at + GONE_FORGET_S)
+                if not track.hung:
+                    times.append(track.gone_at + GONE_HANGUP_S)
         wrap = self.pool.next_wrap_up_end()
         if wrap is not None:
             times.append(wrap)
@@ -508,15 +525,33 @@ class AgentDesk:
     def _callee_ended(self, ev: AgentCall, now: float) -> list[DeskOutput]:
         ref = ev.call_ref
         assert ref is not None
-        track = self.calls.pop(ref, None)
-        self._finish(ref)
-        if track is None or track.agent_id is None:
+        track = self.calls.get(ref)
+        if track is None or track.agent_id is None:  # over already, or nobody reserved yet
+            self.calls.pop(ref, None)
+            self._finish(ref)
             return []
-        # On the call: wrap-up. Reserved (the agent's leg still ringing): free again.
-        self.pool.apply(CallEnded(_short(ev.id), ref), now)
-        if track.connected_at is None and track.leg_ref and track.leg_uuid:
-            return [HangupLeg(track.leg_ref, track.leg_uuid, track.account, now)]
+        if track.gone_at is not None:
+            return []
+        # The agent stays held until their own leg ends: with ``endOnExit`` the platform ends it
+        # when the callee leaves, but a leg that joined after the callee left sits in an empty
+        # conversation, and a ringing one would be answered into it. Ringing: hung up now;
+        # connected: hung up if it has not ended by itself soon (:meth:`_settle`).
+        track.gone_at = now
+        if track.connected_at is None:
+            return self._hangup(track, now)
         return []
+
+    def _hangup(self, track: CallTrack, now: float) -> list[DeskOutput]:
+        if track.hung or track.leg_ref is None or track.leg_uuid is None:
+            return []
+        track.hung = True
+        return [HangupLeg(track.leg_ref, track.leg_uuid, track.account, now)]
+
+    def _release(self, track: CallTrack, event_id: str, now: float) -> None:
+        """The call is over for its agent: wrap-up after a call, free again if never on it."""
+        self.calls.pop(track.call_ref, None)
+        self._finish(track.call_ref)
+        self.pool.apply(CallEnded(_short(event_id), track.call_ref), now)
 
     def _agent_answered(self, ev: AgentCall, now: float) -> list[DeskOutput]:
         ref, leg = ev.call_ref, ev.leg_ref
@@ -526,9 +561,11 @@ class AgentDesk:
             # A leg nobody waits for (its callee left, or it was replaced): hang it up.
             account = track.account if track is not None else "default"
             return [HangupLeg(leg, ev.uuid, account, now)] if ev.uuid else []
+        track.leg_uuid = ev.uuid or track.leg_uuid
+        if track.gone_at is not None:  # answered after the callee left: end it, no bridge
+            return self._hangup(track, now)
         if track.connected_at is not None:
             return []
-        track.leg_uuid = ev.uuid or track.leg_uuid
         self.pool.apply(Connected(_short(ev.id), ref), now)
         track.connected_at = now
         track.values = {}  # only an abandon needs them
@@ -550,11 +587,10 @@ class AgentDesk:
         track = self.calls.get(ref)
         if track is None or track.leg_ref != ev.leg_ref:
             return []
-        if track.connected_at is None:  # ended without an answer we saw: a failure
+        if track.connected_at is None and track.gone_at is None:
+            # Ended without an answer we saw: a failure.
             return self._agent_failed(ref, ev.leg_ref or "", "failed", ev.id, now)
-        del self.calls[ref]
-        self._finish(ref)
-        self.pool.apply(CallEnded(_short(ev.id), ref), now)
+        self._release(track, ev.id, now)
         return []
 
     def _agent_failed(
@@ -563,9 +599,14 @@ class AgentDesk:
         track = self.calls.get(ref)
         if track is None or track.leg_ref != leg or track.agent_id is None:
             return []
+        if track.gone_at is not None:  # the callee left: our cancel, not the agent's failure
+            self._release(track, event_id, now)
+            return []
         if track.connected_at is not None:
             return []
-        decisions = self.pool.apply(AgentLegFailed(event_id, ref, track.agent_id, status[:40]), now)
+        decisions = self.pool.apply(
+            AgentLegFailed(_short(event_id), ref, track.agent_id, status[:40]), now
+        )
         track.agent_id, track.leg_ref, track.leg_uuid = None, None, None
         for d in decisions:
             if isinstance(d, Reserved):
@@ -593,6 +634,8 @@ class AgentDesk:
         if current:
             assert track is not None
             track.leg_uuid = ev.uuid
+            if track.gone_at is not None and track.connected_at is None:
+                return self._hangup(track, now)
             return []
         # Created for a call that no longer wants it (the callee left meanwhile): hang it up.
         account = track.account if track is not None else "default"
@@ -611,6 +654,11 @@ class AgentDesk:
     def _settle(self, now: float) -> list[DeskOutput]:
         out: list[DeskOutput] = []
         self.pool.tick(now)
+        for track in [t for t in self.calls.values() if t.gone_at is not None]:
+            if now >= track.gone_at + GONE_FORGET_S:  # type: ignore[operator]
+                self._release(track, stable_id("gone", track.call_ref), now)
+            elif now >= track.gone_at + GONE_HANGUP_S:  # type: ignore[operator]
+                out += self._hangup(track, now)
         waiting = sorted(
             (t for t in self.calls.values() if t.agent_id is None),
             key=lambda t: (t.detected_at, t.call_ref),

@@ -27,6 +27,7 @@ class LocalStack:
         role_health: serve each role's /healthz, /readyz, /metrics on 9100/9101/9102/9103.
         clock: the controller's clock (epoch seconds); tests pass a simulated one.
         worker_settle_s: quiet time before the worker reports a call's outcome.
+        with_agents: host the agents app too (tests run it as a process of its own to kill it).
     """
 
     def __init__(
@@ -41,6 +42,7 @@ class LocalStack:
         health_host: str = "127.0.0.1",
         clock: Any = None,
         worker_settle_s: float = 0.5,
+        with_agents: bool = True,
     ) -> None:
         self.settings = settings
         self.ingress_host = ingress_host
@@ -51,6 +53,7 @@ class LocalStack:
         self.health_host = health_host
         self.clock = clock
         self.worker_settle_s = worker_settle_s
+        self.with_agents = with_agents
         self._tasks: list[Any] = []
         self._server: Any = None
         self.worker_runtime: Any = None
@@ -156,10 +159,11 @@ class LocalStack:
         )
         self._tasks.append(asyncio.create_task(self.controller.run(), name="controller"))
 
-        self.agents = AgentsService(
-            s, health_host=self.health_host, health_port=9103 if self.role_health else None
-        )
-        self._tasks.append(asyncio.create_task(self.agents.run(), name="agents"))
+        if self.with_agents:
+            self.agents = AgentsService(
+                s, health_host=self.health_host, health_port=9103 if self.role_health else None
+            )
+            self._tasks.append(asyncio.create_task(self.agents.run(), name="agents"))
 
     def failed(self) -> str | None:
         """The name of a role whose task ended with an error, if any."""

@@ -11,6 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
+import signal
+import subprocess
+import sys
+import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -23,6 +28,8 @@ from contracts.call_refs import parse_agent_leg_ref
 from contracts.campaign import CampaignSpec, parse_campaign_document
 from orchestrator.agents.operations import agent_command, read_pool, send_agent_command
 from orchestrator.config import Settings
+from orchestrator.localbroker import free_port
+from tests.integration.worker.helpers import REPO, http_get
 
 #: Agents' phones: numbers no contact has (contacts are +44 20 7946 ...).
 AGENT_PREFIX = "4477009900"
@@ -37,6 +44,7 @@ def sim_profile(
     *,
     machine_share: int = 25,
     agent_outcomes: dict[str, str] | None = None,
+    ring: tuple[float, float] = (2, 6),
 ) -> dict[str, Any]:
     """Contacts answer (humans or machines, AMD always right) and stay on long enough to be
     bridged; agents answer fast and talk a while. ``agent_outcomes``: number -> forced outcome
@@ -58,7 +66,7 @@ def sim_profile(
             ),
         },
         "timing": {
-            "ring": [2, 6],
+            "ring": list(ring),
             "ring_fail": [1, 3],
             "talk": [150, 250],
             "machine_talk": [20, 40],
@@ -96,26 +104,84 @@ attempt_timeout: 1h
 """
 
 
-def agent_spec(name: str, contacts: Path, *, connect_within: float = 10.0) -> CampaignSpec:
+def agent_spec(
+    name: str, contacts: Path, *, connect_within: float = 10.0, ratio: float = 1.0
+) -> CampaignSpec:
     text = SPEC.format(name=name, contacts=contacts, connect_within=connect_within)
+    text = text.replace("  connect_within:", f"  ratio: {ratio}\n  connect_within:")
     return parse_campaign_document(text, "agents.yaml").spec
 
 
-async def login_agents(settings: Settings, n: int, *, wrap_up: float = 1.0) -> list[str]:
+async def login_agents(
+    settings: Settings,
+    n: int,
+    *,
+    wrap_up: float = 1.0,
+    endpoints: dict[int, dict[str, Any]] | None = None,
+) -> list[str]:
+    """Agents ``agent-0`` ... in this order (so ``agent-0`` has been idle longest); each on its
+    phone number unless ``endpoints`` gives another endpoint."""
     ids = []
     for i in range(n):
+        endpoint = (endpoints or {}).get(i) or {"type": "phone", "number": agent_number(i)}
         agent = Agent.model_validate(
-            {
-                "id": f"agent-{i}",
-                "endpoint": {"type": "phone", "number": agent_number(i)},
-                "wrap_up_seconds": wrap_up,
-            }
+            {"id": f"agent-{i}", "endpoint": endpoint, "wrap_up_seconds": wrap_up}
         )
-        await send_agent_command(
-            settings, agent_command(agent.id, AgentAction.LOGIN, profile=agent)
-        )
+        cmd = agent_command(agent.id, AgentAction.LOGIN, profile=agent)
+        await send_agent_command(settings, cmd)
         ids.append(agent.id)
+        await asyncio.sleep(0.05)  # distinct login times: a fixed longest-idle order
     return ids
+
+
+async def set_state(settings: Settings, agent_id: str, action: AgentAction) -> None:
+    await send_agent_command(settings, agent_command(agent_id, action))
+
+
+class AgentsProcess:
+    """``orchestrator agents`` as a real subprocess (to be killed with SIGKILL)."""
+
+    def __init__(self, settings: Settings, name: str) -> None:
+        self.port = free_port()
+        fd, path = tempfile.mkstemp(prefix=f"agents-{name}-", suffix=".log")
+        os.close(fd)
+        self.log_path = Path(path)
+        env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+            "TOPIC_PREFIX": settings.topic_prefix,
+            "PUBLIC_BASE_URL": settings.public_base,
+            "LOG_FORMAT": "json",
+            "LOG_LEVEL": "info",
+            "INSTANCE_ID": "",
+            "KAFKA_SESSION_TIMEOUT_MS": "6000",
+        }
+        args = [sys.executable, "-m", "orchestrator", "agents", "--health-port", str(self.port),
+                "--health-host", "127.0.0.1"]  # fmt: skip
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen(
+                args, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def ready(self) -> bool:
+        return http_get(self.port, "/readyz")[0] == 200
+
+    def kill9(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
 
 
 async def wait_pool(settings: Settings, pred: Any, within: float, what: str) -> Any:
@@ -187,7 +253,7 @@ def check_bridges(legs: list[Leg]) -> dict[str, list[Leg]]:
     agent_legs = [leg for leg in legs if leg.agent_leg]
     for leg in agent_legs:
         assert leg.callee_ref in callees, f"agent leg {leg.call_ref} for no callee"
-        assert leg.to.startswith(AGENT_PREFIX), leg
+        assert leg.to.startswith((AGENT_PREFIX, "ws://")), leg  # only ever an agent
         if leg.answered is not None:
             assert leg.conversation == f"bridge-{leg.callee_ref}", leg
     for ref, callee in callees.items():

@@ -14,15 +14,19 @@ from pathlib import Path
 
 import pytest
 
+from contracts.agents import AgentAction, AgentState
 from contracts.campaign import CampaignStatus
 from contracts.topics import VOICE_COMMANDS
 from orchestrator.localbroker import LocalBroker
 from tests.integration.agents.harness import (
+    AgentsProcess,
+    agent_number,
     agent_spec,
     available,
     check_bridges,
     legs_of,
     login_agents,
+    set_state,
     sim_profile,
     wait_pool,
     write_contacts,
@@ -74,3 +78,165 @@ async def test_progressive_campaign_bridges_every_human_to_one_agent(
     assert Counter(r["disposition"] for r in latest.values())["machine"] == n - len(humans)
     assert p.agents is not None and p.agents.connected == len(humans)
     assert p.agents.abandoned == 0 and p.agents.live_answers == len(humans)
+
+
+@pytest.mark.timeout(180)
+async def test_with_no_agent_free_humans_are_abandoned_with_the_message(
+    broker: LocalBroker, tmp_path: Path
+) -> None:
+    n = 2
+    contacts = write_contacts(tmp_path, n)
+    # Contacts ring for 2-3 s (real): time to take both agents off before anyone answers.
+    prof = sim_profile(5, machine_share=0, ring=(20, 30))
+    async with local_env(
+        broker.bootstrap, cps=20, time_scale=10, clock_scale=1, seed=5, sim_profile=prof
+    ) as env:
+        await login_agents(env.settings, 2)
+        await wait_pool(env.settings, lambda p: available(p) == 2, 30, "2 agents available")
+        await env.start(agent_spec("abn", contacts, connect_within=2.0), total=n)
+        deadline = asyncio.get_running_loop().time() + 30
+        while len([c for c in env.creates()]) < n:
+            assert asyncio.get_running_loop().time() < deadline, "the two dials"
+            await asyncio.sleep(0.05)
+        for agent in ("agent-0", "agent-1"):
+            await set_state(env.settings, agent, AgentAction.OFFLINE)
+        await wait_pool(env.settings, lambda p: available(p) == 0, 10, "nobody available")
+        p = await env.wait_for("abn", lambda p: p.status == CampaignStatus.COMPLETED, within=120)
+        await asyncio.sleep(0.5)
+        results = await results_raw(env.settings)
+        commands = [v for _, v in await raw_records(env.settings, VOICE_COMMANDS.name)]
+        ledger = env.sim.ledger()
+
+    legs = legs_of(ledger, "abn")
+    assert not [leg for leg in legs if leg.agent_leg], "no agent leg while nobody is free"
+    callees = {leg.call_ref: leg for leg in legs}
+    uuids = {c["call_ref"]: c["uuid"] for c in ledger["calls"] if c.get("call_ref") in callees}
+    # The ledger: each callee was transferred (PUT /v1/calls/{uuid}) after the human answer...
+    transfers = {
+        r["call_uuid"]
+        for r in ledger["requests"]
+        if r.get("op") == "update_call" and r["status"] == 204
+    }
+    assert set(uuids.values()) <= transfers
+    for c in ledger["calls"]:
+        if c.get("call_ref") in callees:
+            kinds = [w.get("event") or w.get("kind") for w in c.get("webhooks", [])]
+            assert kinds.count("transfer") >= 2 or "transfer" in str(c["webhooks"]), c["call_ref"]
+    # ... to the abandon message, with the contact's name (the command, on voice.commands).
+    abandons = [c for c in commands if c.get("kind") == "transfer" and c["call_ref"] in callees]
+    assert len(abandons) == n
+    for c in abandons:
+        [talk] = c["body"]["destination"]["ncco"]
+        assert talk["action"] == "talk" and talk["text"].startswith("This was Acme calling Person")
+    # The results: abandoned (their retry rule here: 1 attempt), waited connect_within.
+    assert {r["disposition"] for r in results} == {"abandoned"} and len(results) == n
+    for r in results:
+        assert 2.0 <= r["agent_wait_s"] < 4.0, r
+    assert p.agents is not None and p.agents.abandoned == n and p.agents.abandon_rate == 1.0
+
+
+@pytest.mark.timeout(240)
+async def test_a_failing_agent_goes_offline_and_the_callee_gets_the_next_agent(
+    broker: LocalBroker, tmp_path: Path
+) -> None:
+    from orchestrator.localbroker import free_port
+
+    n = 4
+    contacts = write_contacts(tmp_path, n)
+    # agent-0's phone is busy; agent-1 is a voice bot whose WebSocket refuses the connection.
+    prof = sim_profile(7, machine_share=0, agent_outcomes={agent_number(0): "busy"})
+    closed = f"ws://127.0.0.1:{free_port()}/bot"
+    endpoints = {1: {"type": "websocket", "uri": closed, "content-type": "audio/l16;rate=16000"}}
+    async with local_env(
+        broker.bootstrap, cps=20, time_scale=10, clock_scale=1, seed=7, sim_profile=prof
+    ) as env:
+        await login_agents(env.settings, 3, endpoints=endpoints)
+        await wait_pool(env.settings, lambda p: available(p) == 3, 30, "3 agents available")
+        await env.start(agent_spec("nxt", contacts, connect_within=60.0), total=n)
+        p = await env.wait_for("nxt", lambda p: p.status == CampaignStatus.COMPLETED, within=200)
+        await asyncio.sleep(0.5)
+        pool = await wait_pool(env.settings, lambda p: True, 10, "the pool")
+        results = await results_raw(env.settings)
+        ledger = env.sim.ledger()
+
+    legs = legs_of(ledger, "nxt")
+    per_callee = check_bridges(legs)
+    state = {r.agent.id: r for r in pool.agents}
+    assert state["agent-0"].state == AgentState.OFFLINE
+    assert state["agent-0"].offline_reason == "leg_busy"
+    assert state["agent-1"].state == AgentState.OFFLINE
+    assert state["agent-1"].offline_reason == "leg_failed"
+    # agent-0's and agent-1's legs never answered; agent-2 took every call.
+    agent_legs = [leg for leg in legs if leg.agent_leg]
+    failed = [leg for leg in agent_legs if leg.answered is None]
+    assert {leg.to for leg in failed} >= {agent_number(0)}
+    assert any(leg.to.startswith("ws://") for leg in failed)
+    assert {leg.to for leg in agent_legs if leg.answered} == {agent_number(2)}
+    # The callees whose first agent failed were put through to the next one (a2, a3...).
+    moved = {leg.callee_ref for leg in failed}
+    assert moved
+    for ref in moved:
+        assert len(per_callee.get(ref, [])) == 1, ref
+        assert not per_callee[ref][0].call_ref.endswith(".a1")
+    assert {r["disposition"] for r in results} == {"answered"}
+    assert {r["agent_id"] for r in results} == {"agent-2"}
+    assert p.agents is not None and p.agents.connected == n
+
+
+@pytest.mark.timeout(300)
+async def test_kill9_of_the_agents_process_loses_no_agent_and_double_books_none(
+    broker: LocalBroker, tmp_path: Path
+) -> None:
+    n = 12
+    contacts = write_contacts(tmp_path, n)
+    async with local_env(
+        broker.bootstrap,
+        cps=20,
+        time_scale=10,
+        clock_scale=1,
+        seed=11,
+        sim_profile=sim_profile(11, machine_share=10),
+        with_agents=False,
+    ) as env:
+        first = AgentsProcess(env.settings, "first")
+        second: AgentsProcess | None = None
+        try:
+            await login_agents(env.settings, 3)
+            await wait_pool(env.settings, lambda p: available(p) == 3, 60, "3 agents available")
+            await env.start(agent_spec("kil", contacts, connect_within=30.0), total=n)
+            await env.wait_for(
+                "kil", lambda p: p.agents is not None and p.agents.connected >= 3, within=120
+            )
+            before = await wait_pool(env.settings, lambda p: True, 10, "the pool")
+            first.kill9()
+            await asyncio.sleep(1.0)
+            second = AgentsProcess(env.settings, "second")
+            p = await env.wait_for(
+                "kil", lambda p: p.status == CampaignStatus.COMPLETED, within=220
+            )
+            await asyncio.sleep(0.5)
+            after = await wait_pool(env.settings, lambda p: True, 10, "the pool")
+            results = await results_raw(env.settings)
+            ledger = env.sim.ledger()
+        finally:
+            first.stop()
+            if second is not None:
+                second.stop()
+
+    legs = legs_of(ledger, "kil")
+    per_callee = check_bridges(legs)  # no agent double-booked, across the kill
+    # No agent state lost: the same three agents, and their call counts only grew.
+    calls_before = {r.agent.id: r.calls for r in before.agents}
+    calls_after = {r.agent.id: r.calls for r in after.agents}
+    assert set(calls_after) == {"agent-0", "agent-1", "agent-2"}
+    assert all(calls_after[a] >= calls_before.get(a, 0) for a in calls_after)
+    assert all(r.state != AgentState.OFFLINE for r in after.agents)
+    # Every human ends up with one agent or abandoned; every result has exactly one row.
+    latest = {r["contact_id"]: r for r in results}
+    assert len(latest) == n and p.finished == n
+    for r in latest.values():
+        if r["amd"] == "human":
+            assert r["disposition"] in ("answered", "abandoned"), r
+            if r["disposition"] == "answered" and r.get("agent_id"):
+                assert len(per_callee.get(r["call_refs"][-1], [])) == 1, r
+    assert sum(calls_after.values()) == sum(len(v) for v in per_callee.values())

@@ -213,7 +213,7 @@ class Env:
 @asynccontextmanager
 async def local_env(
     broker_bootstrap: str, *, cps: float, time_scale: float, clock_scale: float, seed: int,
-    faults: bool = True, sim_profile: dict[str, Any] | None = None,
+    faults: bool = True, sim_profile: dict[str, Any] | None = None, with_agents: bool = True,
 ) -> AsyncIterator[Env]:  # fmt: skip
     secret = secrets.token_urlsafe(32)
     pem = private_key_pem()
@@ -246,7 +246,13 @@ async def local_env(
             log_level="warning",
         )
         await ensure_topics(settings, create=True)
-        stack = LocalStack(settings, ingress_port=port, clock=clock, worker_settle_s=0.3)
+        stack = LocalStack(
+            settings,
+            ingress_port=port,
+            clock=clock,
+            worker_settle_s=0.3,
+            with_agents=with_agents,
+        )
         await stack.start()
         env = Env(settings, sim, stack, clock, port)
         try:

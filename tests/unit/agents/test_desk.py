@@ -165,27 +165,54 @@ def test_a_create_call_that_failed_is_a_failed_leg() -> None:
     assert [p.leg_ref for p in of(out, PlaceLeg)] == [f"{ref(1)}.a2"]
 
 
-def test_the_callee_leaving_frees_a_ringing_agent_and_hangs_up_its_leg() -> None:
+def test_the_callee_leaving_hangs_up_a_ringing_agent_who_is_freed_when_the_leg_ends() -> None:
     d = desk_with(agent("a1"))
     [place] = of(d.apply(call("reserve", 1), T0), PlaceLeg)
     d.apply(LegCreated(ref(1), place.leg_ref, "succeeded", uuid="leg-1"), T0 + 0.2)
     out = d.apply(call("callee_ended", 1), T0 + 1)
     assert of(out, HangupLeg) == [HangupLeg(place.leg_ref, "leg-1", "default", T0 + 1)]
     assert hangup_command(of(out, HangupLeg)[0]).call_uuid == "leg-1"
-    assert d.pool.state_of("a1") == AgentState.AVAILABLE
-    # The agent's phone answers anyway: that leg is hung up, the agent stays free.
+    # Still held: the phone may be answered before the hangup lands.
+    assert d.pool.state_of("a1") == AgentState.RESERVED
+    assert not of(d.apply(call("reserve", 2), T0 + 1.1), PlaceLeg)
+    out = d.apply(call("agent_failed", 1, leg_ref=place.leg_ref, status="cancelled"), T0 + 1.5)
+    assert d.pool.state_of("a1") in {AgentState.AVAILABLE, AgentState.RESERVED}
+    # Freed (not put offline: it was our cancel) and straight away given to the waiting caller.
+    assert [p.call_ref for p in of(out, PlaceLeg)] == [ref(2)]
+
+
+def test_a_leg_answered_after_its_callee_left_is_hung_up_not_bridged() -> None:
+    d = desk_with(agent("a1"))
+    [place] = of(d.apply(call("reserve", 1), T0), PlaceLeg)
+    d.apply(call("callee_ended", 1), T0 + 1)  # the leg's uuid is not known yet
     out = d.apply(call("agent_answered", 1, leg_ref=place.leg_ref, uuid="leg-1"), T0 + 2)
-    assert of(out, HangupLeg) and d.pool.state_of("a1") == AgentState.AVAILABLE
+    assert of(out, HangupLeg) and not notices(out, "connected")
+    assert d.pool.state_of("a1") == AgentState.RESERVED
+    d.apply(call("agent_ended", 1, leg_ref=place.leg_ref, uuid="leg-1"), T0 + 2.5)
+    assert d.pool.state_of("a1") == AgentState.AVAILABLE
 
 
-def test_the_callee_ending_a_bridged_call_starts_the_agents_wrap_up() -> None:
+def test_the_callee_ending_a_bridged_call_frees_the_agent_when_their_leg_ends() -> None:
     d = desk_with(agent("a1"))
     [place] = of(d.apply(call("reserve", 1), T0), PlaceLeg)
     d.apply(call("agent_answered", 1, leg_ref=place.leg_ref, uuid="l"), T0 + 1)
-    d.apply(call("callee_ended", 1), T0 + 30)
+    assert not of(d.apply(call("callee_ended", 1), T0 + 30), HangupLeg)  # endOnExit does it
+    assert d.pool.state_of("a1") == AgentState.ON_CALL
+    d.apply(call("agent_ended", 1, leg_ref=place.leg_ref), T0 + 30.2)
     assert d.pool.state_of("a1") == AgentState.WRAP_UP
-    d.apply(call("agent_ended", 1, leg_ref=place.leg_ref), T0 + 30.2)  # late, ignored
-    assert d.pool.state_of("a1") == AgentState.WRAP_UP
+
+
+def test_an_agent_leg_left_in_an_empty_conversation_is_hung_up_then_forgotten() -> None:
+    d = desk_with(agent("a1"))
+    [place] = of(d.apply(call("reserve", 1), T0), PlaceLeg)
+    d.apply(call("agent_answered", 1, leg_ref=place.leg_ref, uuid="l"), T0 + 1)
+    d.apply(call("callee_ended", 1), T0 + 1.1)
+    assert d.next_due() == T0 + 1.1 + agent_desk.GONE_HANGUP_S
+    assert of(d.tick(T0 + 4.1), HangupLeg) == [HangupLeg(place.leg_ref, "l", "default", T0 + 4.1)]
+    assert not of(d.tick(T0 + 5), HangupLeg)  # once
+    assert d.pool.state_of("a1") == AgentState.ON_CALL
+    d.tick(T0 + 1.1 + agent_desk.GONE_FORGET_S)  # its end never reported: taken as ended
+    assert d.pool.state_of("a1") == AgentState.WRAP_UP and ref(1) not in d.calls
 
 
 def test_load_notices_are_throttled_and_follow_the_counts() -> None:
