@@ -22,6 +22,7 @@ from contracts.flow import FlowSet
 from contracts.topics import VOICE_COMMANDS, VOICE_EVENTS, VOICE_STATE, topic_name
 from handlers.flow_ctx import ctx_keys
 from orchestrator.config import ConfigError, Settings
+from orchestrator.ingress.agents_api import AgentsApi
 from orchestrator.ingress.campaigns import CampaignsApi
 from orchestrator.ingress.control_api import ControlApi
 from orchestrator.ingress.metrics import IngressMetrics
@@ -124,6 +125,7 @@ def create_app(
         count=control_api.count,
         flow_names=flows.by_name.keys(),
     )
+    agents = AgentsApi(settings, publisher=pub, auth=control_api.authorize, count=control_api.count)
     ready_topics = [events_topic, commands_topic, *opts.extra_ready_topics]
     if state is not None:
         ready_topics.append(state_topic)
@@ -165,6 +167,7 @@ def create_app(
             yield
         finally:
             await campaigns.stop()
+            await agents.stop()
             if state is not None:
                 await state.stop()
             await pub.stop()
@@ -176,6 +179,7 @@ def create_app(
         Route("/v1/commands", control_api.post_command, methods=["POST"]),
         Route("/v1/calls/{flow_key}", control_api.get_call, methods=["GET"]),
         *campaigns.routes(),
+        *agents.routes(),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),

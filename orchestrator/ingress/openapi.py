@@ -11,10 +11,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from contracts.agents import AGENT_ID_PATTERN
 from contracts.call_refs import CALL_REF_PATTERN
 from contracts.campaign import CampaignProgress, CampaignSpec, ContactResult
 from contracts.envelopes import CommandEnvelope
 from orchestrator.campaign.validate import CampaignValidation
+from orchestrator.ingress.agents_api import AgentAccepted, AgentList, AgentStateRequest
 from orchestrator.ingress.campaigns import CampaignAccepted, CampaignList, ControlAccepted
 from orchestrator.ingress.control_api import CallState, CommandAccepted, CommandRequest
 from orchestrator.web.responses import PROBLEM_JSON, Problem
@@ -250,6 +252,71 @@ def _campaign_paths() -> dict[str, Any]:
     }
 
 
+def _agent_paths() -> dict[str, Any]:
+    """``/v1/agents``: agents' states (ingress/agents_api.py)."""
+    security: list[dict[str, list[str]]] = [{"controlToken": []}]
+    return {
+        "/v1/agents": {
+            "get": {
+                "operationId": "listAgents",
+                "summary": "Every agent, their state and counters, as agents.state last holds them",
+                "description": (
+                    "The agent pool's record (written by the agents role at each checkpoint, a "
+                    "fraction of a second behind), with the callers waiting for an agent and "
+                    "the last logins refused (pool full)."
+                ),
+                "security": security,
+                "responses": {
+                    "200": _json_ref("The pool.", "AgentList"),
+                    **_AUTH_PROBLEMS,
+                    "503": _problem("Broker unavailable: retry."),
+                },
+            }
+        },
+        "/v1/agents/{agent_id}/state": {
+            "put": {
+                "operationId": "setAgentState",
+                "summary": "Log an agent in (with the profile) or out, or mark them available "
+                "or offline",
+                "description": (
+                    "Writes an AgentCommand with a fresh event id to agents.control (key = the "
+                    "agent's id; other services may publish the same record there themselves). "
+                    "logout and offline during a call take effect when the call ends; available "
+                    "ends a wrap-up or a break early. A non-login action for an agent the pool "
+                    "does not hold is 404; right after a login the pool may not show the agent "
+                    "yet: retry."
+                ),
+                "security": security,
+                "parameters": [
+                    {
+                        "name": "agent_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "pattern": AGENT_ID_PATTERN},
+                    }
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": _REF.format(model="AgentStateRequest")}
+                        }
+                    },
+                },
+                "responses": {
+                    "202": _json_ref("Stored on agents.control.", "AgentAccepted"),
+                    "400": _problem("Not JSON, or not an agent id."),
+                    **_AUTH_PROBLEMS,
+                    "404": _problem("No such agent in the pool (non-login actions)."),
+                    "413": _problem("Body too large."),
+                    "422": _problem("Invalid request (the field named)."),
+                    "503": _problem("Broker unavailable: retry."),
+                },
+            }
+        },
+    }
+
+
 def build_openapi() -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/v1/commands": {
@@ -319,6 +386,7 @@ def build_openapi() -> dict[str, Any]:
             }
         },
         **_campaign_paths(),
+        **_agent_paths(),
         "/healthz": {
             "get": {
                 "operationId": "healthz",
@@ -388,6 +456,9 @@ def build_openapi() -> dict[str, Any]:
                 CampaignList,
                 CampaignValidation,
                 ContactResult,
+                AgentStateRequest,
+                AgentAccepted,
+                AgentList,
             ),
             "securitySchemes": {
                 "controlToken": {
