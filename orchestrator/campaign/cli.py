@@ -374,6 +374,18 @@ def progress_table(p: Any) -> Any:
     ]
     if d.get("cancelled") or d.get("expired"):
         rows.append(("cancelled", str(d.get("cancelled", 0)), "expired", str(d.get("expired", 0))))
+    a = p.agents
+    if a is not None:
+        rate = "-" if a.abandon_rate is None else f"{a.abandon_rate * 100:.1f} %"
+        occ = "-" if a.occupancy is None else f"{a.occupancy * 100:.0f} %"
+        wait = "-" if a.mean_wait_s is None else f"{a.mean_wait_s:.1f} s"
+        per_hour = "-" if a.calls_per_agent_hour is None else f"{a.calls_per_agent_hour:.1f}"
+        rows += [
+            ("agents free", str(a.agents_free), "agents busy", str(a.agents_busy)),
+            ("connected", str(a.connected), "abandoned", f"{a.abandoned} ({rate})"),
+            ("wait for agent", wait, "occupancy", occ),
+            ("calls/agent-hour", per_hour, "callers waiting", str(a.callers_waiting)),
+        ]
     for r in rows:
         t.add_row(*r)
     # In a grid of its own: a bare ProgressBar narrower than the console ends no line, and the

@@ -61,3 +61,30 @@ def test_consoles_are_capped_at_80(monkeypatch: pytest.MonkeyPatch) -> None:
     assert make_console().width == WIDTH
     monkeypatch.setenv("COLUMNS", "60")  # a narrow one keeps its width
     assert make_console().width == 60
+
+
+def test_agent_campaign_status_fits_80_columns_and_shows_the_agents() -> None:
+    from contracts.campaign import AgentProgress
+
+    agents = AgentProgress(
+        mode="predictive",
+        agents_free=500,
+        agents_busy=500,
+        agents_logged_in=500,
+        callers_waiting=100,
+        live_answers=9_999_999,
+        connected=9_999_999,
+        abandoned=999_999,
+        abandon_rate=0.0312,
+        mean_wait_s=12.34,
+        occupancy=0.87,
+        calls_per_agent_hour=123.4,
+        dial_level=3.5,
+        phase="adaptive",
+    )
+    p = BIG.model_copy(update={"agents": agents})
+    assert _width(progress_table(p)) <= WIDTH
+    text = Console(width=200, record=True)
+    text.print(progress_table(p))
+    out = text.export_text()
+    assert "abandoned" in out and "3.1 %" in out and "occupancy" in out and "87 %" in out
