@@ -35,6 +35,10 @@ The contract
   ``apply`` runs inline (the fast path: pure state machines need no concurrency); an
   ``async def apply`` runs one record per key at a time and different keys concurrently (at most
   ``concurrency``), so a slow key never blocks its partition.
+- **State keys.** A record's state is its Kafka key's unless the app overrides
+  ``App.state_key(key, event)``: ordering, the store, the changelog and the replay check then go
+  by the state key (the agents app maps every record of its one-partition input to one state,
+  the pool). ``apply`` gets the state key; ``ctx.record_key`` is the Kafka key.
 - **Offsets** are committed only below completed work (the lowest offset still in flight).
 - **State store**: one in-memory dict per owned partition, restored from the compacted changelog
   (``changelog_topic``, co-partitioned with the input) by a separate, manually assigned consumer
