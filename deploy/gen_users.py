@@ -40,6 +40,7 @@ from typing import Any
 import yaml
 
 from contracts.topics import (
+    AGENTS,
     CAMPAIGN_CONTROLLER,
     DISPATCHER,
     EXTERNAL,
@@ -74,6 +75,7 @@ class User:
 
 def role_groups() -> dict[str, tuple[str, ...]]:
     """Consumer groups by role, read from the roles' own modules (the source of truth)."""
+    from orchestrator.agents.main import AGENTS_GROUP
     from orchestrator.campaign.main import CONTROLLER_GROUP
     from orchestrator.dispatcher.service import GROUP_ID as DISPATCHER_GROUP
     from orchestrator.worker.main import GROUP_ID as WORKER_GROUP
@@ -83,6 +85,7 @@ def role_groups() -> dict[str, tuple[str, ...]]:
         WORKER: (WORKER_GROUP,),
         DISPATCHER: (DISPATCHER_GROUP,),
         CAMPAIGN_CONTROLLER: (CONTROLLER_GROUP,),
+        AGENTS: (AGENTS_GROUP,),
         EXTERNAL: (),
     }
 
@@ -98,6 +101,7 @@ def users() -> tuple[User, ...]:
             CAMPAIGN_CONTROLLER,
             groups[CAMPAIGN_CONTROLLER],
         ),
+        User("voice-orchestrator-agents", AGENTS, groups[AGENTS]),
         # The `orchestrator campaign` and `orchestrator topics ensure --check-only` commands.
         User("voice-orchestrator-cli", EXTERNAL),
     )

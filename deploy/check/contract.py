@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from contracts.topics import CAMPAIGN_CONTROL, VOICE_COMMANDS, VOICE_EVENTS, TopicSpec
+from contracts.topics import (
+    AGENTS_CONTROL,
+    CAMPAIGN_CONTROL,
+    VOICE_COMMANDS,
+    VOICE_EVENTS,
+    TopicSpec,
+)
 
 # SIGTERM drain budget of every role (stop fetching, drain, checkpoint, leave, exit).
 DRAIN_SECONDS = 25
@@ -65,6 +71,7 @@ ROLES: tuple[Role, ...] = (
         "campaign-controller",
         CAMPAIGN_CONTROL,
     ),
+    Role("agents", ("agents",), "--health-port", 9103, "agents", AGENTS_CONTROL),
 )
 
 ROLE_BY_COMPONENT = {r.component: r for r in ROLES}

@@ -36,6 +36,7 @@ _SUFFIXES = {
 
 
 def _registries() -> dict[str, CollectorRegistry]:
+    from orchestrator.agents.main import AgentsService
     from orchestrator.campaign.main import ControllerService
     from orchestrator.config import Settings
     from orchestrator.dispatcher.metrics import DispatcherMetrics
@@ -50,6 +51,7 @@ def _registries() -> dict[str, CollectorRegistry]:
         "worker": worker,
         "dispatcher": DispatcherMetrics().registry,
         "campaign-controller": ControllerService(settings, health_port=None).registry,
+        "agents": AgentsService(settings, health_port=None).registry,
     }
 
 

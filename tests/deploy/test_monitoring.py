@@ -26,7 +26,8 @@ def test_exported_names_come_from_the_roles_registries() -> None:
     names = exported_metrics()
     assert names["orchestrator_ingress_requests_total"] == ("ingress",)
     assert names["orchestrator_dispatcher_429_total"] == ("dispatcher",)
-    assert names["orchestrator_runtime_lag"] == ("campaign-controller", "worker")
+    assert names["orchestrator_runtime_lag"] == ("agents", "campaign-controller", "worker")
+    assert names["orchestrator_agents_wait_seconds_bucket"] == ("agents",)
     assert names["orchestrator_campaign_last_progress_timestamp_seconds"] == (
         "campaign-controller",
     )
