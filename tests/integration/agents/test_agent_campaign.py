@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from contracts.agents import AgentAction, AgentState
+from contracts.call_refs import parse_agent_leg_ref
 from contracts.campaign import CampaignStatus
 from contracts.topics import VOICE_COMMANDS
 from orchestrator.localbroker import LocalBroker
@@ -67,9 +68,11 @@ async def test_progressive_campaign_bridges_every_human_to_one_agent(
         assert len(per_callee.get(ref, [])) == 1, (ref, per_callee.get(ref))
     # The topics agree: agent legs were only ever asked for human answers.
     agent_creates = [
-        c for c in commands if c.get("kind") == "create_call" and ".a" in (c.get("call_ref") or "")
+        leg
+        for c in commands
+        if c.get("kind") == "create_call" and (leg := parse_agent_leg_ref(c.get("call_ref")))
     ]
-    assert {c["call_ref"].rsplit(".", 1)[0] for c in agent_creates} <= humans
+    assert agent_creates and {leg.call_ref for leg in agent_creates} <= humans
     # Results: humans answered with their agent and wait; machines are machines.
     by_ref = {r["call_refs"][-1]: r for r in latest.values()}
     for ref in humans:
