@@ -51,7 +51,8 @@ A flow whose key is an agent leg's reference (``{call_ref}.a{n}``) reports its l
 with the failure status (busy, unanswered, failed, timeout, cancelled, rejected), sent as soon
 as one is seen (such a leg is never answered); ``settle`` sends what a forced disposition adds.
 Each once (marked in ``commands``, like the policy's commands). What an agentless call pays: a
-dict lookup per AMD or status webhook, and a substring test of its flow key.
+dict lookup and a substring test of its flow key's last five characters per record (an agent
+leg's reference ends in ``.a{n}``), nothing else.
 
 Commands are emitted once per (leg, reason), with ids from ``stable_id`` so a re-emission after a
 crash is deduplicated downstream. With standard AMD, Vonage can hang up by itself
@@ -204,7 +205,7 @@ def transition(state: VoiceState | None, event: Any) -> tuple[VoiceState, list[E
         state, emits = _result(state, event)
     else:
         raise InvalidEvent(f"type: unknown envelope type {str(etype)[:40]!r}")
-    if state["policy"].get("agents") is not None or ".a" in key:
+    if state["policy"].get("agents") is not None or ".a" in key[-5:]:
         state, more = _agent_facts(state, event)
         emits += more
     return state, emits
@@ -762,7 +763,7 @@ def settle(state: VoiceState, idle_s: float, config: SettleConfig | None = None)
         if campaign is not None:
             # A campaign call: each outcome goes to its campaign too, keyed by campaign.
             emits += [Emit(CAMPAIGN_TOPIC, campaign, e.value) for e in emits]
-        if state["policy"].get("agents") is not None or ".a" in key:
+        if state["policy"].get("agents") is not None or ".a" in key[-5:]:
             # What a forced disposition adds (a leg that only ever sent ``completed``...).
             state, more = _agent_facts(state, None)
             emits += more
