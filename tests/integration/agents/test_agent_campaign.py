@@ -123,8 +123,9 @@ async def test_with_no_agent_free_humans_are_abandoned_with_the_message(
     assert set(uuids.values()) <= transfers
     for c in ledger["calls"]:
         if c.get("call_ref") in callees:
-            kinds = [w.get("event") or w.get("kind") for w in c.get("webhooks", [])]
-            assert kinds.count("transfer") >= 2 or "transfer" in str(c["webhooks"]), c["call_ref"]
+            # Into the bridge on answer, then out of it to the message.
+            moves = [w for w in c.get("webhooks", []) if w["status"] == "transfer"]
+            assert len(moves) >= 2, (c["call_ref"], c.get("webhooks"))
     # ... to the abandon message, with the contact's name (the command, on voice.commands).
     abandons = [c for c in commands if c.get("kind") == "transfer" and c["call_ref"] in callees]
     assert len(abandons) == n
@@ -134,7 +135,7 @@ async def test_with_no_agent_free_humans_are_abandoned_with_the_message(
     # The results: abandoned (their retry rule here: 1 attempt), waited connect_within.
     assert {r["disposition"] for r in results} == {"abandoned"} and len(results) == n
     for r in results:
-        assert 2.0 <= r["agent_wait_s"] < 4.0, r
+        assert 2.0 <= r["agent_wait_s"] < 6.0, r  # decided at the deadline (plus the tick's trip)
     assert p.agents is not None and p.agents.abandoned == n and p.agents.abandon_rate == 1.0
 
 
