@@ -10,6 +10,10 @@ leg nobody needs any more), :class:`Abandon` (nobody was free in time: play the 
 and :class:`~contracts.agent_calls.AgentNotice` records for the campaigns. The app
 (``orchestrator/agents``) turns them into Kafka records.
 
+**Nothing half-done.** The desk mutates its state in place, so every check that can refuse a
+record runs before the first change (a record the runtime dead-letters must leave the pool as it
+was).
+
 **Time.** Every call passes ``at``, the record's time; the desk's clock only moves forward. The
 app feeds its own clock ticks back through its input, so deadlines and wrap-up ends are decided
 in log order and a replay decides exactly as the first run did. :meth:`AgentDesk.next_due` says
@@ -51,7 +55,7 @@ from contracts.agents import (
     AgentNeed,
     AgentRecord,
 )
-from contracts.call_refs import MAX_AGENT_LEGS, make_agent_leg_ref
+from contracts.call_refs import MAX_AGENT_LEGS, make_agent_leg_ref, parse_campaign_call_ref
 from contracts.envelopes import CommandEnvelope, CommandKind, ReplyTo, stable_id
 from contracts.topics import AGENTS_CONTROL
 from handlers.agents import (
@@ -440,6 +444,8 @@ class AgentDesk:
         assert ref is not None and ev.detected_at is not None and ev.uuid is not None
         if ref in self.calls or ref in self._done:
             return []  # a duplicate, or about a call already over
+        if parse_campaign_call_ref(ref) is None:
+            return []  # not a campaign's call: its agent legs could not be named
         demand = self.demands.get(ev.campaign)
         track = CallTrack(
             call_ref=ref,

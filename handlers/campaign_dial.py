@@ -1,5 +1,14 @@
 """The create-call command for one dial attempt: pure rendering from the campaign and contact.
 
+Agent campaigns (``mode: progressive | predictive``) get the campaign's inline NCCO (talk and
+stream only, checked by the spec) followed by :func:`bridge_action`, the named conversation their
+agent joins. The bridge is written into the create-call command here rather than rendered by the
+ingress from a declarative flow: the answer then needs no request at all (the ingress renders
+flows from the answer webhook in milliseconds, but a call that needs no answer URL cannot have
+its answer fail), and a declarative flow has no single last step to put the bridge after (each
+branch ends elsewhere; an ``input`` may wait any time), so a named flow or an answer URL is refused
+for agent campaigns rather than bridged at a guessed point.
+
 Every URL Vonage gets for the call carries the attempt's ``call_ref`` in its path (design item 1),
 so each webhook finds its flow without a lookup. The command id is deterministic from the
 call_ref, so a command re-emitted after a controller restart is the same command, which the
