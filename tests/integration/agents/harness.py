@@ -105,9 +105,15 @@ attempt_timeout: 1h
 
 
 def agent_spec(
-    name: str, contacts: Path, *, connect_within: float = 10.0, ratio: float = 1.0
+    name: str,
+    contacts: Path,
+    *,
+    connect_within: float = 10.0,
+    ratio: float = 1.0,
+    mode: str = "progressive",
 ) -> CampaignSpec:
     text = SPEC.format(name=name, contacts=contacts, connect_within=connect_within)
+    text = text.replace("mode: progressive", f"mode: {mode}")
     text = text.replace("  connect_within:", f"  ratio: {ratio}\n  connect_within:")
     return parse_campaign_document(text, "agents.yaml").spec
 

@@ -38,8 +38,9 @@ pytestmark = [pytest.mark.integration]
 
 
 @pytest.mark.timeout(240)
-async def test_progressive_campaign_bridges_every_human_to_one_agent(
-    broker: LocalBroker, tmp_path: Path
+@pytest.mark.parametrize("mode", ["progressive", "predictive"])
+async def test_agent_campaign_bridges_every_human_to_one_agent(
+    broker: LocalBroker, tmp_path: Path, mode: str
 ) -> None:
     n = 10
     contacts = write_contacts(tmp_path, n)
@@ -48,7 +49,7 @@ async def test_progressive_campaign_bridges_every_human_to_one_agent(
     ) as env:
         await login_agents(env.settings, 3)
         await wait_pool(env.settings, lambda p: available(p) == 3, 30, "3 agents available")
-        spec = agent_spec("agc", contacts)
+        spec = agent_spec("agc", contacts, mode=mode)
         await env.start(spec, total=n)
         p = await env.wait_for("agc", lambda p: p.status == CampaignStatus.COMPLETED, within=180)
         await asyncio.sleep(1.0)
@@ -81,6 +82,8 @@ async def test_progressive_campaign_bridges_every_human_to_one_agent(
     assert Counter(r["disposition"] for r in latest.values())["machine"] == n - len(humans)
     assert p.agents is not None and p.agents.connected == len(humans)
     assert p.agents.abandoned == 0 and p.agents.live_answers == len(humans)
+    # Predictive bets nothing before it has seen 20 live answers: it dialled progressively.
+    assert p.agents.mode == mode and p.agents.phase == ("warmup" if mode == "predictive" else mode)
 
 
 @pytest.mark.timeout(180)
