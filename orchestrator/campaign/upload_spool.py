@@ -11,8 +11,8 @@ an upload's DNC slice first). So the rows wait, as on the topic, and are read ba
 They wait in a temporary file: the first MiB in memory, the rest on disk (``tempfile``'s
 directory), deleted on close. Memory then holds the DNC numbers and one row, as ``validate`` of a
 file-based campaign does. A row is stored as its values, the column names once per change, so a
-CSV takes about its own size. The caller caps the spool at what the request may carry
-(``CONTACTS_UPLOAD_MAX_BYTES``), so a crafted file (empty cells, control characters: each a few
+CSV takes about 1.3 times its own size. The caller caps the spool at twice what the request may
+carry (``CONTACTS_UPLOAD_MAX_BYTES``), so a crafted file (empty cells, control characters: each a few
 bytes more as JSON than in the file) gets :class:`SpoolFull` (413) instead of filling the disk.
 """
 

@@ -152,9 +152,9 @@ async def test_an_oversize_upload_is_413(
         r = await c.post(DRY, headers=AUTH, files=_parts(contacts=("c.csv", big, "text/csv")))
         assert r.status_code == 413, r.text
         assert r.json()["detail"] == "body over 4096 bytes"
-        # Within the request's cap, but rows of empty cells take more to hold than to send.
-        header = "number," + ",".join(f"c{i}" for i in range(200)) + "\n"
-        crafted = header + ("+14155550100" + "," * 200 + "\n") * 8
+        # Within the request's cap, but cells of control characters take six times as much to
+        # hold (JSON escapes) as to send: past twice the cap, refused rather than spooled.
+        crafted = "number,note\n" + ("+14155550100," + "\x01" * 300 + "\n") * 6
         assert len(crafted) < 4096 - 1024
         files = _parts(contacts=("c.csv", crafted, "text/csv"), dnc=None)
         r = await c.post(DRY, headers=AUTH, files=files)
