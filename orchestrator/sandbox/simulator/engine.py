@@ -17,6 +17,7 @@ from typing import Any
 
 import structlog
 
+from orchestrator.sandbox.simulator import agents
 from orchestrator.sandbox.simulator.applications import ApplicationStore
 from orchestrator.sandbox.simulator.auth import JwtVerifier
 from orchestrator.sandbox.simulator.calls import Call, CallStore, Hangup
@@ -114,7 +115,11 @@ class SimEngine:
         )
         n = self._dials.get(to_str, 0)
         rng = self.call_rng(to_str)
-        outcome, override = self.draw_outcome(rng, to_str)
+        agent = self.profile.agent_for(to_str) if self.profile.agents else None
+        if agent is not None:
+            outcome, override = agents.draw_outcome(rng, agent), None
+        else:
+            outcome, override = self.draw_outcome(rng, to_str)
         # Input answers draw from their own stream: the call's is shared with tasks (AMD, the
         # lifecycle) whose draws interleave with the NCCO's by timing, so the same seed could
         # press different digits from one run to the next.
@@ -138,6 +143,7 @@ class SimEngine:
             call_ref=call_ref,
         )
         call.override = override
+        call.agent = agent
         self.calls.add(call)
         return call
 
