@@ -64,7 +64,7 @@ class SimEngine:
         self.cps_limiter = RollingWindowLimiter(cps)
         self.rps_limiter = RollingWindowLimiter(rps)
         self.verifier = JwtVerifier(self.apps.public_key_of)
-        self.conversations = ConversationRegistry()
+        self.conversations = ConversationRegistry(profile.limits.max_calls)
         self.recordings = RecordingStore()
         self.poster = WebhookPoster(
             clock=self.clock,
@@ -212,7 +212,9 @@ class SimEngine:
         self.reset()
         await self.poster.close()
 
-    def snapshot(self, live_calls: int = 0, **kw: Any) -> dict[str, Any]:
+    def snapshot(
+        self, live_calls: int = 0, *, include_conversations: bool = True, **kw: Any
+    ) -> dict[str, Any]:
         """The ledger document (``GET /_sim/ledger``); ``live_calls``: legs still running."""
         extra = {
             "base_url": self.base_url,
@@ -227,4 +229,5 @@ class SimEngine:
             "webhooks_sent": self.poster.sent,
             "webhooks_failed": self.poster.failed,
         }
-        return self.ledger.snapshot(self.calls, extra=extra, **kw)
+        log = self.conversations.log if include_conversations else None
+        return self.ledger.snapshot(self.calls, extra=extra, conversations=log, **kw)
