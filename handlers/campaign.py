@@ -344,6 +344,10 @@ class CampaignMachine:
         self.rate = DialRate()
         self.fresh: deque[ContactTrack] = deque()
         self.in_flight: dict[str, ContactTrack] = {}
+        #: The in-flight call_refs whose dial the dispatcher has not reported on yet: the unacked
+        #: window's count, kept as a set because it is read for every dial (a sum over
+        #: ``in_flight`` took a third of the controller's CPU at 100 CPS).
+        self._requested: set[str] = set()
         self.waiting: dict[str, ContactTrack] = {}
         self._heap: list[tuple[datetime, int, str]] = []
         self._changed: set[str] = set()
@@ -460,7 +464,10 @@ class CampaignMachine:
         attempt = track.current
         if isinstance(ev, LegOutcome) and ev.to and _digits(ev.to) != _digits(track.contact.number):
             return []  # a leg the flow connected to someone else, not the contact's leg
-        if not attempt.apply(ev):
+        made_final = attempt.apply(ev)
+        if attempt.status != AttemptStatus.REQUESTED:
+            self._requested.discard(ev.call_ref)
+        if not made_final:
             self._changed.add(track.contact.contact_id)
             return []
         del self.in_flight[ev.call_ref]
@@ -521,6 +528,7 @@ class CampaignMachine:
                 a.status = AttemptStatus.FINAL
                 a.disposition, a.detail, a.ended_at = "failed", "no_outcome", now
                 del self.in_flight[ref]
+                self._requested.discard(ref)
                 out.append(self._finalize(track, Disposition.FAILED, now, "no_outcome"))
         return out
 
@@ -581,6 +589,7 @@ class CampaignMachine:
             track.attempts.append(Attempt(call_ref=ref, number=n, requested_at=now))
             track.due_at = None
             self.in_flight[ref] = track
+            self._requested.add(ref)
             self._changed.add(c.contact_id)
             self.pacer.try_acquire(t)
             self.rate.add(t)
@@ -591,11 +600,7 @@ class CampaignMachine:
 
     def _unacked(self) -> int:
         """Dials emitted that the dispatcher has not reported on yet (queued commands)."""
-        return sum(
-            1
-            for t in self.in_flight.values()
-            if t.current is not None and t.current.status == AttemptStatus.REQUESTED
-        )
+        return len(self._requested)
 
     def _wait(self, track: ContactTrack, due: datetime, why: str) -> None:
         track.due_at = due
@@ -750,6 +755,8 @@ class CampaignMachine:
             cur = t.current
             if cur is not None and not cur.final:
                 m.in_flight[cur.call_ref] = t
+                if cur.status == AttemptStatus.REQUESTED:
+                    m._requested.add(cur.call_ref)
             elif t.waiting and t.due_at is not None:
                 m.waiting[t.contact.contact_id] = t
                 heapq.heappush(m._heap, (t.due_at, t.contact.index, t.contact.contact_id))
