@@ -271,14 +271,19 @@ class ContactTrack:
     attempts: list[Attempt] = field(default_factory=list)
     due_at: datetime | None = None
     waiting: str | None = None  # "retry" | "hours" while in the waiting heap
+    #: The contact as JSON, dumped once: the controller writes every track in flight at each
+    #: checkpoint, and the contact (frozen) was most of that work at 100 CPS.
+    _contact_json: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def current(self) -> Attempt | None:
         return self.attempts[-1] if self.attempts else None
 
     def to_json(self) -> dict[str, Any]:
+        if self._contact_json is None:
+            self._contact_json = self.contact.model_dump(mode="json", exclude_defaults=True)
         return {
-            "contact": self.contact.model_dump(mode="json", exclude_defaults=True),
+            "contact": self._contact_json,
             "attempts": [a.to_json() for a in self.attempts],
             "due_at": self.due_at.isoformat() if self.due_at else None,
             "waiting": self.waiting,
