@@ -346,6 +346,10 @@ async def main_async(contacts: int, cps: float, time_scale: float) -> None:
             f"(worst 10 s window {use.worst_window:.1%}, max {use.max_1s} in any 1 s, "
             f"limit {cps:g}; baseline client {raw_use.mean:.1%}, worst {raw_use.worst_window:.1%})"
         )
+        print(
+            "[campaign] 10 s windows, % of the limit: "
+            + " ".join(f"{w * 100:.0f}" for w in use.windows)
+        )
         report(
             BenchResult(
                 name="campaign",

@@ -64,6 +64,7 @@ __all__ = [
     "RetryPolicy",
     "RetryRule",
     "TopicSlice",
+    "campaign_lines",
     "contact_columns",
     "load_campaign_document",
     "load_campaign_file",
@@ -590,8 +591,7 @@ def parse_campaign_yaml(text: str, source: str = "<campaign>") -> CampaignSpec:
     return parse_campaign_document(text, source).spec
 
 
-def parse_campaign_document(text: str, source: str = "<campaign>") -> CampaignDocument:
-    """Like :func:`parse_campaign_yaml`, keeping the node -> line map for later checks."""
+def _read_with_lines(text: str, source: str) -> tuple[dict[Any, Any], dict[Any, int]]:
     try:
         node = yaml.compose(text, Loader=_LineLoader)
     except yaml.YAMLError as err:
@@ -605,6 +605,21 @@ def parse_campaign_document(text: str, source: str = "<campaign>") -> CampaignDo
     data = _construct_with_lines(node, (), lines)
     if not isinstance(data, dict):
         raise CampaignFileError(f"{source}:1: a campaign file is a mapping (name:, contacts:, ...)")
+    return data, lines
+
+
+def campaign_lines(text: str, source: str = "<campaign>") -> dict[tuple[Any, ...], int]:
+    """The line of each node of campaign YAML, without validating it.
+
+    For a spec validated already in another shape: an uploaded spec's ``contacts`` may name no
+    source (the file comes as another part), which :func:`parse_campaign_document` refuses.
+    """
+    return _read_with_lines(text, source)[1]
+
+
+def parse_campaign_document(text: str, source: str = "<campaign>") -> CampaignDocument:
+    """Like :func:`parse_campaign_yaml`, keeping the node -> line map for later checks."""
+    data, lines = _read_with_lines(text, source)
     try:
         return CampaignDocument(CampaignSpec.model_validate(data), source, lines)
     except ValidationError as err:

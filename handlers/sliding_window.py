@@ -1,9 +1,11 @@
 """The one sliding-window limiter: never more than N admissions in any window (pure, clock-free).
 
-Three places limit a rate on a rolling window, all with this log: the dispatcher (client side,
-below), the campaign's pacing of new dials (``handlers.campaign``) and the Voice API simulator
-(server side, :class:`ArrivalLog`). Times are plain floats from the caller's clock; nothing here
-reads one. What follows is the dispatcher's case, the demanding one.
+Two places limit a rate on a rolling window, both with this log: the dispatcher (client side,
+below) and the Voice API simulator (server side, :class:`ArrivalLog`). A campaign's share of the
+CPS is not a rolling-window limit but a long-run rate upstream of the dispatcher's
+(``handlers.dial_pacer`` says why a log there starved the dispatcher). Times are plain floats
+from the caller's clock; nothing here reads one. What follows is the dispatcher's case, the
+demanding one.
 
 Client side: a rolling-window limiter with an AIMD ceiling, never more than N sends in any 1 s.
 

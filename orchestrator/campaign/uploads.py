@@ -5,7 +5,8 @@ by the ingress and the controller: the rows go to a topic, and the campaign name
 it that holds them (:class:`~contracts.campaign.TopicSlice`). Every record of one upload goes
 to one partition, in the file's order, keyed ``{upload}:contacts`` or ``{upload}:dnc``; the
 controller reads them back like a topic source. Memory holds one batch of unacknowledged
-records, whatever the size of the file.
+records, whatever the size of the file. :class:`TopicSink` is what the multipart parser writes to
+for a start; a dry run gives it :class:`~orchestrator.campaign.upload_spool.UploadSpool` instead.
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from contracts.campaign import TopicSlice
+from contracts.campaign import CampaignSpec, TopicSlice
 from contracts.topics import CAMPAIGN_UPLOADS, topic_name
 from orchestrator.config import Settings
 from orchestrator.kafka.clients import make_producer
 from orchestrator.kafka.headers import Headers, record_headers
 
-__all__ = ["UploadWriter", "new_upload_id"]
+__all__ = ["TopicSink", "UploadWriter", "new_upload_id"]
 
 #: Unacknowledged records at most; the writer waits for the broker beyond this.
 _IN_FLIGHT = 2000
@@ -114,3 +115,47 @@ class UploadWriter:
                 )
             )
         return out[0], out[1]
+
+
+class TopicSink:
+    """An upload sink writing to ``campaign.uploads``; the producer starts with the first row.
+
+    Its :meth:`place` names the slices in the spec. A context manager: the producer stops on exit,
+    whatever happened (records written before a refusal stay, unreferenced, until retention).
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.writer: UploadWriter | None = None
+
+    async def __aenter__(self) -> TopicSink:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.writer is not None:
+            await self.writer.close()
+
+    async def open(self, spec: CampaignSpec) -> None:
+        self.writer = UploadWriter(self.settings, new_upload_id(spec.name))
+        await self.writer.start()
+
+    def _writer(self) -> UploadWriter:
+        assert self.writer is not None, "open() first"
+        return self.writer
+
+    async def add_contact(self, row: dict[str, Any]) -> None:
+        await self._writer().add_contact(row)
+
+    async def add_dnc(self, e164: str) -> None:
+        await self._writer().add_dnc(e164)
+
+    async def place(self, spec: CampaignSpec) -> CampaignSpec:
+        if self.writer is None:
+            return spec
+        contacts, dnc = await self.writer.finish()
+        update: dict[str, Any] = {}
+        if contacts is not None:
+            update["contacts"] = spec.contacts.model_copy(update={"upload": contacts})
+        if dnc is not None:
+            update["dnc_uploads"] = [*spec.dnc_uploads, dnc]
+        return spec.model_copy(update=update)

@@ -5,11 +5,13 @@ contact list row by row (never whole), the DNC files and the flow names, and col
 :class:`Report` that the CLI prints (:mod:`orchestrator.campaign.validate_print`) and the control
 API returns for ``POST /v1/campaigns?dry_run=true``. Paths are the spec's own: the CLI reads what
 its operator names, the control API confines the spec to ``CONTACTS_DIR`` before it gets here.
+Files uploaded with a dry run come as :class:`RequestFiles`, rows the same loop checks in place
+of a file's, so an upload and a file are checked alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -32,7 +34,7 @@ from handlers.template_vars import template_refs
 from orchestrator.campaign.contacts import ContactFileError, iter_contacts
 from orchestrator.campaign.dnc import DncList, load_dnc
 
-__all__ = ["CampaignValidation", "Report", "validate_campaign"]
+__all__ = ["CampaignValidation", "Report", "RequestFiles", "validate_campaign"]
 
 #: The call length the estimate assumes when the concurrency cap binds (stated in the output).
 MEAN_CALL_S = 60.0
@@ -146,6 +148,19 @@ class CampaignValidation(BaseModel):
     retry: list[RetryShown]
 
 
+@dataclass(frozen=True)
+class RequestFiles:
+    """Contacts and DNC numbers that came with the request instead of from files the spec names.
+
+    ``contacts`` is None when no contacts part came (the spec names its source); ``name`` is how
+    a contact row's problem names its list (``contacts.csv: row 2``), the upload's file name.
+    """
+
+    contacts: Iterable[Contact] | None
+    dnc: DncList
+    name: str = "contacts"
+
+
 def _sample(doc: CampaignDocument, contact: Contact, public_base: str) -> dict[str, Any]:
     ref = make_call_ref(doc.spec.name, "00000000", contact.index, 1)
     body = create_call_body(doc.spec, contact, ref, public_base)
@@ -159,7 +174,7 @@ def _placeholder(doc: CampaignDocument) -> Contact:
     return Contact(index=0, contact_id="0", number="+14155550100", name="sample", variables=names)
 
 
-def _dnc(doc: CampaignDocument, report: Report) -> DncList:
+def _dnc(doc: CampaignDocument, report: Report, uploaded: DncList | None) -> DncList:
     spec = doc.spec
     for i, p in enumerate(spec.dnc):
         if not Path(p).is_file():
@@ -171,6 +186,8 @@ def _dnc(doc: CampaignDocument, report: Report) -> DncList:
         report.warnings.append(f"{file}:{line}: not a phone number, ignored")
     if len(dnc.rejected) > 5:
         report.warnings.append(f"... and {len(dnc.rejected) - 5} more DNC lines ignored")
+    if uploaded is not None:
+        dnc.numbers |= uploaded.numbers
     return dnc
 
 
@@ -181,13 +198,16 @@ def validate_campaign(
     public_base: str,
     account_cps: float,
     flow_names: Collection[str] | None,
+    files: RequestFiles | None = None,
 ) -> Report:
-    """Run every check on ``doc`` and the files it names (blocking I/O: call it in a thread)."""
+    """Run every check on ``doc`` and the files it names, or on ``files`` that came with it
+    (blocking I/O: call it in a thread)."""
     spec = doc.spec
+    contacts = None if files is None else files.contacts
     report = Report(
         source=doc.source,
         campaign=spec.name,
-        contacts_source=spec.contacts.location,
+        contacts_source=spec.contacts.location if files is None or contacts is None else files.name,
         cps=account_cps * spec.pacing.cps_share,
         max_concurrent=spec.pacing.max_concurrent,
         retry=retry_rules(spec),
@@ -197,8 +217,8 @@ def validate_campaign(
         report.warnings.append(
             "flow names not checked: give --flows DIR (the ingress's flows, ORCHESTRATOR_FLOWS)"
         )
-    dnc = _dnc(doc, report)
-    if spec.contacts.kind not in ("csv", "jsonl"):
+    dnc = _dnc(doc, report, None if files is None else files.dnc)
+    if contacts is None and spec.contacts.kind not in ("csv", "jsonl"):
         report.warnings.append(
             f"contacts come from {spec.contacts.kind} {spec.contacts.location!r}: rows are "
             "checked as the controller reads them"
@@ -207,7 +227,7 @@ def validate_campaign(
         return report
     check = ContactCheck(doc, now, dnc)
     try:
-        for contact in iter_contacts(spec.contacts):
+        for contact in iter_contacts(spec.contacts) if contacts is None else contacts:
             check.add(contact)
     except FileNotFoundError:
         report.problems.append(

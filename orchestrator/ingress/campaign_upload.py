@@ -4,9 +4,12 @@ Parts, in this order: ``spec`` (the campaign as JSON, or YAML by its Content-Typ
 ``.yaml``/``.yml`` filename), then at most one ``contacts`` (CSV or JSONL, by filename or
 Content-Type) and any number of ``dnc`` files (up to :data:`MAX_DNC_PARTS`). The spec comes
 first because the files are parsed as they stream (its ``default_region`` normalises DNC numbers,
-its name is checked before anything is written). Rows go to ``campaign.uploads`` as they are
-parsed (:class:`~orchestrator.campaign.uploads.UploadWriter`), so memory holds one chunk and one
-batch, never the file; the whole request is capped at ``CONTACTS_UPLOAD_MAX_BYTES``.
+its name is checked before anything is written). Rows go to an :class:`UploadSink` as they are
+parsed, so memory holds one chunk and what the sink keeps, never the file; the whole request is
+capped at ``CONTACTS_UPLOAD_MAX_BYTES``. The sink is the only difference between a start and a
+dry run, so both accept and refuse exactly the same bodies: a start writes the rows to
+``campaign.uploads`` (:class:`~orchestrator.campaign.uploads.TopicSink`), a dry run holds them
+for ``campaign validate`` (:class:`~orchestrator.campaign.upload_spool.UploadSpool`).
 
 python-multipart (Starlette's own multipart parser) does the framing; Starlette's ``form()`` is
 not used because it spools whole files to disk before the handler sees them.
@@ -17,7 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -32,12 +35,11 @@ from orchestrator.campaign.upload_rows import (
     LineSplitter,
     UploadRowError,
 )
-from orchestrator.campaign.uploads import UploadWriter, new_upload_id
 from orchestrator.config import Settings
 from orchestrator.ingress.campaign_spec import YAML_TYPES, parse_spec, refuse
 from orchestrator.web.body import BodyTooLarge, declared_too_large
 
-__all__ = ["MAX_DNC_PARTS", "Upload", "receive_upload"]
+__all__ = ["MAX_DNC_PARTS", "Upload", "UploadSink", "receive_upload"]
 
 MAX_DNC_PARTS = 10
 #: A part's headers (Content-Disposition, Content-Type) at most.
@@ -48,11 +50,31 @@ _JSONL_TYPES = ("application/jsonl", "application/x-ndjson", "application/x-json
 Event = tuple[str, Any]
 
 
+class UploadSink(Protocol):
+    """Where an upload's rows go: :meth:`open` once the spec is known, before the first row;
+    :meth:`place` after the last, returning the spec that names where they went."""
+
+    async def open(self, spec: CampaignSpec) -> None: ...
+
+    async def add_contact(self, row: dict[str, Any]) -> None: ...
+
+    async def add_dnc(self, e164: str) -> None: ...
+
+    async def place(self, spec: CampaignSpec) -> CampaignSpec: ...
+
+
 @dataclass
 class Upload:
     spec: CampaignSpec
     first: Contact | None
     notes: list[str] = field(default_factory=list)
+    #: The spec part as sent (at most the spec limit), its name and whether it is YAML: what a
+    #: dry run needs to name the line of a field.
+    spec_text: bytes = b""
+    spec_yaml: bool = False
+    spec_name: str = "spec"
+    #: The contacts part's file name, None without one.
+    contacts_name: str | None = None
 
 
 @dataclass
@@ -114,20 +136,26 @@ def _media(value: str) -> str:
     return value.split(";")[0].strip().lower()
 
 
+def _is_yaml(part: _Part) -> bool:
+    return part.content_type in YAML_TYPES or part.filename.lower().endswith((".yaml", ".yml"))
+
+
 class _Receiver:
     def __init__(
         self,
-        settings: Settings,
         spec_limit: int,
         check_name: Callable[[CampaignSpec], Awaitable[None]],
+        sink: UploadSink,
     ) -> None:
-        self.settings = settings
         self.spec_limit = spec_limit
         self.check_name = check_name
         self.spec: CampaignSpec | None = None
         self.awaiting_contacts = False
         self.part: _Part | None = None
-        self.writer: UploadWriter | None = None
+        self.sink = sink
+        self.opened = False
+        self.spec_part: _Part | None = None
+        self.contacts_name: str | None = None
         self.seen: set[str] = set()
         self.dnc_parts = 0
         self.rows = 0
@@ -153,6 +181,7 @@ class _Receiver:
             if not self.awaiting_contacts:
                 raise refuse(422, "contacts: the spec names a source already; give one")
             part.rows = self._contact_format(filename, ctype)
+            self.contacts_name = (filename or name)[:60]
         elif name == "dnc":
             self.dnc_parts += 1
             if self.dnc_parts > MAX_DNC_PARTS:
@@ -217,22 +246,20 @@ class _Receiver:
             self.notes.append(f"... and {len(rows.rejected) - 5} more {label} lines ignored")
 
     async def _spec(self, part: _Part) -> None:
-        as_yaml = part.content_type in YAML_TYPES or part.filename.lower().endswith(
-            (".yaml", ".yml")
-        )
+        self.spec_part = part
+        as_yaml = _is_yaml(part)
         placeholder = {"topic": "pending", "partition": 0, "begin": 0, "end": 0, "key": "pending"}
         self.spec, self.awaiting_contacts = await parse_spec(
             bytes(part.body), as_yaml=as_yaml, where="spec", upload=placeholder
         )
         await self.check_name(self.spec)
 
-    async def _writer(self) -> UploadWriter:
-        if self.writer is None:
+    async def _sink(self) -> UploadSink:
+        if not self.opened:
             assert self.spec is not None
-            writer = UploadWriter(self.settings, new_upload_id(self.spec.name))
-            self.writer = writer
-            await writer.start()
-        return self.writer
+            self.opened = True
+            await self.sink.open(self.spec)
+        return self.sink
 
     async def _rows(self, part: _Part, lines: list[tuple[int, str]]) -> None:
         if not lines:
@@ -244,11 +271,11 @@ class _Receiver:
             raise refuse(422, f"{part.name}: {err}") from None
         if not rows:
             return
-        writer = await self._writer()
+        sink = await self._sink()
         if isinstance(part.rows, DncRows):
             for number in rows:
                 assert isinstance(number, str)
-                await writer.add_dnc(number)
+                await sink.add_dnc(number)
             return
         for row in rows:
             assert isinstance(row, dict)
@@ -256,7 +283,7 @@ class _Receiver:
                 row["id"] = str(self.rows)  # the row number, as for a file
             if self.first is None:
                 self.first = contact_from_row(0, row, self.spec.contacts.default_region)
-            await writer.add_contact(row)
+            await sink.add_contact(row)
             self.rows += 1
 
     # -- the end -------------------------------------------------------------------------
@@ -270,20 +297,18 @@ class _Receiver:
             raise refuse(
                 422, "contacts: no source (upload a contacts part, or name csv/jsonl/topic)"
             )
-        spec = self.spec
-        if self.writer is not None:
-            contacts, dnc = await self.writer.finish()
-            update: dict[str, Any] = {}
-            if contacts is not None:
-                update["contacts"] = spec.contacts.model_copy(update={"upload": contacts})
-            if dnc is not None:
-                update["dnc_uploads"] = [*spec.dnc_uploads, dnc]
-            spec = spec.model_copy(update=update)
-        return Upload(spec, self.first, self.notes)
-
-    async def close(self) -> None:
-        if self.writer is not None:
-            await self.writer.close()
+        spec = await self.sink.place(self.spec)
+        sent = self.spec_part
+        assert sent is not None
+        return Upload(
+            spec,
+            self.first,
+            self.notes,
+            spec_text=bytes(sent.body),
+            spec_yaml=_is_yaml(sent),
+            spec_name=(sent.filename or sent.name)[:60],
+            contacts_name=self.contacts_name,
+        )
 
 
 async def receive_upload(
@@ -292,36 +317,35 @@ async def receive_upload(
     *,
     spec_limit: int,
     check_name: Callable[[CampaignSpec], Awaitable[None]],
+    sink: UploadSink,
 ) -> Upload:
-    """The campaign and its files from a multipart request, the files already on the topic.
+    """The campaign from a multipart request, its files' rows given to ``sink`` as they came.
 
-    Raises :class:`Refused` (4xx) or :class:`BodyTooLarge`; records written before a refusal
-    stay on ``campaign.uploads``, unreferenced, until retention removes them.
+    Raises :class:`Refused` (4xx) or :class:`BodyTooLarge`, or what ``sink`` raises; the caller
+    opened ``sink`` and closes it (rows a topic sink wrote before a refusal stay on
+    ``campaign.uploads``, unreferenced, until retention removes them).
     """
     limit = settings.contacts_upload_max_bytes
     if declared_too_large(request.headers.get("content-length"), limit):
         raise BodyTooLarge(limit)
     parser, events = _framing(request)
-    receiver = _Receiver(settings, spec_limit, check_name)
+    receiver = _Receiver(spec_limit, check_name, sink)
     handlers: dict[str, Callable[[Any], Awaitable[None]]] = {
         "part": receiver.on_part,
         "data": receiver.on_data,
         "end": lambda _: receiver.on_end(),
     }
     size = 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise BodyTooLarge(limit)
-            _write(parser, chunk)
-            for kind, value in events:
-                await handlers[kind](value)
-            events.clear()
-            await asyncio.sleep(0)  # a chunk's rows done: let other requests in
-        _write(parser, None)
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(limit)
+        _write(parser, chunk)
         for kind, value in events:
             await handlers[kind](value)
-        return await receiver.result()
-    finally:
-        await receiver.close()
+        events.clear()
+        await asyncio.sleep(0)  # a chunk's rows done: let other requests in
+    _write(parser, None)
+    for kind, value in events:
+        await handlers[kind](value)
+    return await receiver.result()

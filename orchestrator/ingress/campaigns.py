@@ -9,8 +9,10 @@ over HTTP never reaches anywhere else (:mod:`orchestrator.campaign.contacts_dir`
 
 - ``POST /v1/campaigns`` (JSON or YAML spec, or multipart: spec + contacts + dnc files)
   -> 202, 409 (name used), 413 (too large), 422 (bad spec)
-- ``POST /v1/campaigns?dry_run=true`` -> 200 or 422 with what ``campaign validate`` reports
-  (JSON or YAML spec), nothing written to Kafka
+- ``POST /v1/campaigns?dry_run=true`` -> 200 or 422 with what ``campaign validate`` reports,
+  for any body a start takes (a multipart one is parsed by the start's parser, its rows held
+  for the check instead of written: :mod:`orchestrator.ingress.campaign_checks`), nothing written
+  to Kafka; 400/413/422 where a start would refuse the body
 - ``GET /v1/campaigns`` -> every campaign's progress
 - ``GET /v1/campaigns/{name}`` -> progress, 404 when unknown
 - ``POST /v1/campaigns/{name}/{pause|resume|cancel}`` -> 202, 404 when unknown
@@ -30,15 +32,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from contracts.campaign import (
-    CampaignDocument,
-    CampaignProgress,
-    CampaignSpec,
-    ControlAction,
-    parse_campaign_document,
-)
-from orchestrator.campaign.contacts import ContactFileError
-from orchestrator.campaign.contacts_dir import confine_spec
+from contracts.campaign import CampaignProgress, CampaignSpec, ControlAction
 from orchestrator.campaign.operations import (
     StartRefused,
     StateWatcher,
@@ -48,10 +42,10 @@ from orchestrator.campaign.operations import (
     send_control,
     start_campaign,
 )
-from orchestrator.campaign.validate import Report, validate_campaign
-from orchestrator.clock import utc_now
+from orchestrator.campaign.uploads import TopicSink
 from orchestrator.config import Settings
-from orchestrator.ingress.campaign_spec import YAML_TYPES, Refused, parse_spec, refuse
+from orchestrator.ingress.campaign_checks import CampaignChecks
+from orchestrator.ingress.campaign_spec import YAML_TYPES, Refused, parse_spec
 from orchestrator.ingress.campaign_upload import receive_upload
 from orchestrator.ingress.control_api import MAX_COMMAND_BYTES
 from orchestrator.ingress.publish import TOO_LARGE_ERRORS
@@ -111,7 +105,7 @@ class CampaignsApi:
         flow_names: Collection[str] = (),
     ) -> None:
         self.settings = settings
-        self.flow_names = frozenset(flow_names)
+        self.checks = CampaignChecks(settings, flow_names)
         self._auth = auth
         self._count = count
         self._watcher: StateWatcher | None = None
@@ -211,22 +205,24 @@ class CampaignsApi:
         if request.query_params.get("dry_run", "").lower() in ("true", "1", "yes"):
             return await self._dry_run(request, media)
         if media == "multipart/form-data":
-            upload = await receive_upload(
-                request, self.settings, spec_limit=MAX_COMMAND_BYTES, check_name=self._unused
-            )
+            async with TopicSink(self.settings) as sink:
+                upload = await receive_upload(
+                    request,
+                    self.settings,
+                    spec_limit=MAX_COMMAND_BYTES,
+                    check_name=self._unused,
+                    sink=sink,
+                )
             spec, first, notes = upload.spec, upload.first, upload.notes
         else:
             raw = await request_body(request, MAX_COMMAND_BYTES)
             as_yaml = media in YAML_TYPES
             spec, _ = await parse_spec(raw, as_yaml=as_yaml)
-        try:
-            spec = confine_spec(spec, self.settings.contacts_dir)
-        except ContactFileError as err:
-            raise refuse(422, str(err)) from None
+        spec = self.checks.confined(spec)
         if media != "multipart/form-data":
             # The checks of `campaign validate` first, as the CLI's start runs them: a mistake
             # found now is a 422, not a live call (uploads are checked as they are written).
-            report = await asyncio.to_thread(self._validate, spec, raw if as_yaml else None)
+            report = await self.checks.spec(spec, raw if as_yaml else None)
             if not report.ok:
                 return json_response(422, report.to_json())
         try:
@@ -255,34 +251,15 @@ class CampaignsApi:
         return json_response(202, accepted.model_dump(mode="json"), {"Location": url})
 
     async def _dry_run(self, request: Request, media: str) -> Response:
-        """What ``campaign validate`` says about the spec: 200 when it may start, else 422."""
+        """What ``campaign validate`` says about the campaign: 200 when it may start, else 422."""
         if media == "multipart/form-data":
-            raise refuse(
-                422,
-                "dry_run: send the spec as JSON or YAML (contacts from CONTACTS_DIR or a topic); "
-                "uploaded files are checked as they are written at the start",
-            )
-        raw = await request_body(request, MAX_COMMAND_BYTES)
-        as_yaml = media in YAML_TYPES
-        spec, _ = await parse_spec(raw, as_yaml=as_yaml)
-        try:
-            spec = confine_spec(spec, self.settings.contacts_dir)
-        except ContactFileError as err:
-            raise refuse(422, str(err)) from None
-        report = await asyncio.to_thread(self._validate, spec, raw if as_yaml else None)
+            report = await self.checks.upload(request, spec_limit=MAX_COMMAND_BYTES)
+        else:
+            raw = await request_body(request, MAX_COMMAND_BYTES)
+            as_yaml = media in YAML_TYPES
+            spec, _ = await parse_spec(raw, as_yaml=as_yaml)
+            report = await self.checks.spec(self.checks.confined(spec), raw if as_yaml else None)
         return json_response(200 if report.ok else 422, report.to_json())
-
-    def _validate(self, spec: CampaignSpec, yaml_text: bytes | None) -> Report:
-        lines: dict[tuple[Any, ...], int] = {}
-        if yaml_text is not None:  # parsed already; again only for the line of each field
-            lines = dict(parse_campaign_document(yaml_text.decode("utf-8"), "body").lines)
-        return validate_campaign(
-            CampaignDocument(spec, "body", lines),
-            now=utc_now(),
-            public_base=self.settings.public_base,
-            account_cps=self.settings.vonage_cps,
-            flow_names=self.flow_names,
-        )
 
     # --- GET /v1/campaigns ------------------------------------------------------------------------
 

@@ -128,7 +128,9 @@ def _campaign_paths() -> dict[str, Any]:
                     "YAML aliases and nesting past 32 levels are refused. A campaign runs once: "
                     "a used name is 409. With ?dry_run=true nothing is written: the answer is "
                     "what `orchestrator campaign validate` reports (200 when the campaign may "
-                    "start, 422 with each error's field, line or contact row otherwise)."
+                    "start, 422 with each error's field, line or contact row otherwise), for a "
+                    "multipart body too: its files are parsed as for a start (same limits and "
+                    "400/413/422 refusals) and checked, not written to campaign.uploads."
                 ),
                 "security": security,
                 "parameters": [
@@ -137,7 +139,10 @@ def _campaign_paths() -> dict[str, Any]:
                         "in": "query",
                         "required": False,
                         "schema": {"type": "boolean", "default": False},
-                        "description": "Validate only (JSON or YAML body); nothing is dialled.",
+                        "description": (
+                            "Validate only (any body a start takes, uploads included); nothing is "
+                            "written or dialled."
+                        ),
                     }
                 ],
                 "requestBody": {

@@ -25,7 +25,8 @@ __all__ = ["CpsUse", "cps_use", "first_attempt_span", "max_in_window"]
 class CpsUse:
     """``mean``: creates per second over the span as a share of the limit; ``worst_window``:
     the lowest share in any whole 10-second window of the span; ``max_1s``: most creates in any
-    rolling second (must not exceed the limit)."""
+    rolling second (must not exceed the limit); ``windows``: each whole window's share, in order,
+    so a low one can be placed (warm-up, a take-over, the tail)."""
 
     creates: int
     span_s: float
@@ -33,6 +34,7 @@ class CpsUse:
     worst_window: float
     max_1s: int
     limit: float
+    windows: tuple[float, ...] = ()
 
 
 def max_in_window(times: Iterable[float], window: float = 1.0) -> int:
@@ -60,6 +62,7 @@ def cps_use(
     mean = max(0, len(inside) - 1) / (limit * span) if inside else 0.0
     worst = mean
     slices = int(span // window)
+    shares: list[float] = []
     j = 0
     for k in range(slices):
         lo, hi = start + k * window, start + (k + 1) * window
@@ -68,8 +71,9 @@ def cps_use(
         n = 0
         while j + n < len(inside) and inside[j + n] < hi:
             n += 1
-        worst = min(worst, n / (limit * window)) if k else n / (limit * window)
-    return CpsUse(len(inside), span, mean, worst, max_in_window(inside), limit)
+        shares.append(n / (limit * window))
+        worst = min(worst, shares[-1]) if k else shares[-1]
+    return CpsUse(len(inside), span, mean, worst, max_in_window(inside), limit, tuple(shares))
 
 
 def first_attempt_span(
