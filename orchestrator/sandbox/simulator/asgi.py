@@ -291,6 +291,7 @@ class SimulatorFront:
             include_webhooks=flag("webhooks"),
             call_ref=query.get("call_ref"),
             calls_since=_int(query.get("calls_since")),
+            include_conversations=flag("conversations"),
         )
         return _response(Resp(200, snap))
 

@@ -10,7 +10,10 @@ import asyncio
 import random
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from orchestrator.sandbox.simulator.profile import Agent
 
 __all__ = [
     "FINAL_STATUSES",
@@ -143,7 +146,9 @@ class SocketRecord:
 
 class Call:
     __slots__ = (
+        "agent",
         "amd",
+        "amd_result",
         "answer_method",
         "answer_url",
         "answered_sim",
@@ -269,6 +274,8 @@ class Call:
         self.hangup_at: float | None = None  # monotonic deadline (callee hangs up / length timer)
         self.deadline_by = "user"  # who ends the call when hangup_at passes
         self.override: Any = None  # profile override matching this destination
+        self.agent: Agent | None = None  # the profile's agent entry: this leg calls an agent
+        self.amd_result: str | None = None  # what answering-machine detection reported
         self.watchers: list[asyncio.Future[None]] = []  # resolved on every status change
         self.sync_connect = False  # connect leg with eventType synchronous
         self.sync_reply: list[Any] | None = None  # NCCO its failure event returned
@@ -374,6 +381,8 @@ class Call:
             "price": self.price,
             "disconnected_by": self.disconnected_by,
             "conversation_name": self.conversation_name,
+            "agent": self.agent is not None,
+            "amd_result": self.amd_result,
         }
         if self.websocket is not None:
             out["websocket"] = self.websocket.to_json()

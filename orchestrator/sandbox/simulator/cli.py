@@ -21,7 +21,9 @@ divided by --time-scale in real time. Keys, with their defaults:
 _PROFILE_OUTRO = """\
 Example: examples/sim-profile.yaml. Outcomes per call are drawn from
 (seed, destination number, n-th dial of it), so reruns replay exactly.
-Control endpoints: GET /_sim/ledger (?since=SEQ&calls_since=INDEX&requests=0&calls=0&webhooks=0&call_ref=REF),
+Agent destinations (agents:) are drawn the same way; the ledger's "conversations"
+list who shared each named conversation, from when to when.
+Control endpoints: GET /_sim/ledger (?since=SEQ&calls_since=INDEX&requests=0&calls=0&webhooks=0&conversations=0&call_ref=REF),
 POST /_sim/reset, GET /_sim/health, POST /_sim/inbound {"from", "to", "app_id"} (a person
 calls the application: its answer_url is fetched and its NCCO runs)."""
 

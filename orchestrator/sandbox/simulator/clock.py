@@ -34,6 +34,10 @@ class SimClock:
         m = time.monotonic() if mono is None else mono
         return self._wall0 + (m - self._mono0) * self.time_scale
 
+    def mono_at(self, sim: float) -> float:
+        """The monotonic instant of a simulated time (the inverse of :meth:`sim`)."""
+        return self._mono0 + (sim - self._wall0) / self.time_scale
+
     def real_seconds(self, sim_seconds: float) -> float:
         return max(0.0, sim_seconds) / self.time_scale
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import structlog
 
+from orchestrator.sandbox.simulator import agents
 from orchestrator.sandbox.simulator.applications import ApplicationStore
 from orchestrator.sandbox.simulator.auth import JwtVerifier
 from orchestrator.sandbox.simulator.calls import Call, CallStore, Hangup
@@ -63,7 +64,7 @@ class SimEngine:
         self.cps_limiter = RollingWindowLimiter(cps)
         self.rps_limiter = RollingWindowLimiter(rps)
         self.verifier = JwtVerifier(self.apps.public_key_of)
-        self.conversations = ConversationRegistry()
+        self.conversations = ConversationRegistry(profile.limits.max_calls)
         self.recordings = RecordingStore()
         self.poster = WebhookPoster(
             clock=self.clock,
@@ -114,7 +115,11 @@ class SimEngine:
         )
         n = self._dials.get(to_str, 0)
         rng = self.call_rng(to_str)
-        outcome, override = self.draw_outcome(rng, to_str)
+        agent = self.profile.agent_for(to_str) if self.profile.agents else None
+        if agent is not None:
+            outcome, override = agents.draw_outcome(rng, agent), None
+        else:
+            outcome, override = self.draw_outcome(rng, to_str)
         # Input answers draw from their own stream: the call's is shared with tasks (AMD, the
         # lifecycle) whose draws interleave with the NCCO's by timing, so the same seed could
         # press different digits from one run to the next.
@@ -138,6 +143,7 @@ class SimEngine:
             call_ref=call_ref,
         )
         call.override = override
+        call.agent = agent
         self.calls.add(call)
         return call
 
@@ -206,7 +212,9 @@ class SimEngine:
         self.reset()
         await self.poster.close()
 
-    def snapshot(self, live_calls: int = 0, **kw: Any) -> dict[str, Any]:
+    def snapshot(
+        self, live_calls: int = 0, *, include_conversations: bool = True, **kw: Any
+    ) -> dict[str, Any]:
         """The ledger document (``GET /_sim/ledger``); ``live_calls``: legs still running."""
         extra = {
             "base_url": self.base_url,
@@ -221,4 +229,5 @@ class SimEngine:
             "webhooks_sent": self.poster.sent,
             "webhooks_failed": self.poster.failed,
         }
-        return self.ledger.snapshot(self.calls, extra=extra, **kw)
+        log = self.conversations.log if include_conversations else None
+        return self.ledger.snapshot(self.calls, extra=extra, conversations=log, **kw)

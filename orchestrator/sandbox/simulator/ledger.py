@@ -2,8 +2,10 @@
 
 Tests and benchmarks read it (``GET /_sim/ledger`` or ``Simulator.ledger()``) to prove things a
 client cannot see: that no rolling second held more than ``cps`` created calls, that a contact was
-dialled once, which webhooks each call produced. Request times ``t`` are real Unix seconds taken
-at the instant the rate limiter decided, so window checks on them are exact.
+dialled once, which webhooks each call produced, which legs shared a named conversation and for
+how long (``conversations``; each call says whether it dialled an ``agent`` and its
+``amd_result``). Request times ``t`` are real Unix seconds taken at the instant the rate limiter
+decided, so window checks on them are exact.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from orchestrator.sandbox.simulator.calls import CallStore
+    from orchestrator.sandbox.simulator.conversation_log import ConversationLog
 
 __all__ = ["Ledger", "RequestRecord"]
 
@@ -101,6 +104,7 @@ class Ledger:
         call_ref: str | None = None,
         calls_since: int = 0,
         extra: dict[str, Any] | None = None,
+        conversations: ConversationLog | None = None,
     ) -> dict[str, Any]:
         requests: list[dict[str, Any]] = []
         if include_requests:
@@ -122,4 +126,6 @@ class Ledger:
                 "counters": dict(self.counters),
             }
         )
+        if conversations is not None:
+            out["conversations"] = conversations.to_json(conversations, call_ref)
         return out

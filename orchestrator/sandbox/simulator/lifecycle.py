@@ -15,6 +15,9 @@ A websocket leg has no callee to draw: the simulator really connects (:mod:`.web
 it lasts until the server closes the socket (``disconnected``, then ``completed``), the call ends
 elsewhere or its ``limit`` passes (the simulator closes the socket).
 
+An agent leg (:mod:`.agents`) rings for the agent's answer span and, once answered, hangs up
+after its handle time (a websocket agent only if its profile entry says so).
+
 :class:`Legs` owns the running lifecycles (one task per leg): it launches them (a created call,
 an inbound call, a leg an NCCO ``connect`` adds), counts them and waits for them.
 """
@@ -28,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from orchestrator.sandbox.simulator import agents
 from orchestrator.sandbox.simulator.calls import Call, Hangup, Transfer, is_websocket
 from orchestrator.sandbox.simulator.clock import iso
 from orchestrator.sandbox.simulator.events import (
@@ -111,6 +115,7 @@ class Legs:
         )
         call.direction = "inbound"
         call.outcome = "human"
+        call.agent = None  # a person calling in, whatever the number
         call.answer_url, call.answer_method = [answer[0]], answer[1]
         self.launch(call)
         return call
@@ -196,7 +201,9 @@ class LegLifecycle:
                     self._ringing()
                     await self.status("ringing")
             timer = float(call.ringing_timer)
-            if outcome in ("human", "machine"):
+            if call.agent is not None and outcome == "human":
+                ring = agents.answer_delay(self.rng, call.agent)
+            elif outcome in ("human", "machine"):
                 ring = self.span(ov.ring if ov is not None and ov.ring is not None else t.ring)
             elif outcome == "timeout":
                 ring = timer
@@ -309,7 +316,10 @@ class LegLifecycle:
         call.answered_sim = engine.clock.sim()
         call.network = self.profile.pricing.network
         call.rate = self.profile.pricing.rate
-        if self.socket is not None:
+        agent = call.agent
+        if agent is not None and (self.socket is None or agent.websocket_handle):
+            talk = agents.handle_time(self.rng, agent)  # the agent hangs up when done
+        elif self.socket is not None:
             talk = float(call.length_timer)  # the server decides when to hang up
         else:
             talk = self.span(
@@ -487,7 +497,8 @@ class LegLifecycle:
         if not adv and not std:
             return
         truth = call.outcome
-        right = self.rng.random() < self.profile.amd.accuracy
+        # An agent is a person by definition: its detector is never wrong (no agent "machine").
+        right = call.agent is not None or self.rng.random() < self.profile.amd.accuracy
         detected = truth if right else ("machine" if truth == "human" else "human")
         behavior = str((adv.get("behavior") if adv else std) or "continue")
         mode = str(adv.get("mode") or "detect") if adv else "async"
@@ -515,6 +526,7 @@ class LegLifecycle:
         self, detected: str, behavior: str, mode: str, adv: dict[str, Any], *, sync: bool
     ) -> None:
         call, engine = self.call, self.engine
+        call.amd_result = detected
         if detected == "machine":
             call.status = "machine"
         await self.events.send(amd_payload(engine, call, detected), detected)

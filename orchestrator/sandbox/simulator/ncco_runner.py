@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from contracts.ncco import NccoError, parse_ncco, talk_length
+from orchestrator.sandbox.simulator import bridge
 from orchestrator.sandbox.simulator.calls import Call, Hangup
 from orchestrator.sandbox.simulator.clock import iso
 from orchestrator.sandbox.simulator.events import (
@@ -345,14 +346,18 @@ class NccoRunner:
             "uuid": call.uuid,
             "timestamp": iso(engine.clock.sim()),
         }
-        await self.events.send(transfer, "transfer", url=url)
+        member = conv.members[call.uuid]
         try:
-            assert conv.ended is not None
-            await engine.pause(call, None, until=conv.ended)
+            await self.events.send(transfer, "transfer", url=url)
+            while not conv.is_ended:
+                bridge.govern(engine, call, conv, member)
+                assert conv.changed is not None
+                await engine.pause(call, None, until=conv.changed)
             # The conversation ended under this leg (a moderator with endOnExit left).
             raise Hangup("platform")
         finally:
-            others = engine.conversations.leave(conv, call)
+            bridge.restore(call, member)
+            others = engine.conversations.leave(conv, call, now_sim=engine.clock.sim())
             for other in others:
                 other.interrupt(Hangup("platform"))
             if (

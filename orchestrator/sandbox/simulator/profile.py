@@ -20,6 +20,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 __all__ = [
     "OPERATIONS",
     "OUTCOMES",
+    "Agent",
     "DtmfScript",
     "EndpointFault",
     "Profile",
@@ -280,6 +281,45 @@ class Override(_Model):
         return self
 
 
+class Agent(_Model):
+    """An agent endpoint the product bridges callees to: matched destinations are agents, not callees.
+
+    An agent never is a machine and never rejects at random: it is busy, unreachable or
+    unanswered with its own probabilities, else answers after ``answer`` and hangs up after its
+    handle time. A websocket agent is answered or failed by the socket itself, as any websocket
+    leg; only ``handle`` can apply to it, and only with ``websocket_handle``.
+    """
+
+    match: str = Field(
+        description="Regex searched in the destination (number, SIP URI, app user, ws URI)."
+    )
+    answer: Span = Field((1.0, 3.0), description="ringing -> answered.")
+    handle: Span = Field((30.0, 90.0), description="answered -> the agent hangs up (uniform draw).")
+    handle_mean: float | None = Field(
+        None, gt=0, description="If set, the handle time is exponential with this mean instead."
+    )
+    busy: Probability = Field(0.0, description="Probability the agent is busy.")
+    unreachable: Probability = Field(
+        0.0, description="Probability the leg fails (cannot_route), no ringing."
+    )
+    unanswered: Probability = Field(
+        0.0, description="Probability it rings out (unanswered, detail unavailable)."
+    )
+    websocket_handle: bool = Field(
+        False, description="Websocket agents: hang up after the handle time too (else the server)."
+    )
+
+    @model_validator(mode="after")
+    def _valid(self) -> Agent:
+        try:
+            re.compile(self.match)
+        except re.error as err:
+            raise ValueError(f"match: invalid regex: {err}") from None
+        if self.busy + self.unreachable + self.unanswered > 1.0:
+            raise ValueError("busy + unreachable + unanswered must be <= 1")
+        return self
+
+
 class Profile(_Model):
     """Everything that shapes simulated calls. All keys optional."""
 
@@ -297,6 +337,19 @@ class Profile(_Model):
     overrides: tuple[Override, ...] = Field(
         (), description="List of {match, outcome, ring, talk, dtmf}, first match wins."
     )
+    agents: tuple[Agent, ...] = Field(
+        (),
+        description=(
+            "Agent endpoints, first match wins; an agent destination gets these behaviours "
+            "instead of outcomes/overrides (no AMD machine, no random reject)."
+        ),
+    )
+
+    def agent_for(self, to: str) -> Agent | None:
+        for agent in self.agents:
+            if re.search(agent.match, to):
+                return agent
+        return None
 
     def override_for(self, to: str) -> Override | None:
         for ov in self.overrides:
@@ -371,6 +424,27 @@ def _submodel(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
+def _entry_model(annotation: Any) -> type[BaseModel] | None:
+    """The model of a list's entries (``tuple[Model, ...]``), whose keys --help lists too."""
+    args = get_args(annotation)
+    if get_origin(annotation) is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return _submodel(args[0])
+    return None
+
+
+def _describe_entry(model: type[BaseModel], indent: int) -> list[str]:
+    # Entries may have required keys (an agent's match), so defaults come from the fields.
+    lines: list[str] = []
+    for i, (name, field) in enumerate(model.model_fields.items()):
+        pad = "  " * indent + ("- " if i == 0 else "  ")
+        value = "(required)" if field.is_required() else _fmt_default(field.get_default())
+        text = f"{pad}{name}: {value}"
+        if field.description:
+            text += f"  # {field.description}"
+        lines.append(text)
+    return lines
+
+
 def describe_profile(model: type[BaseModel] = Profile, indent: int = 0) -> list[str]:
     """One line per key, nested like the YAML, with defaults and descriptions (for --help)."""
     lines: list[str] = []
@@ -389,4 +463,7 @@ def describe_profile(model: type[BaseModel] = Profile, indent: int = 0) -> list[
         if desc:
             text += f"  # {desc}"
         lines.append(text)
+        entry = _entry_model(field.annotation)
+        if entry is not None and not value:  # an empty list: show an entry's keys
+            lines.extend(_describe_entry(entry, indent + 1))
     return lines

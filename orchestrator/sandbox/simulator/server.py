@@ -218,11 +218,13 @@ class Simulator:
         webhooks: bool = True,
         call_ref: str | None = None,
         calls_since: int = 0,
+        conversations: bool = True,
     ) -> dict[str, Any]:
         """The same JSON document as ``GET /_sim/ledger``.
 
         ``since``: only requests with ``seq`` above it; ``calls_since``: only calls with ``index``
-        above it (both for incremental polling); ``call_ref``: only that flow's legs.
+        above it (both for incremental polling); ``call_ref``: only that flow's legs (and the
+        named conversations they were in).
         """
         return self.engine.snapshot(
             live_calls=self.legs.live,
@@ -232,6 +234,7 @@ class Simulator:
             include_calls=calls,
             include_webhooks=webhooks,
             call_ref=call_ref,
+            include_conversations=conversations,
         )
 
     def create_application(

@@ -63,6 +63,8 @@ def test_example_profile_loads() -> None:
     assert p.override_for("447700900001").outcome == "busy"  # type: ignore[union-attr]
     assert p.fault_for("create_call").drop_rate > 0  # type: ignore[union-attr]
     assert p.fault_for("get_call") == p.faults.endpoints["*"]
+    assert p.agent_for("sip:agent-7@pbx.example.com") is p.agents[0]
+    assert p.agent_for("447700900001") is None
 
 
 def test_help_documents_every_key_with_its_default() -> None:
