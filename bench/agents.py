@@ -26,9 +26,7 @@ import os
 import tempfile
 import time
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +36,7 @@ from bench._result import BenchResult, report
 from bench.campaign import SECRET, _http_ok, _private_key_pem, _sim_idle
 from orchestrator.config import Settings
 from orchestrator.localbroker import LocalBroker, free_port
+from orchestrator.sandbox.agent_ledger import LedgerFigures, ledger_figures
 from orchestrator.sandbox.soak.procs import Slot
 
 #: Agents' phones: a prefix no contact has (contacts are +4479...).
@@ -126,142 +125,28 @@ def write_contacts(directory: Path, n: int) -> Path:
 # --- the figures, from the ledger and the results --------------------------------------------
 
 
-def _ts(iso: str | None) -> float | None:
-    return datetime.fromisoformat(iso).timestamp() if iso else None
-
-
 @dataclass
 class ModeFigures:
-    """One mode's figures. Times are simulated seconds."""
+    """One mode's ledger figures, and what ``campaign.results`` says of its abandons."""
 
     mode: str
-    agents: int
-    dials: int
-    live_answers: int  # callees AMD called human
-    bridged: int  # of those, shared a conversation with an agent's answered leg
-    abandoned_ledger: int  # live answers never bridged
-    abandoned_results: int  # disposition "abandoned" on campaign.results
-    talk_s: float  # the agents' time in conversations with their callee
-    span_s: float  # first dial to the last leg's end: the agents were logged in all along
-    waits: list[float]
-    double_booked: int
-    machines_bridged: int
+    ledger: LedgerFigures
+    abandoned_results: int
     results: int
     contacts: int
-
-    @property
-    def abandon_rate(self) -> float:
-        return self.abandoned_ledger / self.live_answers if self.live_answers else 0.0
-
-    @property
-    def agent_hours(self) -> float:
-        return self.agents * self.span_s / 3600
-
-    @property
-    def occupancy(self) -> float:
-        return self.talk_s / (self.agents * self.span_s) if self.span_s else 0.0
-
-    @property
-    def dials_per_agent_hour(self) -> float:
-        return self.dials / self.agent_hours if self.agent_hours else 0.0
-
-    @property
-    def calls_per_agent_hour(self) -> float:
-        return self.bridged / self.agent_hours if self.agent_hours else 0.0
-
-    @property
-    def mean_wait(self) -> float:
-        return sum(self.waits) / len(self.waits) if self.waits else 0.0
 
 
 def figures(
     mode: str, agents: int, campaign: str, ledger: dict[str, Any], results: list[Any], n: int
 ) -> ModeFigures:
-    """What the simulator and ``campaign.results`` say happened (see the module docstring)."""
-    prefix = f"{campaign}."
-    calls = [c for c in ledger["calls"] if (c.get("call_ref") or "").startswith(prefix)]
-    callees = {c["call_ref"]: c for c in calls if not c.get("agent")}
-    agent_calls = [c for c in calls if c.get("agent")]
-    live = {ref for ref, c in callees.items() if c.get("amd_result") == "human"}
-    bridged: set[str] = set()
-    machines_bridged = 0
-    talk = 0.0
-    waits: list[float] = []
-    for conv in ledger.get("conversations", []):
-        legs = conv["legs"]
-        agent_stays = [s for s in legs if s["agent"] and (s["call_ref"] or "").startswith(prefix)]
-        callee_stays = [
-            s for s in legs if not s["agent"] and (s["call_ref"] or "").startswith(prefix)
-        ]
-        if not agent_stays:
-            continue
-        for a in agent_stays:
-            joined, left = _ts(a["joined"]), _ts(a["left"])
-            if joined is None:
-                continue
-            # Talk: the time the agent shared the conversation with a callee.
-            for cs in callee_stays:
-                c_joined, c_left = _ts(cs["joined"]), _ts(cs["left"])
-                if c_joined is None:
-                    continue
-                lo = max(joined, c_joined)
-                hi = min(left if left is not None else lo, c_left if c_left is not None else lo)
-                if hi > lo:
-                    talk += hi - lo
-        for cs in callee_stays:
-            ref = cs["call_ref"]
-            if cs.get("amd_result") == "machine" or callees.get(ref, {}).get("outcome") == (
-                "machine"
-            ):
-                machines_bridged += 1
-                continue
-            if ref in live and ref not in bridged:
-                bridged.add(ref)
-                c_joined = _ts(cs["joined"])
-                first_agent = min(_ts(a["joined"]) or 0.0 for a in agent_stays)
-                if c_joined is not None:
-                    waits.append(max(0.0, first_agent - c_joined))
-    double = _overlaps(agent_calls)
-    starts = [_ts(c["times"]["created"]) for c in calls]
-    ends = [_ts(c["times"]["ended"]) for c in calls]
-    t0 = min(t for t in starts if t is not None)
-    t1 = max(t for t in ends if t is not None)
     latest: dict[str, Any] = {r.contact_id: r for r in results}
-    abandoned_results = sum(1 for r in latest.values() if r.disposition == "abandoned")
     return ModeFigures(
         mode=mode,
-        agents=agents,
-        dials=len(callees),
-        live_answers=len(live),
-        bridged=len(bridged),
-        abandoned_ledger=len(live - bridged),
-        abandoned_results=abandoned_results,
-        talk_s=talk,
-        span_s=t1 - t0,
-        waits=waits,
-        double_booked=double,
-        machines_bridged=machines_bridged,
+        ledger=ledger_figures(ledger, campaign, agents),
+        abandoned_results=sum(1 for r in latest.values() if r.disposition == "abandoned"),
         results=len(latest),
         contacts=n,
     )
-
-
-def _overlaps(agent_calls: list[dict[str, Any]]) -> int:
-    """Answered agent legs that overlap another answered leg to the same agent."""
-    per_agent: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    for c in agent_calls:
-        a, e = _ts(c["times"]["answered"]), _ts(c["times"]["ended"])
-        if a is not None:
-            per_agent[c["to"]].append((a, e if e is not None else float("inf")))
-    n = 0
-    for spans in per_agent.values():
-        spans.sort()
-        end = float("-inf")
-        for start, stop in spans:
-            if start < end:
-                n += 1
-            end = max(end, stop)
-    return n
 
 
 # --- the run ---------------------------------------------------------------------------------
@@ -306,6 +191,7 @@ async def _run_mode(
     agents: int,
     connect_within: float,
     limit_s: float,
+    tmp: Path,
 ) -> tuple[ModeFigures, float]:
     import httpx
 
@@ -333,17 +219,20 @@ async def _run_mode(
     results = await read_results(settings, name)
     async with httpx.AsyncClient() as client:
         ledger = (await client.get(f"{sim_url}/_sim/ledger?webhooks=0", timeout=60)).json()
-    print(f"[agents] {mode}: completed in {elapsed:.0f} s")
+    (tmp / f"ledger-{mode}.json").write_bytes(orjson.dumps(ledger))  # for a second look
+    print(f"[agents] {mode}: completed in {elapsed:.0f} s (ledger: {tmp})")
     return figures(mode, agents, name, ledger, results, n), elapsed
 
 
 def _print(f: ModeFigures, elapsed: float) -> None:
+    g = f.ledger
+    wait = f"{g.mean_wait:.1f}" if g.mean_wait is not None else "-"
     print(
-        f"[agents] {f.mode}: {f.dials} dials, {f.live_answers} live answers, {f.bridged} bridged, "
-        f"{f.abandoned_ledger} abandoned (results say {f.abandoned_results}), "
-        f"occupancy {f.occupancy:.1%}, span {f.span_s:.0f} sim s ({elapsed:.0f} s real), "
-        f"mean wait {f.mean_wait:.1f} s, double-booked {f.double_booked}, "
-        f"machines bridged {f.machines_bridged}"
+        f"[agents] {f.mode}: {g.dials} dials, {g.live_answers} live answers, {g.bridged} bridged, "
+        f"{g.abandoned} abandoned (campaign.results: {f.abandoned_results}), "
+        f"occupancy {g.occupancy:.1%}, span {g.span_s:.0f} sim s ({elapsed:.0f} s real), "
+        f"mean wait {wait} sim s, double-booked {g.double_booked}, "
+        f"machines bridged {g.machines_bridged}"
     )
 
 
@@ -416,7 +305,7 @@ async def main_async(
         # contact's n-th dial (and so its outcome and timings) is the same in both.
         limit = max(300.0, contacts * 1.0)
         base_f, base_s = await _run_mode(
-            settings, sim_url, "progressive", csv, contacts, agents, connect_within, limit
+            settings, sim_url, "progressive", csv, contacts, agents, connect_within, limit, tmp
         )
         _print(base_f, base_s)
         import httpx
@@ -425,12 +314,12 @@ async def main_async(
             await client.post(f"{sim_url}/_sim/reset")
         await _wait_available(settings, agents, 60)
         pred_f, pred_s = await _run_mode(
-            settings, sim_url, "predictive", csv, contacts, agents, connect_within, limit
+            settings, sim_url, "predictive", csv, contacts, agents, connect_within, limit, tmp
         )
         _print(pred_f, pred_s)
         _report(base_f, pred_f, time_scale, connect_within, base_s, pred_s)
-        bad = pred_f.double_booked + base_f.double_booked + pred_f.machines_bridged
-        return 1 if bad + base_f.machines_bridged else 0
+        bad = sum(f.ledger.double_booked + f.ledger.machines_bridged for f in (base_f, pred_f))
+        return 1 if bad else 0
     finally:
         for s in reversed(slots):
             with contextlib.suppress(Exception):
@@ -447,9 +336,10 @@ def _report(
     base_s: float,
     pred_s: float,
 ) -> None:
+    b, p = base.ledger, pred.ledger
     common = {
         "contacts": pred.contacts,
-        "agents": pred.agents,
+        "agents": p.agents,
         "time scale": time_scale,
         "connect_within (wall s)": connect_within,
         "wall s (progressive, predictive)": f"{base_s:.0f}, {pred_s:.0f}",
@@ -459,20 +349,20 @@ def _report(
         BenchResult(
             name="agents",
             metric="agent occupancy, predictive (talk / logged-in time, simulator's ledger)",
-            value=pred.occupancy * 100,
+            value=p.occupancy * 100,
             unit="%",
             baseline=label,
-            baseline_value=base.occupancy * 100,
+            baseline_value=b.occupancy * 100,
             target="ratio >= 1.3",
             extra={
                 **common,
                 "calls per agent-hour (pred, prog)": (
-                    f"{pred.calls_per_agent_hour:.1f}, {base.calls_per_agent_hour:.1f}"
+                    f"{p.calls_per_agent_hour:.1f}, {b.calls_per_agent_hour:.1f}"
                 ),
                 "dials per agent-hour (pred, prog)": (
-                    f"{pred.dials_per_agent_hour:.1f}, {base.dials_per_agent_hour:.1f}"
+                    f"{p.dials_per_agent_hour:.1f}, {b.dials_per_agent_hour:.1f}"
                 ),
-                "logged-in span sim s (pred, prog)": f"{pred.span_s:.0f}, {base.span_s:.0f}",
+                "logged-in span sim s (pred, prog)": f"{p.span_s:.0f}, {b.span_s:.0f}",
             },
         )
     )
@@ -480,15 +370,15 @@ def _report(
         BenchResult(
             name="agents",
             metric="abandon rate, predictive (abandoned / live answers, simulator's ledger)",
-            value=pred.abandon_rate * 100,
+            value=p.abandon_rate * 100,
             unit="%",
             baseline=label,
-            baseline_value=base.abandon_rate * 100,
+            baseline_value=b.abandon_rate * 100,
             higher_is_better=False,
             target="predictive <= 3 %",
             extra={
-                "abandoned / live answers (pred)": f"{pred.abandoned_ledger} / {pred.live_answers}",
-                "abandoned / live answers (prog)": f"{base.abandoned_ledger} / {base.live_answers}",
+                "abandoned / live answers (pred)": f"{p.abandoned} / {p.live_answers}",
+                "abandoned / live answers (prog)": f"{b.abandoned} / {b.live_answers}",
                 "abandoned on campaign.results (pred, prog)": (
                     f"{pred.abandoned_results}, {base.abandoned_results}"
                 ),
@@ -498,18 +388,18 @@ def _report(
     report(
         BenchResult(
             name="agents",
-            metric="mean wait for an agent, predictive (callee in conversation -> agent joins)",
-            value=pred.mean_wait,
+            metric="mean wait for an agent, predictive (callee answered -> agent answered)",
+            value=p.mean_wait or 0.0,
             unit="sim s",
             baseline=label,
-            baseline_value=base.mean_wait,
+            baseline_value=b.mean_wait or 0.0,
             higher_is_better=False,
             extra={
                 "double-booked agents (pred, prog; must be 0)": (
-                    f"{pred.double_booked}, {base.double_booked}"
+                    f"{p.double_booked}, {b.double_booked}"
                 ),
                 "machine answers bridged to an agent (pred, prog; must be 0)": (
-                    f"{pred.machines_bridged}, {base.machines_bridged}"
+                    f"{p.machines_bridged}, {b.machines_bridged}"
                 ),
             },
         )
