@@ -91,17 +91,22 @@ def ledger_figures(ledger: dict[str, Any], campaign: str, agents: int) -> Ledger
         callee_stays = [s for s in stays if not s["agent"]]
         if not agent_stays:
             continue
-        for a in agent_stays:
-            joined, left = _ts(a["joined"]), _ts(a["left"])
-            for cs in callee_stays:
-                c_joined, c_left = _ts(cs["joined"]), _ts(cs["left"])
+        for cs in callee_stays:
+            ref = cs["call_ref"]
+            c_joined, c_left = _ts(cs["joined"]), _ts(cs["left"])
+            together = 0.0
+            for a in agent_stays:
+                joined, left = _ts(a["joined"]), _ts(a["left"])
                 if joined is None or c_joined is None:
                     continue
                 lo = max(joined, c_joined)
-                hi = min(x for x in (left, c_left) if x is not None) if (left or c_left) else lo
-                out.talk_s += max(0.0, hi - lo)
-        for cs in callee_stays:
-            ref = cs["call_ref"]
+                ends = [x for x in (left, c_left) if x is not None]
+                together += max(0.0, (min(ends) if ends else lo) - lo)
+            # Bridged means the callee and an agent were in the conversation at the same time:
+            # an agent leg that joined after its callee had left talked to nobody.
+            if together <= 0:
+                continue
+            out.talk_s += together
             if ref in machines or cs.get("amd_result") == "machine":
                 bad.add(ref)
             elif ref in live:

@@ -335,11 +335,17 @@ async def run_agents_demo(out: Path, *, timeout_s: float, quiet_logs: bool,
         if p is None or p.agents is None or pool is None:
             console.print("[red]no agent figures to compare[/red]")
             return 1
-        rows = compare(p, pool, results, sim.ledger(), spec.name, n_agents, TIME_SCALE)
+        import orjson
+
+        ledger = sim.ledger()
+        ledger_path = out.with_name("demo-agents-ledger.json")
+        ledger_path.write_bytes(orjson.dumps(ledger))  # to look again at what was checked
+        rows = compare(p, pool, results, ledger, spec.name, n_agents, TIME_SCALE)
         console.print(summary_table(rows, spec.name))
         if not all(r.agrees for r in rows):
             code = 1
         console.print(f"results: [bold]{out}[/bold] ({len(results)} contacts, one row each)")
+        console.print(f"the simulator's ledger: {ledger_path}")
     finally:
         console.print("shutting down ...")
         await stack.stop()
