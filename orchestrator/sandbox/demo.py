@@ -434,11 +434,34 @@ async def run_demo(out: Path, *, contacts: int, timeout_s: float, quiet_logs: bo
 @click.option("--contacts", default=1000, show_default=True, help="Size of the generated list.")
 @click.option("--timeout", "timeout_s", default=150.0, show_default=True, help="Give up after.")
 @click.option("--logs/--no-logs", default=False, help="Show the roles' logs.")
-def demo(out: Path, contacts: int, timeout_s: float, logs: bool) -> None:
+@click.option(
+    "--agents",
+    "agents",
+    is_flag=True,
+    help="An agent campaign instead (predictive, simulated agents): orchestrator/sandbox/demo_agents.py.",
+)
+def demo(out: Path, contacts: int, timeout_s: float, logs: bool, agents: bool) -> None:
     """Run the demo campaign end to end on the local Apache Kafka and the simulator."""
     import asyncio
     import sys
 
+    if agents:
+        from orchestrator.sandbox.demo_agents import run_agents_demo
+
+        ctx = click.get_current_context()
+        given = ctx.get_parameter_source("contacts") != click.core.ParameterSource.DEFAULT
+        sys.exit(
+            asyncio.run(
+                run_agents_demo(
+                    out.with_name("demo-agents-results.csv")
+                    if ctx.get_parameter_source("out") == click.core.ParameterSource.DEFAULT
+                    else out,
+                    timeout_s=timeout_s,
+                    quiet_logs=not logs,
+                    contacts=contacts if given else None,
+                )
+            )
+        )
     sys.exit(
         asyncio.run(run_demo(out, contacts=contacts, timeout_s=timeout_s, quiet_logs=not logs))
     )
