@@ -33,10 +33,11 @@ from typing import Any
 import orjson
 
 from bench._result import BenchResult, report
-from bench.campaign import SECRET, _http_ok, _private_key_pem, _sim_idle
+from bench.campaign import SECRET, _http_ok, _sim_idle
 from orchestrator.config import Settings
 from orchestrator.localbroker import LocalBroker, free_port
 from orchestrator.sandbox.agent_ledger import LedgerFigures, ledger_figures
+from orchestrator.sandbox.simulator.auth import generate_key_pair
 from orchestrator.sandbox.soak.procs import Slot
 
 #: Agents' phones: a prefix no contact has (contacts are +4479...).
@@ -251,7 +252,7 @@ async def main_async(
             topic_replication_factor=1,
         )
         await ensure_topics(settings, create=True)
-        pem, app_id = _private_key_pem(), str(uuid.uuid4())
+        pem, app_id = generate_key_pair().private_pem, str(uuid.uuid4())
         sim_port, ingress_port = free_port(), free_port()
         sim_url = f"http://127.0.0.1:{sim_port}"
         profile = tmp / "profile.json"

@@ -36,6 +36,7 @@ from orchestrator.config import Settings
 from orchestrator.localbroker import LocalBroker, free_port
 from orchestrator.sandbox.checker.collect import Record, read_topic
 from orchestrator.sandbox.cps_used import cps_use, first_attempt_span
+from orchestrator.sandbox.simulator.auth import generate_key_pair
 from orchestrator.sandbox.soak.procs import Slot
 
 SECRET = "bench-signature-secret-0123456789abcdef"
@@ -47,18 +48,6 @@ def _pct(values: list[float], q: float) -> float:
         return float("nan")
     s = sorted(values)
     return s[min(len(s) - 1, int(q * (len(s) - 1) + 0.5))]
-
-
-def _private_key_pem() -> str:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
 
 
 async def _tick_lag_ms(url: str) -> float | None:
@@ -226,7 +215,7 @@ async def main_async(contacts: int, cps: float, time_scale: float) -> None:
             topic_replication_factor=1,
         )
         await ensure_topics(settings, create=True)
-        pem, app_id = _private_key_pem(), str(uuid.uuid4())
+        pem, app_id = generate_key_pair().private_pem, str(uuid.uuid4())
         sim_port, ingress_port = free_port(), free_port()
         sim_url = f"http://127.0.0.1:{sim_port}"
         profile = tmp / "profile.json"

@@ -123,18 +123,6 @@ def _profile(seed: int) -> dict[str, Any]:
     }
 
 
-def _private_key_pem() -> str:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-
-
 def _quantile(values: list[float], q: float) -> float | None:
     if not values:
         return None
@@ -314,6 +302,7 @@ async def run_demo(out: Path, *, contacts: int, timeout_s: float, quiet_logs: bo
     from orchestrator.logs import configure_logging
     from orchestrator.run import LocalStack
     from orchestrator.sandbox.simulator import Simulator
+    from orchestrator.sandbox.simulator.auth import generate_key_pair
 
     console = Console()
     t_start = time.monotonic()
@@ -342,7 +331,7 @@ async def run_demo(out: Path, *, contacts: int, timeout_s: float, quiet_logs: bo
     console.print("[bold]demo[/bold]: starting the local broker and the Voice API simulator ...")
     broker = LocalBroker().start()
     secret = secrets.token_urlsafe(24)
-    pem = _private_key_pem()
+    pem = generate_key_pair().private_pem
     app_id = str(uuid.uuid4())
     sim = Simulator(
         cps=DEMO_CPS,

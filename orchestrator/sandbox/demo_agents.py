@@ -231,8 +231,8 @@ async def run_agents_demo(out: Path, *, timeout_s: float, quiet_logs: bool,
     from orchestrator.localbroker import LocalBroker, free_port
     from orchestrator.logs import configure_logging
     from orchestrator.run import LocalStack
-    from orchestrator.sandbox.demo import _private_key_pem
     from orchestrator.sandbox.simulator import Simulator
+    from orchestrator.sandbox.simulator.auth import generate_key_pair
 
     console = Console()
     t_start = time.monotonic()
@@ -252,7 +252,7 @@ async def run_agents_demo(out: Path, *, timeout_s: float, quiet_logs: bool,
     console.print("[bold]demo --agents[/bold]: starting the local broker and the simulator ...")
     broker = LocalBroker().start()
     secret = secrets.token_urlsafe(24)
-    pem = _private_key_pem()
+    pem = generate_key_pair().private_pem
     app_id = str(uuid.uuid4())
     sim = Simulator(cps=DEMO_CPS, rps=60.0, seed=15, time_scale=TIME_SCALE,
                     profile=sim_profile(15), signature_secret=secret, application_id=app_id,

@@ -40,6 +40,7 @@ from orchestrator.config import Settings
 from orchestrator.localbroker import LocalBroker, free_port
 from orchestrator.sandbox.checker.checks import Report, check
 from orchestrator.sandbox.checker.collect import collect
+from orchestrator.sandbox.simulator.auth import generate_key_pair
 from orchestrator.sandbox.soak.plot import plot_run
 from orchestrator.sandbox.soak.procs import Slot
 from orchestrator.sandbox.soak.proxy import RoundRobinProxy
@@ -192,18 +193,6 @@ def _profile(cfg: SoakConfig) -> dict[str, Any]:
             }
         },
     }
-
-
-def _private_key_pem() -> str:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
 
 
 def create_commands(n: int, public_base: str, run: str) -> list[CommandEnvelope]:
@@ -507,7 +496,7 @@ async def run_soak(cfg: SoakConfig) -> SoakResult:
 
         await ensure_topics(settings, create=True)
 
-        pem = _private_key_pem()
+        pem = generate_key_pair().private_pem
         app_id = str(uuid.uuid4())
         sim_port = free_port()
         profile_path = out_dir / "sim-profile.json"
