@@ -274,6 +274,43 @@ def check_bridges(legs: list[Leg]) -> dict[str, list[Leg]]:
     return per_callee
 
 
+def check_conversations(ledger: dict[str, Any], campaign: str) -> int:
+    """The same promises from the ledger's record of named conversations (who was in which one,
+    from when to when): an agent leg only ever shares its own callee's conversation, never with
+    a machine; no agent is in two conversations at once; no conversation holds two agents at
+    once. Returns how many callee-agent pairs really shared a conversation."""
+    stays: list[tuple[str, dict[str, Any]]] = []
+    for conv in ledger.get("conversations", []):
+        for leg in conv["legs"]:
+            if (leg.get("call_ref") or "").startswith(campaign + "."):
+                stays.append((conv["name"], leg))
+    assert stays, "the ledger records the named conversations"
+    agent_stays = [(n, s) for n, s in stays if parse_agent_leg_ref(s["call_ref"]) is not None]
+    callee_stays = [(n, s) for n, s in stays if parse_agent_leg_ref(s["call_ref"]) is None]
+    for name, s in agent_stays:
+        parsed = parse_agent_leg_ref(s["call_ref"])
+        assert parsed is not None and name == f"bridge-{parsed.call_ref}", (name, s)
+    pairs = 0
+    for name, a in agent_stays:
+        for cname, c in callee_stays:
+            if cname == name and _overlap(a, c):
+                assert c["amd_result"] != "machine" and c["outcome"] != "machine", (name, c)
+                pairs += 1
+    for what, key in (("agent", "to"), ("conversation", None)):
+        groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for name, a in agent_stays:
+            groups[a["to"] if key else name].append(a)
+        for group, members in groups.items():
+            spans = sorted((m["joined"], m["left"] or "9999", m["call_ref"]) for m in members)
+            for (_, end, x), (start, _, y) in itertools.pairwise(spans):
+                assert start >= end, f"{what} {group}: {x} until {end}, {y} from {start}"
+    return pairs
+
+
+def _overlap(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return a["joined"] < (b["left"] or "9999") and b["joined"] < (a["left"] or "9999")
+
+
 def _no_overlap(legs: list[Leg], *, key: Any, what: str) -> None:
     groups: dict[str, list[Leg]] = defaultdict(list)
     for leg in legs:

@@ -25,6 +25,7 @@ from tests.integration.agents.harness import (
     agent_spec,
     available,
     check_bridges,
+    check_conversations,
     legs_of,
     login_agents,
     set_state,
@@ -61,12 +62,14 @@ async def test_agent_campaign_bridges_every_human_to_one_agent(
     assert len(latest) == n and p.finished == n
     legs = legs_of(ledger, "agc")
     per_callee = check_bridges(legs)
+    pairs = check_conversations(ledger, "agc")
     callees = {leg.call_ref: leg for leg in legs if not leg.agent_leg}
     humans = {ref for ref, leg in callees.items() if leg.outcome == "human"}
     assert humans and len(humans) < n, "the profile gives both humans and machines"
     # Every human answer was bridged to exactly one agent (3 agents, progressive: nobody waits).
     for ref in humans:
         assert len(per_callee.get(ref, [])) == 1, (ref, per_callee.get(ref))
+    assert pairs == len(humans), "each human really shared a conversation with one agent"
     # The topics agree: agent legs were only ever asked for human answers.
     agent_creates = [
         leg
@@ -168,6 +171,7 @@ async def test_a_failing_agent_goes_offline_and_the_callee_gets_the_next_agent(
 
     legs = legs_of(ledger, "nxt")
     per_callee = check_bridges(legs)
+    assert check_conversations(ledger, "nxt") == n
     state = {r.agent.id: r for r in pool.agents}
     assert state["agent-0"].state == AgentState.OFFLINE
     assert state["agent-0"].offline_reason == "leg_busy"
@@ -232,6 +236,7 @@ async def test_kill9_of_the_agents_process_loses_no_agent_and_double_books_none(
 
     legs = legs_of(ledger, "kil")
     per_callee = check_bridges(legs)  # no agent double-booked, across the kill
+    check_conversations(ledger, "kil")
     # No agent state lost: the same three agents, and their call counts only grew.
     calls_before = {r.agent.id: r.calls for r in before.agents}
     calls_after = {r.agent.id: r.calls for r in after.agents}
