@@ -45,10 +45,13 @@ def sim_profile(
     machine_share: int = 25,
     agent_outcomes: dict[str, str] | None = None,
     ring: tuple[float, float] = (2, 6),
+    patience: tuple[float, float] = (150, 250),
 ) -> dict[str, Any]:
     """Contacts answer (humans or machines, AMD always right) and stay on long enough to be
     bridged; agents answer fast and talk a while. ``agent_outcomes``: number -> forced outcome
-    (busy, failed...) for the agents that must fail."""
+    (busy, failed...) for the agents that must fail. ``patience``: how long (simulated) a callee
+    waits alone in the bridge before hanging up (the simulator's talk time, which only runs
+    while no agent is there)."""
     overrides: list[dict[str, Any]] = [
         {"match": f"^{number}$", "outcome": outcome}
         for number, outcome in (agent_outcomes or {}).items()
@@ -68,7 +71,7 @@ def sim_profile(
         "timing": {
             "ring": list(ring),
             "ring_fail": [1, 3],
-            "talk": [150, 250],
+            "talk": list(patience),
             "machine_talk": [20, 40],
             "amd": [1, 2],
         },

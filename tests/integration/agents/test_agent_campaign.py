@@ -154,7 +154,11 @@ async def test_a_failing_agent_goes_offline_and_the_callee_gets_the_next_agent(
     n = 4
     contacts = write_contacts(tmp_path, n)
     # agent-0's phone is busy; agent-1 is a voice bot whose WebSocket refuses the connection.
-    prof = sim_profile(7, machine_share=0, agent_outcomes={agent_number(0): "busy"})
+    # One agent takes all four calls in turn: the last callee waits three calls and wrap-ups
+    # (over 200 simulated seconds on a loaded machine), so callees here wait patiently.
+    prof = sim_profile(
+        7, machine_share=0, agent_outcomes={agent_number(0): "busy"}, patience=(3000, 3000)
+    )
     closed = f"ws://127.0.0.1:{free_port()}/bot"
     endpoints = {1: {"type": "websocket", "uri": closed, "content-type": "audio/l16;rate=16000"}}
     async with local_env(
