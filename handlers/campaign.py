@@ -543,6 +543,11 @@ class CampaignMachine:
         figures (default: ``now``).
         """
         track = self.in_flight.get(ev.call_ref)
+        if track is None and isinstance(ev, AgentOutcome) and self.agents is not None:
+            # The pool's word on a call whose callee's outcome came first (a short bridged
+            # call): it still counts, once, in the figures (and the abandon rate pacing reads).
+            self.agents.late(ev, _epoch(now) if wall is None else wall)
+            return []
         if track is None or track.current is None:
             return []  # not in flight: duplicate, late, or another campaign's call
         attempt = track.current
@@ -940,6 +945,8 @@ class CampaignMachine:
 
 #: ``Attempt.agent`` while the pool has been asked and has not answered yet.
 RESERVING = "reserving"
+#: How long after the person answered the pool's notice for an already ended call may come.
+LATE_NOTICE_S = 600.0
 
 
 @dataclass(slots=True)
@@ -961,6 +968,10 @@ class _AgentSide:
     demand_wall: float | None = None  # when the controller last told the pool it wants agents
     phase: str | None = None
     level: float | None = None
+    #: Calls that ended while the pool had not answered yet (call_ref -> when the person
+    #: answered): their notice comes after the callee's outcome and is counted by :meth:`late`.
+    #: Bounded by the calls that end while waiting, kept for LATE_NOTICE_S at most.
+    awaiting: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def new(cls, spec: CampaignSpec) -> _AgentSide:
@@ -1003,7 +1014,23 @@ class _AgentSide:
             self.stats.on_abandoned(a.human_at if a.human_at is not None else wall)
         return []
 
+    def late(self, ev: AgentOutcome, wall: float) -> None:
+        """The pool's notice for a call that already ended: counted once, if it was awaited."""
+        human_at = self.awaiting.pop(ev.call_ref, None)
+        for ref, at in list(self.awaiting.items()):
+            if wall - at > LATE_NOTICE_S:
+                del self.awaiting[ref]
+        if human_at is None:
+            return  # counted already (a duplicate), or never asked: nothing to add
+        if ev.kind == "connected":
+            self.connected += 1
+            self.wait_total += ev.wait_s
+        else:
+            self.stats.on_abandoned(human_at)
+
     def on_final(self, a: Attempt) -> None:
+        if a.agent == RESERVING and a.human_at is not None and a.agent_wait_s is None:
+            self.awaiting[a.call_ref] = a.human_at
         if a.human_at is None:
             self.stats.on_no_live_answer()
         elif a.agent not in (None, RESERVING):
@@ -1094,6 +1121,7 @@ class _AgentSide:
             "demand_wall": self.demand_wall,
             "phase": self.phase,
             "level": self.level,
+            "awaiting": self.awaiting,
             "stats": self.stats.to_json(),
             "plan": self.predictive.plan.to_json()
             if self.predictive is not None and self.predictive.plan is not None
@@ -1116,4 +1144,5 @@ class _AgentSide:
         side.wait_total = d.get("wait_total", 0.0)
         side.demand_wall = d.get("demand_wall")
         side.phase, side.level = d.get("phase"), d.get("level")
+        side.awaiting = dict(d.get("awaiting") or {})
         return side

@@ -154,6 +154,31 @@ def test_an_abandoned_call_is_retried_once_after_an_hour_then_final() -> None:
     assert (res.disposition, res.attempts, res.agent_id) == ("abandoned", 2, None)
 
 
+@pytest.mark.parametrize("kind", ["connected", "abandoned"])
+def test_the_pools_notice_after_the_callees_outcome_counts_once(kind: str) -> None:
+    """A short bridged call: the callee's outcome reaches the controller before the pool's
+    notice (seen in demo --agents: 73 connected in status, 77 in the simulator's ledger)."""
+    m = machine(spec("predictive"), 1)
+    d = _dial_one(m)
+    m.on_event(Milestone(d.call_ref, "human", "u1", W0 + 3.0), T0, W0 + 3.1)
+    leg = LegOutcome(d.call_ref, "answered", T0, uuid="u1", amd="human", duration_s=2)
+    m.on_event(leg, T0, W0 + 6)
+    # Restored in between (the awaited notice survives a takeover), then told twice.
+    m = CampaignMachine.restore(m.spec, m.meta_json(), m.tracks(), cps_limit=100.0)
+    notice = AgentOutcome(d.call_ref, kind, 1.5, "ann" if kind == "connected" else None)
+    assert m.on_event(notice, T0, W0 + 6.5) == []
+    assert m.on_event(notice, T0, W0 + 6.6) == []
+    p = m.progress(T0, W0 + 7).agents
+    assert p is not None
+    if kind == "connected":
+        assert (p.connected, p.abandoned, p.mean_wait_s) == (1, 0, 1.5)
+    else:
+        assert (p.connected, p.abandoned) == (0, 1)
+    # A notice nobody awaits (another run's, or long after) changes nothing.
+    m.on_event(AgentOutcome("other.r1.0.1", "connected", 1.0, "bob"), T0, W0 + 8)
+    assert m.progress(T0, W0 + 8).agents == p
+
+
 def test_the_machine_restores_its_agent_side() -> None:
     s = spec("predictive")
     m = machine(s, 3)
