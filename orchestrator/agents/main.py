@@ -10,9 +10,6 @@ owner cannot reserve an agent the new one also reserves.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 from prometheus_client import CollectorRegistry
 
 from contracts.topics import (
@@ -27,7 +24,7 @@ from orchestrator.agents.app import AgentsApp
 from orchestrator.config import Settings
 from orchestrator.logs import get_logger
 from orchestrator.runtime.engine import Runtime, RuntimeConfig
-from orchestrator.runtime.health import HealthServer
+from orchestrator.runtime.role import RuntimeRole
 
 __all__ = ["AGENTS_GROUP", "AgentsService"]
 
@@ -36,7 +33,10 @@ log = get_logger("agents.service")
 AGENTS_GROUP = "agents"
 
 
-class AgentsService:
+class AgentsService(RuntimeRole):
+    role = "agents"
+    reraise = True
+
     def __init__(
         self,
         settings: Settings,
@@ -70,39 +70,4 @@ class AgentsService:
             ),
             registry=self.registry,
         )
-        self.health: HealthServer | None = None
-        if health_port is not None:
-            self.health = HealthServer(
-                self.registry,
-                alive=self.runtime.alive,
-                ready=self.runtime.ready,
-                detail=self.runtime.detail,
-                host=health_host,
-                port=health_port,
-            )
-        self._stop = asyncio.Event()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self.runtime.request_stop()
-
-    async def run(self) -> None:
-        """Run until :meth:`stop`; then drain, checkpoint and leave the group."""
-        if self.health is not None:
-            await self.health.start()
-        try:
-            await self.runtime.start()
-            runtime = asyncio.create_task(self.runtime.run(), name="agents-runtime")
-            stop = asyncio.create_task(self._stop.wait())
-            await asyncio.wait([runtime, stop], return_when=asyncio.FIRST_COMPLETED)
-            self.stop()
-            await asyncio.gather(runtime, return_exceptions=True)
-            stop.cancel()
-            if not runtime.cancelled() and runtime.exception() is not None:
-                log.error("agents task failed", error=str(runtime.exception()))
-                raise runtime.exception()  # type: ignore[misc]
-        finally:
-            with contextlib.suppress(Exception):
-                await self.runtime.close()
-            if self.health is not None:
-                await self.health.stop()
+        self._serve_health(health_port, health_host)

@@ -8,8 +8,6 @@ stateless: any replica can take over a campaign by restoring its state from the 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry
@@ -27,7 +25,7 @@ from orchestrator.campaign.controller import ControllerApp
 from orchestrator.config import Settings
 from orchestrator.logs import get_logger
 from orchestrator.runtime.engine import Runtime, RuntimeConfig
-from orchestrator.runtime.health import HealthServer
+from orchestrator.runtime.role import RuntimeRole
 
 __all__ = ["CONTROLLER_GROUP", "ControllerService"]
 
@@ -36,7 +34,9 @@ log = get_logger("campaign.controller")
 CONTROLLER_GROUP = "campaign-controller"
 
 
-class ControllerService:
+class ControllerService(RuntimeRole):
+    role = "controller"
+
     def __init__(
         self,
         settings: Settings,
@@ -75,38 +75,4 @@ class ControllerService:
             ),
             registry=self.registry,
         )
-        self.health: HealthServer | None = None
-        if health_port is not None:
-            self.health = HealthServer(
-                self.registry,
-                alive=self.runtime.alive,
-                ready=self.runtime.ready,
-                detail=self.runtime.detail,
-                host=health_host,
-                port=health_port,
-            )
-        self._stop = asyncio.Event()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self.runtime.request_stop()
-
-    async def run(self) -> None:
-        """Run until :meth:`stop`; then drain, checkpoint and leave the groups."""
-        if self.health is not None:
-            await self.health.start()
-        try:
-            await self.runtime.start()
-            runtime = asyncio.create_task(self.runtime.run(), name="campaign-runtime")
-            stop = asyncio.create_task(self._stop.wait())
-            await asyncio.wait([runtime, stop], return_when=asyncio.FIRST_COMPLETED)
-            self.stop()
-            await asyncio.gather(runtime, return_exceptions=True)
-            stop.cancel()
-            if not runtime.cancelled() and runtime.exception() is not None:
-                log.error("controller task failed", error=str(runtime.exception()))
-        finally:
-            with contextlib.suppress(Exception):
-                await self.runtime.close()
-            if self.health is not None:
-                await self.health.stop()
+        self._serve_health(health_port, health_host)
