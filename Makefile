@@ -35,16 +35,16 @@ broker-ready: $(STAMP)
 	@$(PY) -m orchestrator.localbroker
 
 test: broker-ready
-	$(PYTEST) -m "not extended and not budget and not alone and not open_defect"
-	$(PYTEST_ALONE) -m "(budget or alone) and not extended"
+	$(PYTEST) -m "not extended and not budget and not open_defect"
+	$(PYTEST_ALONE) -m "budget and not extended"
 
 test-all: broker-ready
-	$(PYTEST) -m "not budget and not alone"
-	$(PYTEST_ALONE) -m "budget or alone"
+	$(PYTEST) -m "not budget"
+	$(PYTEST_ALONE) -m "budget"
 
 test-fast: broker-ready
-	$(PYTEST) -m "not slow and not budget and not alone"
-	$(PYTEST_ALONE) -m "(budget or alone) and not slow"
+	$(PYTEST) -m "not slow and not budget"
+	$(PYTEST_ALONE) -m "budget and not slow"
 
 demo: broker-ready
 	$(VENV)/bin/orchestrator demo

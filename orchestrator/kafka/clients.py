@@ -7,10 +7,12 @@ Producers use ``acks=all``: a write is acknowledged only once durable on the in-
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import aiokafka.admin.client
 import aiokafka.client
+import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.protocol.metadata import MetadataRequest
@@ -37,6 +39,41 @@ class _MetadataWithoutAutoCreate(MetadataRequest):  # type: ignore[misc]
 
 aiokafka.client.MetadataRequest = _MetadataWithoutAutoCreate
 aiokafka.admin.client.MetadataRequest = _MetadataWithoutAutoCreate
+
+
+log = structlog.get_logger(__name__)
+
+# How long a consumer's stop may wait on its fetcher before the fetcher is cancelled again.
+STOP_RECANCEL_S = 1.0
+
+
+class Consumer(AIOKafkaConsumer):  # type: ignore[misc]
+    """aiokafka's consumer, with a :meth:`stop` that cannot hang on its own fetcher.
+
+    aiokafka (0.14) cancels the fetcher's routine once at stop and waits for it. When the
+    assignment has just changed (``assign([])`` after a restore), the routine is itself waiting
+    for its in-flight fetches to end, inside ``contextlib.suppress(CancelledError)``: the one
+    cancel is swallowed there, the routine goes back to waiting for work that never comes, and
+    ``stop()`` waits forever. (Found with a dump of every task of a test stuck 300 s in a
+    restore's ``consumer.stop()``, 2026-12-07.) The routine leaves at the next cancel, so stop
+    repeats it while the fetcher is closed but not finished.
+    """
+
+    async def stop(self) -> None:
+        stopping = asyncio.ensure_future(super().stop())
+        recancelled = 0
+        while True:
+            done, _ = await asyncio.wait({stopping}, timeout=STOP_RECANCEL_S)
+            if done:
+                break
+            fetcher = getattr(self, "_fetcher", None)
+            routine = getattr(fetcher, "_fetch_task", None)
+            if getattr(fetcher, "_closed", False) and routine is not None and not routine.done():
+                routine.cancel()
+                recancelled += 1
+        if recancelled:
+            log.info("kafka consumer stop: fetcher cancelled again", times=recancelled)
+        stopping.result()
 
 
 def connection(settings: Settings) -> dict[str, Any]:
@@ -94,4 +131,4 @@ def make_consumer(
         # Static membership: a restarted pod with the same id rejoins without a rebalance.
         opts["group_instance_id"] = settings.instance_id
     opts.update(overrides)
-    return AIOKafkaConsumer(*topics, **opts)
+    return Consumer(*topics, **opts)

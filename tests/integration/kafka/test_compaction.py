@@ -29,18 +29,15 @@ from orchestrator.localbroker import LocalBroker
 from orchestrator.runtime.restore import restore
 from orchestrator.runtime.store import Entry, PartitionStore, encode_changelog
 
-# An open defect: this file hangs now and then, mostly inside the parallel suite (once alone, in
-# make test's second phase, 2026-12-07), so make test runs it second, on its own, until the
-# stuck await is found.
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.alone]
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def broker() -> Iterator[LocalBroker]:
-    """A broker of this module's own: its cleaner works on these changelogs alone. On the broker
-    the other test files share, the first restore after compaction sometimes never reached the
-    end within the test's five minutes (three times in a dozen full runs, never alone; cause
-    not found yet): see the restore's own deadline below."""
+    """A broker of this module's own: its cleaner works on these changelogs alone, with the fast
+    settings below. (These tests used to hang now and then, in ``consumer.stop()`` after a
+    restore: aiokafka's fetcher swallowed the cancel; ``tests/integration/kafka/
+    test_consumer_stop.py`` covers the fix.)"""
     with LocalBroker() as own:
         yield own
 
