@@ -1010,6 +1010,7 @@ class _AgentSide:
         if ev.kind == "connected":
             self.connected += 1
             self.wait_total += ev.wait_s
+            self.stats.on_bridged(a.call_ref, wall)
         else:
             self.stats.on_abandoned(a.human_at if a.human_at is not None else wall)
         return []
@@ -1037,7 +1038,7 @@ class _AgentSide:
             wrap = 0.0
             if self.load is not None and self.load.calls:
                 wrap = self.load.wrap_up_seconds / self.load.calls
-            self.stats.on_handled(float(a.duration_s or 0) + wrap)
+            self.stats.on_handled(float(a.duration_s or 0) + wrap, a.call_ref)
 
     def on_load(self, load: AgentLoadFigures, wall: float) -> None:
         self.load, self.load_wall = load, wall

@@ -6,6 +6,13 @@ before that, how long an agent is busy with a call (talk and wrap-up), and how m
 found no agent in time. The first three are running estimates (:class:`Ewma`); the abandon rate
 is counted exactly over the campaign's rolling window, because it is the figure the rules cap.
 
+The handle time needs more care at the start of a campaign: the first calls to end are the
+short ones, so a plain mean of the ended calls is about half the truth for the first minutes
+(measured: 25 s against 60 s, 2 minutes into a simulated campaign), and predictive pacing then
+expects agents back twice as soon as they are and abandons callers. Until the estimate has its
+full sample it is the censored one: the ended calls' seconds plus the seconds the calls still
+with an agent have lasted so far, over the ended calls (the exponential's maximum likelihood).
+
 Pure and restorable: times are passed in (epoch seconds), :meth:`DialStats.to_json` and
 :meth:`DialStats.from_json` carry everything across a restart.
 """
@@ -17,6 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from handlers.dial_rate import DialRate
+
+#: A call with an agent that was never reported ended is forgotten after this long.
+HANDLING_FORGET_S = 4 * 3600.0
 
 __all__ = ["DialStats", "Ewma"]
 
@@ -69,6 +79,11 @@ class DialStats:
     abandons: DialRate = field(init=False)
     live_answers: int = 0
     abandoned: int = 0
+    #: Calls with an agent now (call_ref -> since when) and the ended ones' total, for the
+    #: censored handle time; bounded by the agents.
+    handling: dict[str, float] = field(default_factory=dict)
+    handled_seconds: float = 0.0
+    handled: int = 0
 
     def __post_init__(self) -> None:
         if self.abandon_window <= 0:
@@ -95,9 +110,34 @@ class DialStats:
         self.abandons.add(answered_at)
         self.abandoned += 1
 
-    def on_handled(self, seconds: float) -> None:
+    def on_bridged(self, call_ref: str, at: float) -> None:
+        """An agent took the call at ``at``: it counts toward the handle time until it ends."""
+        self.handling[call_ref] = at
+        for ref, since in list(self.handling.items()):
+            if at - since > HANDLING_FORGET_S:
+                del self.handling[ref]
+
+    def on_handled(self, seconds: float, call_ref: str | None = None) -> None:
         """An agent was busy this long with one call: talk and wrap-up."""
-        self.handle_time.add(max(0.0, seconds))
+        if call_ref is not None:
+            self.handling.pop(call_ref, None)
+        seconds = max(0.0, seconds)
+        self.handle_time.add(seconds)
+        self.handled_seconds += seconds
+        self.handled += 1
+
+    def handle_estimate(self, now: float) -> float | None:
+        """The mean handle time to plan with (None: nothing has ended yet).
+
+        Censored while the running estimate is still a plain mean of its first samples: the
+        calls still with an agent have lasted at least this long, and leaving them out would
+        count only the short calls that ended first."""
+        if self.handled == 0:
+            return None
+        if self.handle_time.samples >= 1.0 / self.alpha:
+            return self.handle_time.value
+        ongoing = sum(max(0.0, now - since) for since in self.handling.values())
+        return (self.handled_seconds + ongoing) / self.handled
 
     def abandon_rate(self, now: float) -> float | None:
         """Abandoned over live answers in the window ending at ``now`` (None: no answers)."""
@@ -117,6 +157,9 @@ class DialStats:
             "abandons": list(self.abandons.times),
             "live_answers": self.live_answers,
             "abandoned": self.abandoned,
+            "handling": self.handling,
+            "handled_seconds": self.handled_seconds,
+            "handled": self.handled,
         }
 
     @classmethod
@@ -129,4 +172,8 @@ class DialStats:
         stats.abandons.times = deque(d["abandons"])
         stats.live_answers = d["live_answers"]
         stats.abandoned = d["abandoned"]
+        # Written before the censored handle time: no calls known to be with an agent.
+        stats.handling = dict(d.get("handling", {}))
+        stats.handled_seconds = d.get("handled_seconds", 0.0)
+        stats.handled = d.get("handled", stats.handle_time.samples)
         return stats

@@ -8,23 +8,30 @@ campaign machine's pacer (:mod:`handlers.campaign`); the caller dials the smalle
   while every dial rings, so most of their time is spent waiting at a 30 % answer rate.
 - **predictive**: dials for the agents expected to be free when the dials are answered. A dial
   placed now is answered after the learned answer delay; a busy agent is free by then with the
-  probability a learned mean handle time gives; each expected free agent gets ``1 / answer
-  rate`` lines, so that on average one person answers per free agent. Dialing for expected
-  rather than actual agents is what abandons calls, so the abandon rate over the campaign's
-  window steers it: below ``taper_from`` of the cap it dials at full level, from there the
-  level and the prediction taper linearly, and at or over the cap it drops to one dial per free
-  agent (VICIdial's ADAPT_HARD_LIMIT). Until ``warmup_answers`` live answers have been seen it
-  dials progressively: the estimates are not worth betting callers on yet.
+  probability a learned mean handle time gives. How far ahead to dial is a bet on callers, so
+  it is priced: the number of people answering the lines in flight is binomial (the learned
+  answer rate), the busy agents freeing in time are binomial too, and the dials are the most
+  whose *expected abandons* (people beyond the agents there for them) stay under a target
+  share of the expected live answers (:func:`expected_abandons`). Averaging over the pool is
+  what makes a large team dial further ahead than a small one at the same abandon risk, which
+  a fixed lines-per-agent level cannot do. The target is ``aim`` of the cap while the observed
+  abandon rate over the campaign's window is under ``taper_from`` of the cap; from there it
+  tapers linearly, and at or over the cap it drops to one dial per free agent (VICIdial's
+  ADAPT_HARD_LIMIT). Never fewer dials than one per free agent, never more than ``1 / answer
+  rate`` (at most ``max_level``) per expected free agent. Until ``warmup_answers`` live answers
+  have been seen it dials progressively: the estimates are not worth betting callers on yet.
 
-The level is recomputed on a cadence of campaign time (15 s by default, VICIdial's), not on every
-dial, so it holds still long enough for its effect to show in the figures it is computed from;
-the number of dials still follows the live counts between recomputations.
+The plan (phase, target, estimates) is recomputed on a cadence of campaign time (15 s by default,
+VICIdial's), so it holds still long enough for its effect to show in the figures it is computed
+from, and at once when the warm-up ends or an abandon is counted: the cap is not left to a timer.
+The number of dials follows the live counts between recomputations.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
 from contracts.campaign import AgentsSpec
@@ -39,6 +46,7 @@ __all__ = [
     "PredictiveConfig",
     "PredictivePacer",
     "agentless",
+    "expected_abandons",
     "progressive",
 ]
 
@@ -98,6 +106,9 @@ class PredictiveConfig:
     max_level: float = 5.0
     #: Share of the cap from which the dial level tapers toward 1:1.
     taper_from: float = 0.5
+    #: Share of the cap each decision aims at (expected abandons / expected live answers): the
+    #: model's estimates lag and the pipeline adds delay, so it aims under the cap, not at it.
+    aim: float = 0.6
     #: Guesses until the first samples: only the horizon and the free chance use them.
     default_answer_delay: float = 10.0
     default_handle_time: float = 120.0
@@ -109,6 +120,8 @@ class PredictiveConfig:
             raise ValueError("cadence and ratio must be > 0, connect_within >= 0")
         if self.max_level < 1 or not 0 <= self.taper_from < 1 or self.warmup_answers < 0:
             raise ValueError("max_level >= 1, taper_from in [0, 1), warmup_answers >= 0")
+        if not 0 <= self.aim <= 1:
+            raise ValueError("aim must be in [0, 1]")
 
     @classmethod
     def from_spec(cls, agents: AgentsSpec, **overrides: Any) -> PredictiveConfig:
@@ -133,6 +146,10 @@ class DialPlan:
     answer_rate: float | None
     handle_time: float | None
     abandon_rate: float | None
+    #: Expected abandons per expected live answer that the dials may risk (adaptive only).
+    target: float = 0.0
+    #: Abandons counted when the plan was made: one more replans at once.
+    abandoned: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -145,11 +162,13 @@ class DialPlan:
             "answer_rate": self.answer_rate,
             "handle_time": self.handle_time,
             "abandon_rate": self.abandon_rate,
+            "target": self.target,
+            "abandoned": self.abandoned,
         }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> DialPlan:
-        return cls(**d)
+        return cls(**d)  # plans written before target/abandoned existed take the defaults
 
 
 class PredictivePacer:
@@ -163,7 +182,12 @@ class PredictivePacer:
     def allowance(self, now: float, load: AgentLoad) -> DialAllowance:
         """Dials that may start at ``now``; recomputes the plan when a cadence has passed."""
         plan = self.plan
-        if plan is None or not plan.at <= now < plan.at + self.config.cadence:
+        if (
+            plan is None
+            or not plan.at <= now < plan.at + self.config.cadence
+            or plan.abandoned != self.stats.abandoned
+            or (plan.phase == "warmup" and self.stats.live_answers >= self.config.warmup_answers)
+        ):
             plan = self.plan = self.replan(now)
         return self.apply(plan, load)
 
@@ -171,12 +195,23 @@ class PredictivePacer:
         cfg, stats = self.config, self.stats
         rate = stats.abandon_rate(now)
         p = stats.answer_rate.value
-        handle = stats.handle_time.value
+        handle = stats.handle_estimate(now)
+        # Plan with the pessimistic side of each estimate (one standard error): a few hundred
+        # calls leave the answer rate a few points and the handle time a tenth off, and the
+        # optimistic side of either is what abandons callers.
+        if p is not None and 0 < p < 1:
+            p = min(1.0, p + math.sqrt(p * (1 - p) / _effective(stats.answer_rate, stats.alpha)))
+        if handle is not None:
+            handle *= 1.0 + 1.0 / math.sqrt(max(1, stats.handled))
         horizon = (stats.answer_delay.value or cfg.default_answer_delay) + cfg.connect_within
         free_chance = 1.0 - math.exp(-horizon / max(handle or cfg.default_handle_time, 1.0))
 
         def plan(phase: Phase, level: float, share: float) -> DialPlan:
-            return DialPlan(now, phase, level, share, free_chance, horizon, p, handle, rate)
+            target = cfg.aim * cfg.abandon_cap * share if phase == "adaptive" else 0.0
+            return DialPlan(
+                now, phase, level, share, free_chance, horizon, p, handle, rate, target,
+                stats.abandoned,
+            )  # fmt: skip
 
         if stats.live_answers < cfg.warmup_answers or p is None or p <= 0:
             return plan("warmup", cfg.ratio, 0.0)
@@ -189,8 +224,7 @@ class PredictivePacer:
             share = (cfg.abandon_cap - rate) / (cfg.abandon_cap - taper_at)
         return plan("adaptive", 1.0 + (full - 1.0) * share, share)
 
-    @staticmethod
-    def apply(plan: DialPlan, load: AgentLoad) -> DialAllowance:
+    def apply(self, plan: DialPlan, load: AgentLoad) -> DialAllowance:
         """The plan's dials for the live counts."""
         if plan.phase == "warmup":
             return progressive(load, plan.level, "warmup")
@@ -199,7 +233,33 @@ class PredictivePacer:
         expected_free = max(
             0.0, load.available + plan.share * plan.free_chance * load.busy - load.waiting
         )
-        dials = max(0, math.floor(plan.level * expected_free + _EPS) - load.ringing)
+        ceiling = max(0, math.floor(plan.level * expected_free + _EPS) - load.ringing)
+        floor = min(ceiling, max(0, load.free - load.ringing))
+        p = plan.answer_rate or 0.0
+        if ceiling <= floor or p <= 0:
+            return DialAllowance(floor, plan.level, plan.phase)
+        p = round(p, 4)
+        free = load.available - load.waiting
+        # The lines already ringing are answered before any new one, while fewer busy agents
+        # have freed: checked part way through the answer delay (their answers spread over it),
+        # a new dial is only worth its risk if theirs is already within the target.
+        cw, delay = self.config.connect_within, max(0.0, plan.horizon - self.config.connect_within)
+        handle = max(plan.handle_time or self.config.default_handle_time, 1.0)
+        for part in _CHECKPOINTS:
+            q = round(1.0 - math.exp(-(delay * part + cw) / handle), 4)
+            risk = expected_abandons(load.ringing, round(p * part, 4), free, load.busy, q)
+            if risk > plan.target * load.ringing * p + _EPS:
+                return DialAllowance(floor, plan.level, plan.phase)
+        dials = _priced_dials(
+            plan.target,
+            p,
+            round(plan.free_chance, 4),
+            free,
+            load.busy,
+            load.ringing,
+            floor,
+            ceiling,
+        )
         return DialAllowance(dials, plan.level, plan.phase)
 
     def to_json(self) -> dict[str, Any]:
@@ -213,3 +273,70 @@ class PredictivePacer:
         pacer = cls(config, DialStats.from_json(d["stats"]))
         pacer.plan = DialPlan.from_json(d["plan"]) if d.get("plan") else None
         return pacer
+
+
+def _effective(estimate: Any, alpha: float) -> float:
+    """How many samples a running mean stands for: all of them at first, then ``(2 - a) / a``."""
+    return float(max(1, min(estimate.samples, (2 - alpha) / alpha)))
+
+
+#: Where in the answer delay the lines already ringing are checked (shares of it).
+_CHECKPOINTS = (0.25, 0.5, 0.75)
+
+
+@lru_cache(maxsize=8192)
+def expected_abandons(lines: int, p: float, free: int, busy: int, q: float) -> float:
+    """Expected people with no agent: ``E[max(0, H - free - K)]``.
+
+    ``H ~ Binomial(lines, p)``: the people who answer the lines in flight. ``K ~ Binomial(busy,
+    q)``: the busy agents free by the time they answer. ``free`` may be negative (callers
+    already waiting hold a claim on agents still to come).
+    """
+    k_pmf = _binomial(busy, q)
+    # g[x] = E[max(0, x - K)]: g[x] = g[x-1] + P(K <= x-1), and x - E[K] once x > busy.
+    mean_k = busy * q
+    top = max(0, lines - free)
+    g = [0.0] * (top + 1)
+    below = 0.0
+    for x in range(1, top + 1):
+        if x - 1 <= busy:
+            below += k_pmf[x - 1]
+        g[x] = g[x - 1] + below if x <= busy + 1 else x - mean_k
+    h_pmf = _binomial(lines, p)
+    return sum(ph * g[h - free] for h, ph in enumerate(h_pmf) if h - free > 0)
+
+
+def _binomial(n: int, p: float) -> list[float]:
+    if n <= 0 or p <= 0:
+        return [1.0] + [0.0] * max(0, n)
+    if p >= 1:
+        return [0.0] * n + [1.0]
+    lp, lq, ln = math.log(p), math.log1p(-p), math.lgamma(n + 1)
+    return [
+        math.exp(ln - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * lp + (n - k) * lq)
+        for k in range(n + 1)
+    ]
+
+
+@lru_cache(maxsize=4096)
+def _priced_dials(
+    target: float, p: float, q: float, free: int, busy: int, ringing: int, lo: int, hi: int
+) -> int:
+    """The most dials in ``[lo, hi]`` whose lines' expected abandons stay within ``target`` of
+    their expected live answers (``lo`` when none does). The share grows with the lines, so a
+    bisection finds the edge. Cached: within a plan the same counts come back tick after tick."""
+
+    def fits(n: int) -> bool:
+        lines = ringing + n
+        return expected_abandons(lines, p, free, busy, q) <= target * lines * p + _EPS
+
+    if not fits(lo + 1):
+        return lo
+    good, bad = lo + 1, hi + 1
+    while bad - good > 1:
+        mid = (good + bad) // 2
+        if fits(mid):
+            good = mid
+        else:
+            bad = mid
+    return good

@@ -51,6 +51,8 @@ SIGNATURE_SECRET = "soak-signature-secret"  # local simulator only
 API_KEY, API_SECRET = "soakkey1", "soak-api-secret"
 #: Ambiguous creates are resolved (GET /v1/calls) after this many seconds.
 RESOLVE = ("--resolve-after", "3")
+#: After the tail has settled, how long a missing result may still take from the last one seen.
+SETTLE_S = 10.0
 
 
 @dataclass
@@ -634,9 +636,16 @@ async def run_soak(cfg: SoakConfig) -> SoakResult:
                 seen, moved = len(progress.done), time.monotonic()
             elif time.monotonic() - moved > cfg.quiet_s and await _sim_idle(sim_url):
                 break
-        # Let the tail settle: live calls end, late duplicates are delivered and applied.
+        # Let the tail settle: live calls end, late duplicates are delivered and applied, and a
+        # result still on its way (a retry dialled at the end of the drain, a settle window on
+        # a loaded machine) gets SETTLE_S after the last one that arrived.
         await _wait_sim_idle(sim_url, 30.0)
         await asyncio.sleep(3.0)
+        seen, moved = len(progress.done), time.monotonic()
+        while len(progress.done) < len(contacts) and time.monotonic() - moved < SETTLE_S:
+            await asyncio.sleep(0.5)
+            if len(progress.done) != seen:
+                seen, moved = len(progress.done), time.monotonic()
         await progress.stop()
         await sampler.stop()
 

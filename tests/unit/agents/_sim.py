@@ -32,6 +32,12 @@ class SimConfig:
     pace_every: float = 0.5
     duration: float = 2 * 3600.0
     abandon_window: float = 3600.0
+    #: The pipeline's delay (webhook -> worker -> controller -> desk, and back to the network):
+    #: a live answer reaches the pool this much later, and a dial starts ringing this much later.
+    latency: float = 0.0
+    #: A contact list of this size instead of an endless one (the run ends when it is dialled
+    #: and every call is over).
+    contacts: int | None = None
 
 
 @dataclass
@@ -83,6 +89,7 @@ def simulate(mode: str, seed: int, cfg: SimConfig = SimConfig()) -> SimResult:
     answered_at: dict[str, float] = {}
     waiting: dict[str, float] = {}  # call -> answered at (insertion order = FIFO)
     ringing = 0
+    last_pace = 0.0
 
     def at(t: float, kind: str, ref: str = "") -> None:
         nonlocal seq
@@ -119,30 +126,37 @@ def simulate(mode: str, seed: int, cfg: SimConfig = SimConfig()) -> SimResult:
             credit = min(credit + budget_per_step, budget_per_step)
             n = min(allowance.dials or 0, int(credit))
             credit -= n
+            if cfg.contacts is not None:
+                n = min(n, cfg.contacts - out.dials)
             for _ in range(n):
                 out.dials += 1
                 ref = f"c{out.dials}"
                 dialed_at[ref] = t
                 ringing += 1
                 if rng.random() < cfg.answer_rate:
-                    at(t + rng.uniform(*cfg.human_ring), "answer", ref)
+                    at(t + cfg.latency + rng.uniform(*cfg.human_ring), "answer", ref)
                 else:
-                    at(t + rng.uniform(*cfg.other_ring), "no_answer", ref)
-            at(t + cfg.pace_every, "pace")
+                    at(t + cfg.latency + rng.uniform(*cfg.other_ring), "no_answer", ref)
+            if cfg.contacts is None or out.dials < cfg.contacts or ringing or waiting:
+                at(t + cfg.pace_every, "pace")
+            else:
+                last_pace = t
+        elif kind == "answer":
+            out.live_answers += 1
+            answered_at[ref] = t
+            at(t + cfg.latency, "noticed", ref)
         elif kind == "no_answer":
             ringing -= 1
             stats.on_no_live_answer()
-        elif kind == "answer":
+        elif kind == "noticed":
             ringing -= 1
-            out.live_answers += 1
-            answered_at[ref] = t
             stats.on_live_answer(t, t - dialed_at[ref])
             decision = pool.apply(Reserve(f"r1:{ref}", ref), t)[0]
             if isinstance(decision, Reserved):
                 connect(ref, t)
             else:
                 waiting[ref] = t
-                at(t + cfg.connect_within, "deadline", ref)
+                at(answered_at[ref] + cfg.latency + cfg.connect_within, "deadline", ref)
         elif kind == "deadline":
             if ref in waiting:
                 del waiting[ref]
@@ -150,28 +164,39 @@ def simulate(mode: str, seed: int, cfg: SimConfig = SimConfig()) -> SimResult:
                 stats.on_abandoned(answered_at[ref])
         elif kind == "connect":
             pool.apply(Connected(f"k:{ref}", ref), t)
+            stats.on_bridged(ref, t)
             talk = rng.expovariate(1.0 / cfg.talk_mean)
             at(t + talk, "end", ref)
             dialed_at[ref] = t  # reused: when the agent became busy with it
         elif kind == "end":
             pool.apply(CallEnded(f"e:{ref}", ref), t)
-            stats.on_handled(t - dialed_at[ref] + cfg.wrap_up)
+            stats.on_handled(t - dialed_at[ref] + cfg.wrap_up, ref)
             at(t + cfg.wrap_up, "freed")
         elif kind == "freed":
             pool.tick(t)
             serve(t)
         counts = pool.counts(t)
         out.max_concurrent_reserved = max(out.max_concurrent_reserved, counts.reserved)
-    occ = pool.occupancy(cfg.duration)
+    end = cfg.duration if cfg.contacts is None else min(cfg.duration, max(last_pace, t))
+    occ = pool.occupancy(end)
     out.occupancy = occ.occupancy or 0.0
     out.agent_hours = occ.logged_in_seconds / 3600.0
     return out
 
 
 if __name__ == "__main__":
+    import sys
+
+    overrides: dict[str, object] = {}
+    for arg in sys.argv[1:]:
+        k, v = arg.split("=")
+        overrides[k] = tuple(map(float, v.split(","))) if "," in v else float(v)
+    if "contacts" in overrides:
+        overrides["contacts"] = int(overrides["contacts"])  # type: ignore[call-overload]
+    config = SimConfig(**overrides)  # type: ignore[arg-type]
     for seed in (1, 2, 3):
         for mode in ("progressive", "predictive"):
-            r = simulate(mode, seed)
+            r = simulate(mode, seed, config)
             print(
                 f"seed {seed} {mode:11s} dials {r.dials:5d} live {r.live_answers:4d} "
                 f"abandoned {r.abandoned:3d} rate {r.abandon_rate:.4f} occupancy "

@@ -15,6 +15,7 @@ from handlers.dialing_modes import (
     PredictiveConfig,
     PredictivePacer,
     agentless,
+    expected_abandons,
     progressive,
 )
 
@@ -61,19 +62,71 @@ def test_predictive_dials_progressively_until_enough_answers() -> None:
     assert allowed.phase == "warmup" and allowed.dials == progressive(load, 1.5).dials == 5
 
 
-def test_predictive_dials_ahead_for_busy_agents_at_one_over_the_answer_rate() -> None:
+def test_predictive_dials_ahead_for_busy_agents_as_far_as_the_abandon_risk_allows() -> None:
     pacer = PredictivePacer(PredictiveConfig(), trained(answer_rate=0.25))
     load = AgentLoad(available=2, busy=10, ringing=3)
     allowed = pacer.allowance(1000.0, load)
     plan = pacer.plan
     assert plan is not None and plan.phase == "adaptive" and plan.share == 1.0
-    assert plan.answer_rate is not None and 0.2 < plan.answer_rate < 0.3
+    # Planned with the pessimistic side of each estimate (one standard error).
+    assert plan.answer_rate is not None and 0.25 < plan.answer_rate < 0.35
+    assert plan.handle_time == pytest.approx(60.0 * (1 + 1 / math.sqrt(40)))
     assert plan.level == pytest.approx(1 / plan.answer_rate)
     assert plan.horizon == pytest.approx(8.0 + 2.0)
-    assert plan.free_chance == pytest.approx(1 - math.exp(-10.0 / 60.0))
-    expected_free = 2 + 10 * plan.free_chance
-    assert allowed.dials == math.floor(plan.level * expected_free) - 3
-    assert allowed.dials > progressive(load).dials  # type: ignore[operator]
+    assert plan.free_chance == pytest.approx(1 - math.exp(-10.0 / plan.handle_time))
+    assert plan.target == pytest.approx(0.6 * 0.03)
+    assert allowed.dials is not None and allowed.dials > progressive(load).dials  # type: ignore[operator]
+    # The edge: these dials' expected abandons are within the target, one more is not (or the
+    # lines-per-expected-agent ceiling binds).
+    p, q = round(plan.answer_rate, 4), round(plan.free_chance, 4)
+
+    def risk(n: int) -> float:
+        return expected_abandons(3 + n, p, 2, 10, q) / ((3 + n) * p)
+
+    ceiling = math.floor(plan.level * (2 + 10 * plan.free_chance)) - 3
+    assert risk(allowed.dials) <= plan.target
+    assert allowed.dials == ceiling or risk(allowed.dials + 1) > plan.target
+
+
+def test_a_bigger_team_dials_further_ahead_per_agent_at_the_same_risk() -> None:
+    small, large = (
+        PredictivePacer(PredictiveConfig(), trained(answers=400, answer_rate=0.3)).allowance(
+            1000.0, AgentLoad(available=n // 4, busy=n - n // 4, ringing=0)
+        )
+        for n in (8, 80)
+    )
+    assert small.dials is not None and large.dials is not None
+    assert large.dials / 80 > small.dials / 8
+
+
+def test_lines_already_ringing_block_new_dials_when_they_carry_the_risk() -> None:
+    pacer = PredictivePacer(PredictiveConfig(), trained(answers=400, answer_rate=0.3))
+    quiet = pacer.allowance(1000.0, AgentLoad(available=6, busy=14, ringing=4))
+    crowded = pacer.allowance(1000.0, AgentLoad(available=6, busy=14, ringing=40))
+    assert quiet.dials is not None and quiet.dials > 2
+    assert crowded.dials == 0  # 40 lines at 30 % are 12 people for 6 free agents
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lines=st.integers(0, 12),
+    p=st.floats(0.0, 1.0),
+    free=st.integers(-3, 6),
+    busy=st.integers(0, 8),
+    q=st.floats(0.0, 1.0),
+)
+def test_expected_abandons_is_the_exact_expectation(
+    lines: int, p: float, free: int, busy: int, q: float
+) -> None:
+    def pmf(n: int, x: float, k: int) -> float:
+        return math.comb(n, k) * x**k * (1 - x) ** (n - k)
+
+    exact = sum(
+        pmf(lines, p, h) * pmf(busy, q, k) * max(0, h - free - k)
+        for h in range(lines + 1)
+        for k in range(busy + 1)
+    )
+    assert expected_abandons(lines, p, free, busy, q) == pytest.approx(exact, abs=1e-9)
 
 
 def test_predictive_tapers_as_the_abandon_rate_nears_the_cap_and_is_1to1_at_it() -> None:
@@ -86,22 +139,62 @@ def test_predictive_tapers_as_the_abandon_rate_nears_the_cap_and_is_1to1_at_it()
         assert pacer.plan is not None
         if abandons <= 1:
             assert pacer.plan.share == 1.0  # under half the cap: full speed
+            assert pacer.plan.target == pytest.approx(0.6 * 0.04)
         elif abandons == 2:
             assert 0 < pacer.plan.share < 1 and 1 < pacer.plan.level < 4
-    assert dials[0] == dials[1] > dials[2] > dials[3] == progressive(load).dials == 3
+            assert 0 < pacer.plan.target < 0.6 * 0.04
+    assert dials[0] == dials[1] > dials[2] >= dials[3] == progressive(load).dials == 3
     capped = PredictivePacer(PredictiveConfig(abandon_cap=0.0), trained(60, 0))
     assert capped.allowance(1000.0, load).phase == "hard_limit"  # a zero cap never predicts
 
 
-def test_the_plan_is_recomputed_on_a_cadence_not_per_dial() -> None:
+def test_the_plan_holds_for_its_cadence_but_an_abandon_or_the_end_of_warmup_replans() -> None:
     stats = trained(answers=40)
     pacer = PredictivePacer(PredictiveConfig(cadence=15.0), stats)
     load = AgentLoad(available=3, busy=10, ringing=0)
     first = pacer.allowance(1000.0, load)
+    stats.on_live_answer(1001.0, 8.0)
+    assert pacer.allowance(1014.9, load) == first  # an answer alone waits for the cadence
+    assert pacer.plan is not None and pacer.plan.at == 1000.0
     for i in range(5):  # now every answer is abandoned: the rate is over the cap...
         stats.on_abandoned(1000.0 + i)
-    assert pacer.allowance(1014.9, load) == first  # ...but the plan holds for its cadence
-    assert pacer.allowance(1015.0, load).phase == "hard_limit"
+    assert pacer.allowance(1005.0, load).phase == "hard_limit"  # ...and that replans at once
+    warming = PredictivePacer(PredictiveConfig(cadence=15.0), trained(answers=19))
+    assert warming.allowance(1000.0, load).phase == "warmup"
+    warming.stats.on_live_answer(1001.0, 8.0)
+    assert warming.allowance(1002.0, load).phase == "adaptive"
+
+
+def test_the_handle_time_counts_the_calls_still_with_an_agent_until_its_sample_is_full() -> None:
+    stats = DialStats(alpha=0.1)
+    for i in range(4):
+        stats.on_bridged(f"c{i}", 0.0)
+    stats.on_handled(20.0, "c0")  # the short call ends first
+    assert stats.handle_estimate(100.0) == pytest.approx((20 + 3 * 100) / 1)
+    for i in range(1, 4):
+        stats.on_handled(100.0, f"c{i}")
+    assert stats.handle_estimate(200.0) == pytest.approx((20 + 300) / 4)
+    for _ in range(10):
+        stats.on_handled(50.0)
+    assert stats.handle_time.samples >= 10  # the full sample: the running mean from now on
+    assert stats.handle_estimate(300.0) == stats.handle_time.value
+    back = DialStats.from_json(stats.to_json())
+    assert back.to_json() == stats.to_json()
+
+
+def test_stats_and_plans_written_before_the_censored_handle_time_still_load() -> None:
+    stats = trained()
+    old = stats.to_json()
+    for key in ("handling", "handled_seconds", "handled"):
+        del old[key]
+    back = DialStats.from_json(old)
+    assert back.handled == stats.handle_time.samples and back.handling == {}
+    pacer = PredictivePacer(PredictiveConfig(), stats)
+    pacer.allowance(1000.0, AgentLoad(2, 10, 3))
+    d = pacer.to_json()
+    assert d["plan"] is not None
+    del d["plan"]["target"], d["plan"]["abandoned"]
+    assert PredictivePacer.from_json(PredictiveConfig(), d).plan is not None
 
 
 def test_pacer_state_round_trips_through_json() -> None:
