@@ -35,7 +35,7 @@ broker-ready: $(STAMP)
 	@$(PY) -m orchestrator.localbroker
 
 test: broker-ready
-	$(PYTEST) -m "not extended and not budget and not alone and not open_defect"
+	$(PYTEST) -m "not extended and not budget and not alone"
 	$(PYTEST_ALONE) -m "(budget or alone) and not extended"
 
 test-all: broker-ready
