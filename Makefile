@@ -35,7 +35,7 @@ broker-ready: $(STAMP)
 	@$(PY) -m orchestrator.localbroker
 
 test: broker-ready
-	$(PYTEST) -m "not extended and not budget and not open_defect"
+	$(PYTEST) -m "not extended and not budget"
 	$(PYTEST_ALONE) -m "budget and not extended"
 
 test-all: broker-ready

@@ -26,6 +26,13 @@ next); none by then, the caller is abandoned. A reserved agent whose leg is stil
 deadline keeps the call: the deadline is about finding an agent, and the agent leg's own ringing
 timer (:data:`AGENT_RINGING_TIMER`) bounds the rest.
 
+**Two legs, two flows.** The agent leg's records (``agent_answered``, ``agent_ended``) and the
+callee's ``callee_ended`` are written by the worker from two flows, so they may be read in
+either order. Whether the agent answered before the callee left is decided by when each was seen
+(their ``occurred_at``), not by which was read first: a short bridge (the agent hangs up at once
+and ``endOnExit`` ends the callee) read end-first is still connected. An answer read before the
+callee's end is connected at once; the desk cannot know yet that the callee had left.
+
 **Bounded, because the whole desk is one changelog record** (``agents.state``): at most
 :data:`MAX_AGENTS` agents (a login beyond it, or one that would take the record past
 :data:`LOGIN_BUDGET_BYTES`, is refused and listed in ``refused``), each remembering
@@ -217,6 +224,10 @@ class CallTrack:
     #: The callee's leg ended while an agent held the call: the agent is freed when their own
     #: leg ends (hung up by us if it does not end by itself), never before.
     gone_at: float | None = None
+    #: When the callee's end was seen (the record's ``occurred_at``: the ingress's receipt of the
+    #: webhook, our clock). An agent's answer seen before it was a bridge, whichever of the two
+    #: records the desk read first (they come from two flows, so their order is not kept).
+    gone_seen: float | None = None
     hung: bool = False  # the hangup of the agent's leg was sent
 
     @property
@@ -242,6 +253,7 @@ class CallTrack:
             "leg_uuid": self.leg_uuid,
             "connected": self.connected_at,
             "gone": self.gone_at,
+            "gone_seen": self.gone_seen,
             "hung": self.hung or None,
         }
         return {k: v for k, v in d.items() if v is not None}
@@ -265,6 +277,7 @@ class CallTrack:
             leg_uuid=d.get("leg_uuid"),
             connected_at=d.get("connected"),
             gone_at=d.get("gone"),
+            gone_seen=d.get("gone_seen"),
             hung=bool(d.get("hung")),
         )
 
@@ -543,6 +556,7 @@ class AgentDesk:
         # conversation, and a ringing one would be answered into it. Ringing: hung up now;
         # connected: hung up if it has not ended by itself soon (:meth:`_settle`).
         track.gone_at = now
+        track.gone_seen = ev.occurred_at.timestamp()
         if track.connected_at is None:
             return self._hangup(track, now)
         return []
@@ -568,8 +582,8 @@ class AgentDesk:
             account = track.account if track is not None else "default"
             return [HangupLeg(leg, ev.uuid, account, now)] if ev.uuid else []
         track.leg_uuid = ev.uuid or track.leg_uuid
-        if track.gone_at is not None:  # answered after the callee left: end it, no bridge
-            return self._hangup(track, now)
+        if track.gone_at is not None and not self._answered_first(track, ev):
+            return self._hangup(track, now)  # answered after the callee left: no bridge
         if track.connected_at is not None:
             return []
         self.pool.apply(Connected(_short(ev.id), ref), now)
@@ -586,6 +600,18 @@ class AgentDesk:
                 wait_s=round(max(0.0, now - track.detected_at), 3),
             )
         ]
+
+    @staticmethod
+    def _answered_first(track: CallTrack, ev: AgentCall) -> bool:
+        """The agent's answer was seen before the callee's end: they shared the conversation.
+
+        The agent leg's flow (key ``{call_ref}.a{n}``) and the callee's flow are different keys
+        of ``voice.events``, so the worker may write the answer to ``agents.control`` after the
+        callee's end even when the agent answered first (a short call: the agent hung up at
+        once, ``endOnExit`` ended the callee). Read in that order, the call was a bridge all the
+        same, and is connected: its campaign counts it, the agent gets it and its wrap-up.
+        """
+        return track.gone_seen is not None and ev.occurred_at.timestamp() < track.gone_seen
 
     def _agent_ended(self, ev: AgentCall, now: float) -> list[DeskOutput]:
         ref = ev.call_ref

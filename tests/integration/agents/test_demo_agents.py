@@ -13,12 +13,7 @@ import pytest
 
 from orchestrator.sandbox.demo_agents import run_agents_demo
 
-# Open defect (README, "Agent campaigns"): the live "connected" counter of campaign status can
-# trail the ledger by a few calls (40 vs 41 in a full suite run), so the demo says NO now and
-# then. Out of make test until it is fixed; make test-all runs it. The bridging promises
-# themselves (one agent per human, no double booking, no machine bridged, kill -9) are checked
-# by test_agent_campaign.py in make test.
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.open_defect]
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.mark.timeout(240)

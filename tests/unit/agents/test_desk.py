@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from contracts.agent_calls import AgentCall, AgentNotice
@@ -184,12 +184,34 @@ def test_the_callee_leaving_hangs_up_a_ringing_agent_who_is_freed_when_the_leg_e
 def test_a_leg_answered_after_its_callee_left_is_hung_up_not_bridged() -> None:
     d = desk_with(agent("a1"))
     [place] = of(d.apply(call("reserve", 1), T0), PlaceLeg)
-    d.apply(call("callee_ended", 1), T0 + 1)  # the leg's uuid is not known yet
-    out = d.apply(call("agent_answered", 1, leg_ref=place.leg_ref, uuid="leg-1"), T0 + 2)
+    d.apply(call("callee_ended", 1, at=T0 + 1), T0 + 1)  # the leg's uuid is not known yet
+    out = d.apply(call("agent_answered", 1, at=T0 + 2, leg_ref=place.leg_ref, uuid="leg-1"), T0 + 2)
     assert of(out, HangupLeg) and not notices(out, "connected")
     assert d.pool.state_of("a1") == AgentState.RESERVED
     d.apply(call("agent_ended", 1, leg_ref=place.leg_ref, uuid="leg-1"), T0 + 2.5)
     assert d.pool.state_of("a1") == AgentState.AVAILABLE
+
+
+def test_an_answer_read_after_the_callees_end_but_seen_before_it_is_a_bridge() -> None:
+    """Seen in demo --agents: the agent answered, hung up within a second (a short handle
+    time), ``endOnExit`` ended the callee, and the worker wrote the callee's end (its flow)
+    before the agent's answer (the agent leg's flow). The desk took the answer for one after the
+    callee had left: no ``connected`` notice, so ``campaign status`` showed 40 connected where
+    the simulator's ledger had 41 callees who shared the conversation with an agent."""
+    d = desk_with(agent("a1", wrap=0.5))
+    [place] = of(d.apply(call("reserve", 1), T0), PlaceLeg)
+    d.apply(LegCreated(ref(1), place.leg_ref, "succeeded", uuid="leg-1"), T0 + 0.2)
+    d.apply(call("callee_ended", 1, at=T0 + 1.6), T0 + 1.61)  # read first ...
+    out = d.apply(  # ... though the agent's answer was seen 0.3 s before it
+        call("agent_answered", 1, at=T0 + 1.3, leg_ref=place.leg_ref, uuid="leg-1"), T0 + 1.62
+    )
+    [n] = notices(out, "connected")
+    assert (n.call_ref, n.agent_id) == (ref(1), "a1")
+    assert d.pool.state_of("a1") == AgentState.ON_CALL
+    d.apply(call("agent_ended", 1, at=T0 + 1.59, leg_ref=place.leg_ref, uuid="leg-1"), T0 + 1.63)
+    assert d.pool.state_of("a1") == AgentState.WRAP_UP  # a call of theirs, with its wrap-up
+    assert d.pool.occupancy(T0 + 5).calls == 1
+    assert ref(1) not in d.calls
 
 
 def test_the_callee_ending_a_bridged_call_frees_the_agent_when_their_leg_ends() -> None:
@@ -463,6 +485,52 @@ def test_the_same_records_give_the_same_desk(steps: list[tuple[float, Any]]) -> 
     a, out_a = run(steps)
     b, out_b = run(steps)
     assert out_a == out_b and a.dump() == b.dump()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    answered=st.floats(0.0, 3.0),
+    ended=st.floats(0.0, 3.0),
+    agent_ends=st.floats(0.0, 0.5),
+    delays=st.lists(st.floats(0.0, 1.0), min_size=3, max_size=3),
+    callee_read=st.integers(0, 2),
+)
+def test_the_answer_and_the_callees_end_in_either_order_decide_by_when_they_were_seen(
+    answered: float, ended: float, agent_ends: float, delays: list[float], callee_read: int
+) -> None:
+    """The agent leg's records (answered, then ended) and the callee's end come from two flows,
+    so the desk may read them interleaved in any order, each flow's own order kept. Read after
+    the callee's end, what was seen decides: an answer seen before it is one ``connected`` notice
+    and a call of the agent's, one seen after it no bridge. An answer read before the callee's
+    end is connected (the desk cannot know yet that the callee had left). Never an abandon, and
+    the agent ends free."""
+    assume(abs(answered - ended) > 1e-3)
+    d = desk_with(agent("a1", wrap=0.5))
+    [place] = of(d.apply(call("reserve", 1), T0), PlaceLeg)
+    d.apply(LegCreated(ref(1), place.leg_ref, "succeeded", uuid="leg-1"), T0 + 0.2)
+    t_ans, t_end = T0 + 1 + answered, T0 + 1 + ended
+    bridged = t_ans < t_end
+    # Bridged: the agent's leg ends with the callee's (endOnExit, either side first); not
+    # bridged: it sits in the empty conversation until it is hung up.
+    t_agent_end = t_end - agent_ends if bridged else t_ans + agent_ends
+    t_agent_end = max(t_agent_end, t_ans)
+    agent_flow = [
+        call("agent_answered", 1, at=t_ans, leg_ref=place.leg_ref, uuid="leg-1"),
+        call("agent_ended", 1, at=t_agent_end, leg_ref=place.leg_ref, uuid="leg-1"),
+    ]
+    records = list(agent_flow)
+    records.insert(callee_read, call("callee_ended", 1, at=t_end))
+    out: list[DeskOutput] = []
+    clock = T0 + 0.2
+    for rec, delay in zip(records, delays, strict=True):
+        clock = max(clock, rec.occurred_at.timestamp() + delay)  # read after it was seen
+        out += d.apply(rec, clock)
+    out += d.tick(clock + agent_desk.GONE_FORGET_S + 1)
+    connected = bridged or callee_read > 0
+    assert len(notices(out, "connected")) == (1 if connected else 0)
+    assert not of(out, Abandon) and not notices(out, "abandoned")
+    assert d.pool.state_of("a1") == AgentState.AVAILABLE and ref(1) not in d.calls
+    assert d.pool.occupancy(clock + 100).calls == (1 if connected else 0)
 
 
 def test_agent_ids_in_legs_are_path_safe() -> None:
