@@ -205,6 +205,8 @@ async def _run_mode(
     start = time.monotonic()
     await send_control(settings, name, ControlAction.START, spec=spec, contacts_total=n)
     p = None
+    phases: dict[str, int] = {}  # what the pacing said, sampled twice a second
+    levels: list[float] = []
     async with StateWatcher(settings) as watcher:
         deadline = time.monotonic() + limit_s
         while time.monotonic() < deadline:
@@ -212,7 +214,16 @@ async def _run_mode(
             p = watcher.progress(name)
             if p is not None and p.status == CampaignStatus.COMPLETED:
                 break
+            if p is not None and p.agents is not None and p.agents.phase:
+                phases[p.agents.phase] = phases.get(p.agents.phase, 0) + 1
+                if p.agents.dial_level is not None:
+                    levels.append(p.agents.dial_level)
             await asyncio.sleep(0.5)
+    if phases:
+        total = sum(phases.values())
+        share = ", ".join(f"{k} {v / total:.0%}" for k, v in sorted(phases.items()))
+        level = f"{sum(levels) / len(levels):.2f}" if levels else "-"
+        print(f"[agents] {mode}: pacing phases {share}; mean dial level {level}")
     elapsed = time.monotonic() - start
     if p is None or p.status != CampaignStatus.COMPLETED:
         raise RuntimeError(f"{mode} campaign did not complete in {limit_s:.0f} s: {p}")

@@ -474,7 +474,8 @@ class ControllerApp(App[CampaignState, Event]):
                 side.demand_wall = self._wall
                 records.append(self._demand(state.spec, True, account))
         if self.metrics.due(key, self._real, finished=not m.active):
-            self.metrics.observe(m.progress(now, state.updated_wall or None), self._real)
+            cap = state.spec.agent_rules.abandon_cap if side is not None else None
+            self.metrics.observe(m.progress(now, state.updated_wall or None), self._real, cap)
         if not m.active:
             reader = self._readers.pop(key, None)
             if reader is not None:

@@ -32,6 +32,7 @@ FINISHED_KEEP_S = 3600.0
 INTERVAL_S = 1.0
 
 _STAGES = ("total", "read", "finished", "retry_waiting", "hours_waiting")
+_AGENT_STATES = ("free", "busy", "logged_in")
 _FINAL = {CampaignStatus.COMPLETED, CampaignStatus.CANCELLED}
 
 
@@ -44,6 +45,7 @@ class _Seen:
     dispositions: frozenset[str]
     status: str
     final: bool
+    agents: bool = False
 
 
 class CampaignMetrics:
@@ -102,6 +104,67 @@ class CampaignMetrics:
             ["campaign"],
             registry=r,
         )
+        # Agent campaigns (progressive, predictive): what `campaign status` shows of the agents.
+        self.agents = Gauge(
+            p + "agents",
+            "The campaign's agents: free, busy (reserved, talking, wrap-up), logged_in.",
+            ["campaign", "state"],
+            registry=r,
+        )
+        self.callers_waiting = Gauge(
+            p + "callers_waiting",
+            "Live answers waiting for an agent now.",
+            ["campaign"],
+            registry=r,
+        )
+        self.live_answers = Gauge(
+            p + "live_answers", "Human answers so far.", ["campaign"], registry=r
+        )
+        self.agent_connected = Gauge(
+            p + "agent_connected", "Live answers bridged to an agent.", ["campaign"], registry=r
+        )
+        self.abandoned = Gauge(
+            p + "abandoned",
+            "Live answers that found no agent within connect_within.",
+            ["campaign"],
+            registry=r,
+        )
+        self.abandon_rate = Gauge(
+            p + "abandon_rate",
+            "Abandoned over live answers, over the campaign's abandon window (0-1).",
+            ["campaign"],
+            registry=r,
+        )
+        self.abandon_cap = Gauge(
+            p + "abandon_cap",
+            "The campaign's abandon cap (agents.abandon_cap, 0-1).",
+            ["campaign"],
+            registry=r,
+        )
+        self.agent_wait = Gauge(
+            p + "agent_wait_seconds_mean",
+            "Mean wait of a connected live answer for its agent.",
+            ["campaign"],
+            registry=r,
+        )
+        self.occupancy = Gauge(
+            p + "agent_occupancy",
+            "The agents' talk time over their logged-in time since the campaign started (0-1).",
+            ["campaign"],
+            registry=r,
+        )
+        self.calls_per_agent_hour = Gauge(
+            p + "calls_per_agent_hour",
+            "Calls handled per logged-in agent-hour since the campaign started.",
+            ["campaign"],
+            registry=r,
+        )
+        self.dial_level = Gauge(
+            p + "dial_level",
+            "Lines dialled per (expected) free agent by the pacing now.",
+            ["campaign"],
+            registry=r,
+        )
         self.results = Counter(
             p + "results",
             "Final results written to campaign.results, by disposition.",
@@ -118,7 +181,12 @@ class CampaignMetrics:
         seen = self._seen.get(campaign)
         return seen is None or finished or real - seen.updated >= INTERVAL_S
 
-    def observe(self, progress: CampaignProgress, real: float | None = None) -> None:
+    def observe(
+        self,
+        progress: CampaignProgress,
+        real: float | None = None,
+        abandon_cap: float | None = None,
+    ) -> None:
         """Copy one campaign's progress into the gauges; drop series gone stale."""
         now = time.time() if real is None else real
         c = progress.campaign
@@ -145,6 +213,28 @@ class CampaignMetrics:
         eta = progress.eta_s
         if eta is not None:
             self.eta.labels(c).set(eta)
+        agents = progress.agents
+        if agents is not None:
+            for state, n in (
+                ("free", agents.agents_free),
+                ("busy", agents.agents_busy),
+                ("logged_in", agents.agents_logged_in),
+            ):
+                self.agents.labels(c, state).set(n)
+            self.callers_waiting.labels(c).set(agents.callers_waiting)
+            self.live_answers.labels(c).set(agents.live_answers)
+            self.agent_connected.labels(c).set(agents.connected)
+            self.abandoned.labels(c).set(agents.abandoned)
+            for gauge, figure in (
+                (self.abandon_rate, agents.abandon_rate),
+                (self.abandon_cap, abandon_cap),
+                (self.agent_wait, agents.mean_wait_s),
+                (self.occupancy, agents.occupancy),
+                (self.calls_per_agent_hour, agents.calls_per_agent_hour),
+                (self.dial_level, agents.dial_level),
+            ):
+                if figure is not None:
+                    gauge.labels(c).set(figure)
         status = str(progress.status)
         if seen is not None and seen.status != status:
             self._remove(self.status, c, seen.status)
@@ -158,6 +248,7 @@ class CampaignMetrics:
             frozenset(progress.dispositions),
             status,
             progress.status in _FINAL,
+            agents is not None or (seen is not None and seen.agents),
         )
         self._sweep(now)
 
@@ -186,6 +277,22 @@ class CampaignMetrics:
             self._remove(g, campaign)
         for d in seen.dispositions:
             self._remove(self.dispositions, campaign, d)
+        if seen.agents:
+            for state in _AGENT_STATES:
+                self._remove(self.agents, campaign, state)
+            for g in (
+                self.callers_waiting,
+                self.live_answers,
+                self.agent_connected,
+                self.abandoned,
+                self.abandon_rate,
+                self.abandon_cap,
+                self.agent_wait,
+                self.occupancy,
+                self.calls_per_agent_hour,
+                self.dial_level,
+            ):
+                self._remove(g, campaign)
         self._remove(self.status, campaign, seen.status)
 
     @staticmethod

@@ -92,3 +92,44 @@ def test_the_controller_reports_its_campaigns(tmp_path: Path) -> None:
     app.apply("c1", step.state, start, Context(partition=0, offset=1, timestamp_ms=0, now=6.0))
     assert _value(reg, "orchestrator_campaign_contacts", stage="total") == 2
     assert _value(reg, "orchestrator_campaign_cps_limit") == 3.0
+
+
+def test_an_agent_campaigns_figures_become_gauges_and_go_with_it() -> None:
+    reg = CollectorRegistry()
+    m = CampaignMetrics(reg)
+    agents = {
+        "mode": "predictive",
+        "agents_free": 3,
+        "agents_busy": 9,
+        "agents_logged_in": 12,
+        "callers_waiting": 1,
+        "live_answers": 80,
+        "connected": 77,
+        "abandoned": 2,
+        "abandon_rate": 0.025,
+        "mean_wait_s": 0.8,
+        "occupancy": 0.61,
+        "calls_per_agent_hour": 24.5,
+        "dial_level": 2.4,
+        "phase": "adaptive",
+    }
+    m.observe(_progress(agents=agents), real=1000.0, abandon_cap=0.03)
+    assert _value(reg, "orchestrator_campaign_agents", state="free") == 3
+    assert _value(reg, "orchestrator_campaign_agents", state="busy") == 9
+    assert _value(reg, "orchestrator_campaign_agents", state="logged_in") == 12
+    assert _value(reg, "orchestrator_campaign_callers_waiting") == 1
+    assert _value(reg, "orchestrator_campaign_live_answers") == 80
+    assert _value(reg, "orchestrator_campaign_agent_connected") == 77
+    assert _value(reg, "orchestrator_campaign_abandoned") == 2
+    assert _value(reg, "orchestrator_campaign_abandon_rate") == 0.025
+    assert _value(reg, "orchestrator_campaign_abandon_cap") == 0.03
+    assert _value(reg, "orchestrator_campaign_agent_wait_seconds_mean") == 0.8
+    assert _value(reg, "orchestrator_campaign_agent_occupancy") == 0.61
+    assert _value(reg, "orchestrator_campaign_calls_per_agent_hour") == 24.5
+    assert _value(reg, "orchestrator_campaign_dial_level") == 2.4
+    m.forget("c1")
+    assert _value(reg, "orchestrator_campaign_agents", state="free") is None
+    assert _value(reg, "orchestrator_campaign_abandon_rate") is None
+    # An agentless campaign has none of them.
+    m.observe(_progress(), real=2000.0)
+    assert _value(reg, "orchestrator_campaign_agent_occupancy") is None
