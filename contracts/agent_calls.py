@@ -5,7 +5,10 @@ answer NCCO puts them into the named conversation ``bridge-{call_ref}`` (:func:`
 What happens next crosses four roles, each record on a topic its reader already owns:
 
 1. The worker sees the callee's AMD result and writes a :class:`LegMilestone` (``human`` or
-   ``machine``) to ``campaign.control``, keyed by campaign, as it happens.
+   ``machine``) to ``campaign.control``, keyed by campaign, as it happens; a leg that ends never
+   answered (unanswered, busy, failed...) gets an ``ended`` milestone, so that predictive pacing
+   stops counting it as a line that may still bring a person (its outcome follows the worker's
+   settle window, a second later).
 2. The controller (it knows the campaign's mode) turns ``human`` into an :class:`AgentCall`
    ``reserve`` on ``agents.control`` (key = the callee's call_ref). ``machine`` never leaves the
    controller: a machine answer never reaches an agent. At the campaign's start and end the
@@ -86,7 +89,9 @@ class LegMilestone(_Model):
     call_ref: str
     campaign: str = Field(pattern=CAMPAIGN_NAME_PATTERN)
     uuid: str = Field(description="The callee's leg.")
-    status: Literal["human", "machine"]
+    status: Literal["human", "machine", "ended"] = Field(
+        description="The AMD result, or ended: the leg ended never answered (its outcome follows)."
+    )
     amd_at: AwareTime | None = Field(None, description="Vonage's timestamp of the AMD result.")
     conversation_uuid: str | None = None
     region_url: str | None = Field(None, description="Where commands for the leg must go.")

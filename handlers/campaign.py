@@ -71,6 +71,7 @@ class AttemptStatus(StrEnum):
     DIAL_UNKNOWN = "dial_unknown"  # sent, but whether Vonage created the call is unknown
     RINGING = "ringing"
     ANSWERED = "answered"
+    ENDED = "ended"  # the line ended without a person (agent campaigns); the outcome follows
     FINAL = "final"
 
 
@@ -80,6 +81,7 @@ _RANK = {
     AttemptStatus.DIALING: 2,
     AttemptStatus.RINGING: 3,
     AttemptStatus.ANSWERED: 4,
+    AttemptStatus.ENDED: 5,
     AttemptStatus.FINAL: 9,
 }
 
@@ -125,14 +127,15 @@ class LegOutcome:
 
 @dataclass(frozen=True, slots=True)
 class Milestone:
-    """Agent campaigns: the call's AMD result as it happened (``LegMilestone``).
+    """Agent campaigns: the call's AMD result as it happened (``LegMilestone``), or ``ended``:
+    the leg ended without one.
 
     ``seen_at``: when the human answer was seen (our clock, epoch seconds): the pool's
     ``connect_within`` runs from it.
     """
 
     call_ref: str
-    status: str  # human | machine
+    status: str  # human | machine | ended
     uuid: str
     seen_at: float
     region_url: str | None = None
@@ -246,10 +249,14 @@ class Attempt:
         if self.final or ev.call_ref != self.call_ref:
             return False
         if isinstance(ev, Milestone):
-            self.amd = "machine" if "machine" in (self.amd, ev.status) else ev.status
             self.uuid = self.uuid or ev.uuid
-            if _RANK[AttemptStatus.ANSWERED] > _RANK[self.status]:
-                self.status = AttemptStatus.ANSWERED
+            if ev.status == "ended":
+                new = AttemptStatus.ENDED
+            else:
+                self.amd = "machine" if "machine" in (self.amd, ev.status) else ev.status
+                new = AttemptStatus.ANSWERED
+            if _RANK[new] > _RANK[self.status]:
+                self.status = new
             return False
         if isinstance(ev, AgentOutcome):
             if ev.kind == "connected":

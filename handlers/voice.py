@@ -44,7 +44,8 @@ hint                  effect
 
 **Agent campaigns** (``contracts.agent_calls``). A call whose create-call carried the ``agents``
 hint gets, live (in ``transition``, not at settle), one ``LegMilestone`` per AMD result of its
-leg on ``campaign.control`` (the controller reserves an agent for a human), and, once a human
+leg on ``campaign.control`` (the controller reserves an agent for a human), or ``ended`` when
+the leg ends with no AMD result (the controller stops counting it as ringing), and, once a human
 milestone went out, an ``AgentCall`` ``callee_ended`` on ``agents.control`` when the leg ends.
 A flow whose key is an agent leg's reference (``{call_ref}.a{n}``) reports its leg to
 ``agents.control`` the same way: ``agent_answered``, then ``agent_ended``; or ``agent_failed``
@@ -590,6 +591,31 @@ def _callee_facts(
         or "rejected" in leg["statuses"]
         or bool(legs.FAILURE_SET.intersection(leg["statuses"]))
     )
+    if not leg["amd"] and ("rejected" in leg["statuses"] or legs.failure(leg) is not None):
+        # Never answered (busy, unanswered, failed...): no person will come, and the line is
+        # free again for the pacing a settle window before the outcome says so. A plain
+        # "completed" is not enough: an answered leg's AMD webhook may still be on its way.
+        emit_id = stable_id("ms", key, uuid, "ended")
+        out.append(
+            (
+                emit_id,
+                Emit(
+                    CAMPAIGN_TOPIC,
+                    campaign,
+                    {
+                        "id": emit_id,
+                        "schema_version": 1,
+                        "type": "voice.milestone",
+                        "occurred_at": seen,
+                        "flow_key": key,
+                        "call_ref": call_ref,
+                        "campaign": campaign,
+                        "uuid": uuid,
+                        "status": "ended",
+                    },
+                ),
+            )
+        )
     if human and (ended or leg["reported"]):
         emit_id = stable_id("agc", key, uuid, "callee_ended")
         rec = _agent_call("callee_ended", campaign, call_ref, seen, emit_id, uuid=uuid)

@@ -84,6 +84,26 @@ def test_progressive_dials_one_per_free_agent_and_waits_for_the_load() -> None:
     assert len(dials(m.tick(T0 + timedelta(seconds=2), W0 + 2))) == 2
 
 
+def test_a_line_that_ended_without_a_person_frees_its_place_before_its_outcome() -> None:
+    m = machine(spec())
+    m.on_agent_load(load(3), W0)
+    first = dials(m.tick(T0, W0))
+    assert len(first) == 3
+    for d in first:
+        m.on_event(DialResult(d.call_ref, "succeeded", T0, uuid=f"u-{d.call_ref}"), T0, W0 + 0.1)
+    assert dials(m.tick(T0 + timedelta(seconds=1), W0 + 1)) == []  # three ringing for three
+    # One rang out (the worker's "ended" milestone, a settle window before the outcome).
+    gone = first[0].call_ref
+    assert m.on_event(Milestone(gone, "ended", f"u-{gone}", W0 + 1.5), T0, W0 + 1.6) == []
+    [again] = dials(m.tick(T0 + timedelta(seconds=2), W0 + 2))
+    assert again.call_ref != gone
+    assert gone in m.in_flight  # still in flight until its outcome
+    # Redelivered, or a late AMD result: nothing more, nothing less.
+    m.on_event(Milestone(gone, "ended", f"u-{gone}", W0 + 1.5), T0, W0 + 2.1)
+    m.on_event(Milestone(gone, "machine", f"u-{gone}", W0 + 1.4), T0, W0 + 2.2)
+    assert dials(m.tick(T0 + timedelta(seconds=3), W0 + 3)) == []
+
+
 def test_ratio_and_waiting_callers_count() -> None:
     m = machine(spec(ratio=2.0))
     m.on_agent_load(load(3, waiting=1), W0)

@@ -36,6 +36,20 @@ def callee_flow(amd: str, *, hints: dict[str, Any] | None, hangup_at: float = 30
     return [e for _, e in b.events]
 
 
+def unanswered_flow(outcome: str) -> list[dict]:
+    b = _Builder(random.Random(3), CALL, CALL, BASE_TIME)
+    leg, conv, to = "leg-callee", "CON-1", "447700900123"
+    hints = {"agents": "bridge", "on_machine": "hangup"}
+    b.result(
+        0.0, stable_id("cmd", "create_call", CALL), "succeeded", uuid=leg, conv=conv, hints=hints
+    )
+    b.status(0.1, leg, conv, "started", to)
+    b.status(0.2, leg, conv, "ringing", to)
+    b.status(9.0, leg, conv, outcome, to)
+    b.completed(9.05, leg, conv, to, None)
+    return [e for _, e in b.events]
+
+
 def agent_flow(outcome: str) -> tuple[str, list[dict]]:
     ref = make_agent_leg_ref(CALL, 2)
     b = _Builder(random.Random(2), ref, ref, BASE_TIME)
@@ -95,6 +109,31 @@ def test_a_machine_answer_never_reaches_the_pool() -> None:
         run(callee_flow("machine", hints={"agents": "bridge", "on_machine": "hangup"}))
     )
     assert [(e.topic, e.value.get("status")) for e in emits] == [(voice.CAMPAIGN_TOPIC, "machine")]
+
+
+@pytest.mark.parametrize("outcome", ["unanswered", "busy", "failed", "timeout", "rejected"])
+def test_a_leg_that_ends_without_a_person_or_machine_sends_an_ended_milestone(
+    outcome: str,
+) -> None:
+    envs = unanswered_flow(outcome)
+    live: list[voice.Emit] = []
+    flow = None
+    for env in envs:
+        flow, out = voice.transition(flow, env)
+        live += out
+    [ms] = agent_records(live)  # live: before the settle window, not at it
+    assert (ms.topic, ms.key, ms.value["status"]) == (voice.CAMPAIGN_TOPIC, "sales", "ended")
+    assert LegMilestone.model_validate(ms.value).uuid == "leg-callee"
+    assert [e.value["id"] for e in agent_records(run(envs))] == [ms.value["id"]]  # once
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_the_ended_milestone_does_not_depend_on_order_or_duplicates(data: st.DataObject) -> None:
+    envs = unanswered_flow("busy")
+    want = {e.value["id"] for e in agent_records(run(envs))}
+    got = agent_records(run(data.draw(shuffled(envs))))
+    assert {e.value["id"] for e in got} == want and len(got) == len(want) == 1
 
 
 def test_an_agentless_campaign_call_sends_nothing_of_it() -> None:
