@@ -304,7 +304,10 @@ async def main_async(
             ("agents", [*health, str(free_port())]),
         ]
         for role, args in roles:
-            s = Slot(role, 0, args, {**env, "INSTANCE_ID": f"bench-{role}"}, tmp)
+            role_env = {**env, "INSTANCE_ID": f"bench-{role}"}
+            if level := os.environ.get(f"BENCH_LOG_LEVEL_{role.upper()}"):
+                role_env["LOG_LEVEL"] = level  # e.g. the controller's pacing decisions (debug)
+            s = Slot(role, 0, args, role_env, tmp)
             slots.append(s)
             s.start()
         await _http_ok(f"http://127.0.0.1:{ingress_port}/healthz", 60)

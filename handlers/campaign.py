@@ -573,7 +573,7 @@ class CampaignMachine:
             return out
         del self.in_flight[ev.call_ref]
         if side is not None:
-            side.on_final(attempt)
+            side.on_final(attempt, t)
         return out + self._after_attempt(track, attempt, now) + self._maybe_done(now)
 
     def on_agent_load(self, load: AgentLoadFigures, wall: float) -> None:
@@ -979,6 +979,9 @@ class _AgentSide:
     #: answered): their notice comes after the callee's outcome and is counted by :meth:`late`.
     #: Bounded by the calls that end while waiting, kept for LATE_NOTICE_S at most.
     awaiting: dict[str, float] = field(default_factory=dict)
+    #: The last pacing decision: the load it saw and the dials it allowed (for debug logs only,
+    #: not checkpointed).
+    last_room: tuple[AgentLoad, int | None] | None = None
 
     @classmethod
     def new(cls, spec: CampaignSpec) -> _AgentSide:
@@ -1036,7 +1039,7 @@ class _AgentSide:
         else:
             self.stats.on_abandoned(human_at)
 
-    def on_final(self, a: Attempt) -> None:
+    def on_final(self, a: Attempt, wall: float | None = None) -> None:
         if a.agent == RESERVING and a.human_at is not None and a.agent_wait_s is None:
             self.awaiting[a.call_ref] = a.human_at
         if a.human_at is None:
@@ -1045,7 +1048,15 @@ class _AgentSide:
             wrap = 0.0
             if self.load is not None and self.load.calls:
                 wrap = self.load.wrap_up_seconds / self.load.calls
-            self.stats.on_handled(float(a.duration_s or 0) + wrap, a.call_ref)
+            # Measured on the clock the pacing runs on, from the pool's "connected" to the
+            # outcome, like the answer delay; the call's own duration (Vonage's seconds) is the
+            # fallback. (With the simulator's clock sped up, its durations are simulated seconds
+            # while the pacing's are real ones: a handle time ten times too long dialled nobody
+            # ahead.)
+            bridged = self.stats.handling.get(a.call_ref)
+            talk = wall - bridged if wall is not None and bridged is not None else None
+            seconds = float(a.duration_s or 0) if talk is None else max(0.0, talk)
+            self.stats.on_handled(seconds + wrap, a.call_ref)
 
     def on_load(self, load: AgentLoadFigures, wall: float) -> None:
         self.load, self.load_wall = load, wall
@@ -1084,6 +1095,7 @@ class _AgentSide:
         else:
             allowance = progressive(figures, self.ratio)
         self.phase, self.level = allowance.phase, allowance.level
+        self.last_room = (figures, allowance.dials)
         return allowance.dials if allowance.dials is not None else 0
 
     # -- figures --

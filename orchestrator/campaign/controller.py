@@ -474,6 +474,21 @@ class ControllerApp(App[CampaignState, Event]):
                 side.demand_wall = self._wall
                 records.append(self._demand(state.spec, True, account))
         if self.metrics.due(key, self._real, finished=not m.active):
+            if side is not None and side.last_room is not None:
+                seen, allowed = side.last_room
+                plan = m.agents.predictive.plan if m.agents and m.agents.predictive else None
+                log.debug(
+                    "campaign.pacing",
+                    campaign=key,
+                    phase=side.phase,
+                    available=seen.available,
+                    busy=seen.busy,
+                    ringing=seen.ringing,
+                    waiting=seen.waiting,
+                    allowed=allowed,
+                    in_flight=len(m.in_flight),
+                    plan=plan.to_json() if plan is not None else None,
+                )
             cap = state.spec.agent_rules.abandon_cap if side is not None else None
             self.metrics.observe(m.progress(now, state.updated_wall or None), self._real, cap)
         if not m.active:

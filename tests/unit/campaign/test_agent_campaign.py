@@ -154,6 +154,22 @@ def test_connected_call_keeps_answered_with_the_agent_and_the_wait() -> None:
     assert p.mean_wait_s == 0.8 and p.abandon_rate == 0.0
 
 
+def test_the_handle_time_is_measured_on_the_pacings_clock_not_from_the_calls_duration() -> None:
+    # The call's duration comes from the carrier (here 420 s: a simulator at x10), the pacing's
+    # clock is the controller's: from the pool's "connected" to the outcome, 46 s.
+    m = machine(spec("predictive"), 1)
+    d = _dial_one(m)
+    m.on_event(Milestone(d.call_ref, "human", "u1", W0 + 3.0), T0, W0 + 3.1)
+    m.on_event(AgentOutcome(d.call_ref, "connected", 0.8, "ann"), T0, W0 + 4)
+    assert m.agents is not None and d.call_ref in m.agents.stats.handling
+    m.on_event(
+        LegOutcome(d.call_ref, "answered", T0, uuid="u1", amd="human", duration_s=420), T0, W0 + 50
+    )
+    stats = m.agents.stats
+    assert stats.handled == 1 and stats.handled_seconds == pytest.approx(46.0)
+    assert stats.handling == {}
+
+
 def test_an_abandoned_call_is_retried_once_after_an_hour_then_final() -> None:
     m = machine(spec(), 1)
     d = _dial_one(m)
