@@ -109,6 +109,10 @@ class PredictiveConfig:
     #: Share of the cap each decision aims at (expected abandons / expected live answers): the
     #: model's estimates lag and the pipeline adds delay, so it aims under the cap, not at it.
     aim: float = 0.6
+    #: Live answers in the window from which the full target applies; before, the target grows
+    #: with them. One abandon moves the rate by 1 / answers: at 25 answers that is 4 % (over a
+    #: 3 % cap, and the hard limit for the next 10 answers), at 100 it is 1 %.
+    ramp_answers: int = 100
     #: Guesses until the first samples: only the horizon and the free chance use them.
     default_answer_delay: float = 10.0
     default_handle_time: float = 120.0
@@ -206,8 +210,11 @@ class PredictivePacer:
         horizon = (stats.answer_delay.value or cfg.default_answer_delay) + cfg.connect_within
         free_chance = 1.0 - math.exp(-horizon / max(handle or cfg.default_handle_time, 1.0))
 
+        answered = stats.answers.count(now)
+        ramp = min(1.0, answered / cfg.ramp_answers) if cfg.ramp_answers > 0 else 1.0
+
         def plan(phase: Phase, level: float, share: float) -> DialPlan:
-            target = cfg.aim * cfg.abandon_cap * share if phase == "adaptive" else 0.0
+            target = cfg.aim * cfg.abandon_cap * share * ramp if phase == "adaptive" else 0.0
             return DialPlan(
                 now, phase, level, share, free_chance, horizon, p, handle, rate, target,
                 stats.abandoned,

@@ -26,11 +26,13 @@ def trained(
     """Stats after ``answers`` live answers at ``answer_rate``, ``abandons`` of them abandoned."""
     stats = DialStats(abandon_window=3600.0)
     misses = round(answers / answer_rate) - answers
-    for i in range(answers):
+    missed = 0
+    for i in range(answers):  # interleaved, as they come: the running estimate forgets
         stats.on_live_answer(now - 100 + i, 8.0)
         stats.on_handled(60.0)
-    for _ in range(misses):
-        stats.on_no_live_answer()
+        while missed < round((i + 1) * misses / answers):
+            stats.on_no_live_answer()
+            missed += 1
     for i in range(abandons):
         stats.on_abandoned(now - 100 + i)
     return stats
@@ -63,18 +65,18 @@ def test_predictive_dials_progressively_until_enough_answers() -> None:
 
 
 def test_predictive_dials_ahead_for_busy_agents_as_far_as_the_abandon_risk_allows() -> None:
-    pacer = PredictivePacer(PredictiveConfig(), trained(answer_rate=0.25))
+    pacer = PredictivePacer(PredictiveConfig(), trained(answers=150, answer_rate=0.25))
     load = AgentLoad(available=2, busy=10, ringing=3)
     allowed = pacer.allowance(1000.0, load)
     plan = pacer.plan
     assert plan is not None and plan.phase == "adaptive" and plan.share == 1.0
     # Planned with the pessimistic side of each estimate (one standard error).
     assert plan.answer_rate is not None and 0.25 < plan.answer_rate < 0.35
-    assert plan.handle_time == pytest.approx(60.0 * (1 + 1 / math.sqrt(40)))
+    assert plan.handle_time == pytest.approx(60.0 * (1 + 1 / math.sqrt(150)))
     assert plan.level == pytest.approx(1 / plan.answer_rate)
     assert plan.horizon == pytest.approx(8.0 + 2.0)
     assert plan.free_chance == pytest.approx(1 - math.exp(-10.0 / plan.handle_time))
-    assert plan.target == pytest.approx(0.6 * 0.03)
+    assert plan.target == pytest.approx(0.6 * 0.03)  # past the ramp's 100 answers
     assert allowed.dials is not None and allowed.dials > progressive(load).dials  # type: ignore[operator]
     # The edge: these dials' expected abandons are within the target, one more is not (or the
     # lines-per-expected-agent ceiling binds).
@@ -86,6 +88,17 @@ def test_predictive_dials_ahead_for_busy_agents_as_far_as_the_abandon_risk_allow
     ceiling = math.floor(plan.level * (2 + 10 * plan.free_chance)) - 3
     assert risk(allowed.dials) <= plan.target
     assert allowed.dials == ceiling or risk(allowed.dials + 1) > plan.target
+
+
+def test_the_risk_taken_grows_with_the_answers_the_rate_is_counted_over() -> None:
+    load = AgentLoad(available=4, busy=16, ringing=0)
+    early, later = (
+        PredictivePacer(PredictiveConfig(), trained(answers=n, answer_rate=0.3)) for n in (25, 150)
+    )
+    a, b = early.allowance(1000.0, load), later.allowance(1000.0, load)
+    assert early.plan is not None and later.plan is not None
+    assert early.plan.target == pytest.approx(0.25 * later.plan.target)
+    assert a.dials is not None and b.dials is not None and a.dials < b.dials
 
 
 def test_a_bigger_team_dials_further_ahead_per_agent_at_the_same_risk() -> None:
@@ -139,10 +152,10 @@ def test_predictive_tapers_as_the_abandon_rate_nears_the_cap_and_is_1to1_at_it()
         assert pacer.plan is not None
         if abandons <= 1:
             assert pacer.plan.share == 1.0  # under half the cap: full speed
-            assert pacer.plan.target == pytest.approx(0.6 * 0.04)
+            assert pacer.plan.target == pytest.approx(0.6 * 0.04 * 60 / 100)
         elif abandons == 2:
             assert 0 < pacer.plan.share < 1 and 1 < pacer.plan.level < 4
-            assert 0 < pacer.plan.target < 0.6 * 0.04
+            assert 0 < pacer.plan.target < 0.6 * 0.04 * 60 / 100
     assert dials[0] == dials[1] > dials[2] >= dials[3] == progressive(load).dials == 3
     capped = PredictivePacer(PredictiveConfig(abandon_cap=0.0), trained(60, 0))
     assert capped.allowance(1000.0, load).phase == "hard_limit"  # a zero cap never predicts
