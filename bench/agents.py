@@ -371,6 +371,10 @@ def _report(
             target="ratio >= 1.3",
             extra={
                 **common,
+                "occupancy while contacts were left to dial (pred, prog; ratio)": (
+                    f"{p.occupancy_dialing:.1%}, {b.occupancy_dialing:.1%}; "
+                    f"{p.occupancy_dialing / b.occupancy_dialing if b.occupancy_dialing else 0:.2f}"
+                ),
                 "calls per agent-hour (pred, prog)": (
                     f"{p.calls_per_agent_hour:.1f}, {b.calls_per_agent_hour:.1f}"
                 ),

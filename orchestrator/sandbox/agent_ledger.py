@@ -35,6 +35,11 @@ class LedgerFigures:
     double_booked: int = 0  # answered agent legs overlapping another of the same agent
     machines_bridged: int = 0  # machine answers that got an agent leg or shared a conversation
     agents_on_call: int = 0  # agent legs not ended when the ledger was read
+    #: The same talk and span from the first dial to the last: while contacts were left to
+    #: dial, before the list's tail, where agents only finish their last calls (its length does
+    #: not depend on the pacing, so it weighs more on the mode that got through the list sooner).
+    talk_dialing_s: float = 0.0
+    dialing_s: float = 0.0
 
     @property
     def abandoned(self) -> int:
@@ -51,6 +56,11 @@ class LedgerFigures:
     @property
     def occupancy(self) -> float:
         return self.talk_s / (self.agents * self.span_s) if self.span_s else 0.0
+
+    @property
+    def occupancy_dialing(self) -> float:
+        """Occupancy while contacts were left to dial (first dial to last)."""
+        return self.talk_dialing_s / (self.agents * self.dialing_s) if self.dialing_s else 0.0
 
     @property
     def dials_per_agent_hour(self) -> float:
@@ -85,6 +95,9 @@ def ledger_figures(ledger: dict[str, Any], campaign: str, agents: int) -> Ledger
         c["call_ref"] for c in agent_calls if c["call_ref"].rsplit(".", 1)[0] in machines
     }
     bridged: set[str] = set()
+    dialed = [t for t in (_ts(c["times"]["created"]) for c in callees.values()) if t is not None]
+    first_dial, last_dial = (min(dialed), max(dialed)) if dialed else (0.0, 0.0)
+    out.dialing_s = last_dial - first_dial
     for conv in ledger.get("conversations", []):
         stays = [s for s in conv["legs"] if (s.get("call_ref") or "").startswith(prefix)]
         agent_stays = [s for s in stays if s["agent"]]
@@ -101,7 +114,9 @@ def ledger_figures(ledger: dict[str, Any], campaign: str, agents: int) -> Ledger
                     continue
                 lo = max(joined, c_joined)
                 ends = [x for x in (left, c_left) if x is not None]
-                together += max(0.0, (min(ends) if ends else lo) - lo)
+                hi = min(ends) if ends else lo
+                together += max(0.0, hi - lo)
+                out.talk_dialing_s += max(0.0, min(hi, last_dial) - max(lo, first_dial))
             # Bridged means the callee and an agent were in the conversation at the same time:
             # an agent leg that joined after its callee had left talked to nobody.
             if together <= 0:
