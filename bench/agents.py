@@ -436,7 +436,7 @@ def main() -> None:
         "--connect-within", type=float, default=1.0, help="Wall seconds (x time scale simulated)."
     )
     args = parser.parse_args()
-    contacts = args.contacts or (200 if args.quick else 600)
+    contacts = args.contacts or (200 if args.quick else 1200)
     agents = args.agents or (10 if args.quick else 20)
     raise SystemExit(
         asyncio.run(main_async(contacts, agents, args.cps, args.time_scale, args.connect_within))
