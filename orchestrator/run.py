@@ -28,6 +28,7 @@ class LocalStack:
         clock: the controller's clock (epoch seconds); tests pass a simulated one.
         worker_settle_s: quiet time before the worker reports a call's outcome.
         with_agents: host the agents app too (tests run it as a process of its own to kill it).
+        with_worker, with_controller: host the worker and the campaign controller (likewise).
     """
 
     def __init__(
@@ -43,6 +44,8 @@ class LocalStack:
         clock: Any = None,
         worker_settle_s: float = 0.5,
         with_agents: bool = True,
+        with_worker: bool = True,
+        with_controller: bool = True,
     ) -> None:
         self.settings = settings
         self.ingress_host = ingress_host
@@ -54,6 +57,8 @@ class LocalStack:
         self.clock = clock
         self.worker_settle_s = worker_settle_s
         self.with_agents = with_agents
+        self.with_worker = with_worker
+        self.with_controller = with_controller
         self._tasks: list[Any] = []
         self._server: Any = None
         self.worker_runtime: Any = None
@@ -123,25 +128,25 @@ class LocalStack:
                 f"ingress did not start on {self.ingress_host}:{self.ingress_port}: {err}"
             ) from None
 
-        wopts = WorkerOptions(
-            health_port=9100, health_host=self.health_host, settle_s=self.worker_settle_s
-        )
-        registry = CollectorRegistry()
-        self.worker_runtime = Runtime(
-            s, VoiceApp(s.topic_prefix, settle_s=wopts.settle_s), runtime_config(s, wopts), registry
-        )
-        if self.role_health:
-            self.worker_health = HealthServer(
-                registry,
-                alive=self.worker_runtime.alive,
-                ready=self.worker_runtime.ready,
-                detail=self.worker_runtime.detail,
-                host=self.health_host,
-                port=9100,
+        if self.with_worker:
+            wopts = WorkerOptions(
+                health_port=9100, health_host=self.health_host, settle_s=self.worker_settle_s
             )
-            await self.worker_health.start()
-        await self.worker_runtime.start()
-        self._tasks.append(asyncio.create_task(self.worker_runtime.run(), name="worker"))
+            registry = CollectorRegistry()
+            app = VoiceApp(s.topic_prefix, settle_s=wopts.settle_s)
+            self.worker_runtime = Runtime(s, app, runtime_config(s, wopts), registry)
+            if self.role_health:
+                self.worker_health = HealthServer(
+                    registry,
+                    alive=self.worker_runtime.alive,
+                    ready=self.worker_runtime.ready,
+                    detail=self.worker_runtime.detail,
+                    host=self.health_host,
+                    port=9100,
+                )
+                await self.worker_health.start()
+            await self.worker_runtime.start()
+            self._tasks.append(asyncio.create_task(self.worker_runtime.run(), name="worker"))
 
         self.dispatcher = DispatcherService(
             s,
@@ -151,13 +156,14 @@ class LocalStack:
         )
         self._tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatcher"))
 
-        self.controller = ControllerService(
-            s,
-            health_host=self.health_host,
-            health_port=9102 if self.role_health else None,
-            clock=self.clock,
-        )
-        self._tasks.append(asyncio.create_task(self.controller.run(), name="controller"))
+        if self.with_controller:
+            self.controller = ControllerService(
+                s,
+                health_host=self.health_host,
+                health_port=9102 if self.role_health else None,
+                clock=self.clock,
+            )
+            self._tasks.append(asyncio.create_task(self.controller.run(), name="controller"))
 
         if self.with_agents:
             self.agents = AgentsService(

@@ -147,12 +147,19 @@ async def set_state(settings: Settings, agent_id: str, action: AgentAction) -> N
     await send_agent_command(settings, agent_command(agent_id, action))
 
 
-class AgentsProcess:
-    """``orchestrator agents`` as a real subprocess (to be killed with SIGKILL)."""
+class RoleProcess:
+    """A role as a real subprocess (to be killed with SIGKILL): by default ``orchestrator
+    agents``; ``role`` ``worker`` or ``controller`` for the others."""
 
-    def __init__(self, settings: Settings, name: str) -> None:
+    COMMANDS = {
+        "agents": ["agents", "--health-host", "127.0.0.1", "--health-port"],
+        "worker": ["worker", "--settle-ms", "300", "--health-host", "127.0.0.1", "--health-port"],
+        "controller": ["campaign", "controller", "--health-port"],
+    }
+
+    def __init__(self, settings: Settings, name: str, role: str = "agents") -> None:
         self.port = free_port()
-        fd, path = tempfile.mkstemp(prefix=f"agents-{name}-", suffix=".log")
+        fd, path = tempfile.mkstemp(prefix=f"{role}-{name}-", suffix=".log")
         os.close(fd)
         self.log_path = Path(path)
         env = {
@@ -164,9 +171,9 @@ class AgentsProcess:
             "LOG_LEVEL": "info",
             "INSTANCE_ID": "",
             "KAFKA_SESSION_TIMEOUT_MS": "6000",
+            "VONAGE_CPS": str(settings.vonage_cps),
         }
-        args = [sys.executable, "-m", "orchestrator", "agents", "--health-port", str(self.port),
-                "--health-host", "127.0.0.1"]  # fmt: skip
+        args = [sys.executable, "-m", "orchestrator", *self.COMMANDS[role], str(self.port)]
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
                 args, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
@@ -191,6 +198,9 @@ class AgentsProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
+
+
+AgentsProcess = RoleProcess  # the agents role, as the first tests called it
 
 
 async def wait_pool(settings: Settings, pred: Any, within: float, what: str) -> Any:

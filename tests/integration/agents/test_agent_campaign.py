@@ -21,6 +21,7 @@ from contracts.topics import VOICE_COMMANDS
 from orchestrator.localbroker import LocalBroker
 from tests.integration.agents.harness import (
     AgentsProcess,
+    RoleProcess,
     agent_number,
     agent_spec,
     available,
@@ -256,3 +257,83 @@ async def test_kill9_of_the_agents_process_loses_no_agent_and_double_books_none(
             if r["disposition"] == "answered" and r.get("agent_id"):
                 assert len(per_callee.get(r["call_refs"][-1], [])) == 1, r
     assert sum(calls_after.values()) == sum(len(v) for v in per_callee.values())
+
+
+@pytest.mark.timeout(360)
+async def test_kill9_of_the_controller_and_a_worker_loses_no_agent_and_double_books_none(
+    broker: LocalBroker, tmp_path: Path
+) -> None:
+    """The issue's own case: the campaign controller, then the worker, killed mid-campaign
+    (each a process of its own, restarted after); the pool's agents, their calls and every
+    callee's bridge are checked from the simulator's ledger and the topics."""
+    n = 12
+    contacts = write_contacts(tmp_path, n)
+    async with local_env(
+        broker.bootstrap,
+        cps=20,
+        time_scale=10,
+        clock_scale=1,
+        seed=13,
+        sim_profile=sim_profile(13, machine_share=10),
+        with_worker=False,
+        with_controller=False,
+    ) as env:
+        procs = [
+            RoleProcess(env.settings, "w1", "worker"),
+            RoleProcess(env.settings, "c1", "controller"),
+        ]
+        try:
+            await wait_ready(procs, 60)
+            await login_agents(env.settings, 3)
+            await wait_pool(env.settings, lambda p: available(p) == 3, 60, "3 agents available")
+            await env.start(agent_spec("kcw", contacts, connect_within=30.0), total=n)
+            await env.wait_for(
+                "kcw", lambda p: p.agents is not None and p.agents.connected >= 2, within=120
+            )
+            before = await wait_pool(env.settings, lambda p: True, 10, "the pool")
+            procs[1].kill9()  # the controller
+            procs.append(RoleProcess(env.settings, "c2", "controller"))
+            await env.wait_for(
+                "kcw", lambda p: p.agents is not None and p.agents.connected >= 5, within=150
+            )
+            procs[0].kill9()  # the worker
+            procs.append(RoleProcess(env.settings, "w2", "worker"))
+            p = await env.wait_for(
+                "kcw", lambda p: p.status == CampaignStatus.COMPLETED, within=240
+            )
+            await asyncio.sleep(0.5)
+            after = await wait_pool(env.settings, lambda p: True, 10, "the pool")
+            results = await results_raw(env.settings)
+            ledger = env.sim.ledger()
+        finally:
+            for proc in procs:
+                proc.stop()
+
+    legs = legs_of(ledger, "kcw")
+    per_callee = check_bridges(legs)  # no agent in two calls, across both kills
+    check_conversations(ledger, "kcw")
+    calls_before = {r.agent.id: r.calls for r in before.agents}
+    calls_after = {r.agent.id: r.calls for r in after.agents}
+    assert set(calls_after) == {"agent-0", "agent-1", "agent-2"}
+    assert all(calls_after[a] >= calls_before.get(a, 0) for a in calls_after)
+    assert all(r.state != AgentState.OFFLINE for r in after.agents)
+    latest = {r["contact_id"]: r for r in results}
+    assert len(latest) == n and p.finished == n
+    for r in latest.values():
+        if r["amd"] == "human":
+            assert r["disposition"] in ("answered", "abandoned"), r
+            if r["disposition"] == "answered" and r.get("agent_id"):
+                assert len(per_callee.get(r["call_refs"][-1], [])) == 1, r
+    assert sum(calls_after.values()) == sum(len(v) for v in per_callee.values())
+    # Each contact dialled once per attempt: a restarted controller never dials twice.
+    dialled = Counter(leg.call_ref for leg in legs if not leg.agent_leg)
+    assert all(k == 1 for k in dialled.values()), dialled
+
+
+async def wait_ready(procs: list[RoleProcess], within: float) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not all(p.ready() for p in procs):
+        for p in procs:
+            assert p.proc.poll() is None, f"exited:\n{p.log()[-3000:]}"
+        assert asyncio.get_running_loop().time() < deadline, "roles not ready"
+        await asyncio.sleep(0.5)

@@ -214,6 +214,7 @@ class Env:
 async def local_env(
     broker_bootstrap: str, *, cps: float, time_scale: float, clock_scale: float, seed: int,
     faults: bool = True, sim_profile: dict[str, Any] | None = None, with_agents: bool = True,
+    with_worker: bool = True, with_controller: bool = True,
 ) -> AsyncIterator[Env]:  # fmt: skip
     secret = secrets.token_urlsafe(32)
     pem = private_key_pem()
@@ -252,6 +253,8 @@ async def local_env(
             clock=clock,
             worker_settle_s=0.3,
             with_agents=with_agents,
+            with_worker=with_worker,
+            with_controller=with_controller,
         )
         await stack.start()
         env = Env(settings, sim, stack, clock, port)
