@@ -558,12 +558,10 @@ def _callee_facts(
     uuid = leg["uuid"]
     out: list[tuple[str, Emit]] = []
     human_id = stable_id("ms", key, uuid, "human")
-    for status in ("human", "machine"):
-        stamp = leg["amd"].get(status)
-        if stamp is None:
-            continue
+
+    def milestone(status: str, **fields: Any) -> None:
         emit_id = stable_id("ms", key, uuid, status)
-        milestone: dict[str, Any] = {
+        rec: dict[str, Any] = {
             "id": emit_id,
             "schema_version": 1,
             "type": "voice.milestone",
@@ -573,17 +571,23 @@ def _callee_facts(
             "campaign": campaign,
             "uuid": uuid,
             "status": status,
-            "amd_at": stamp,
         }
+        rec.update({k: v for k, v in fields.items() if v is not None})
+        out.append((emit_id, Emit(CAMPAIGN_TOPIC, campaign, rec)))
+
+    for status in ("human", "machine"):
+        stamp = leg["amd"].get(status)
+        if stamp is None:
+            continue
         conv = legs.field(leg, "conversation_uuid") or (
             min(leg["conversations"]) if leg["conversations"] else None
         )
-        if conv is not None:
-            milestone["conversation_uuid"] = conv
-        region = legs.field(leg, "region_url")
-        if region is not None:
-            milestone["region_url"] = region
-        out.append((emit_id, Emit(CAMPAIGN_TOPIC, campaign, milestone)))
+        milestone(
+            status,
+            amd_at=stamp,
+            conversation_uuid=conv,
+            region_url=legs.field(leg, "region_url"),
+        )
     # The callee's end matters to the pool only if an agent may have been reserved for them.
     human = "human" in leg["amd"] or human_id in sent
     ended = (
@@ -595,27 +599,7 @@ def _callee_facts(
         # Never answered (busy, unanswered, failed...): no person will come, and the line is
         # free again for the pacing a settle window before the outcome says so. A plain
         # "completed" is not enough: an answered leg's AMD webhook may still be on its way.
-        emit_id = stable_id("ms", key, uuid, "ended")
-        out.append(
-            (
-                emit_id,
-                Emit(
-                    CAMPAIGN_TOPIC,
-                    campaign,
-                    {
-                        "id": emit_id,
-                        "schema_version": 1,
-                        "type": "voice.milestone",
-                        "occurred_at": seen,
-                        "flow_key": key,
-                        "call_ref": call_ref,
-                        "campaign": campaign,
-                        "uuid": uuid,
-                        "status": "ended",
-                    },
-                ),
-            )
-        )
+        milestone("ended")
     if human and (ended or leg["reported"]):
         emit_id = stable_id("agc", key, uuid, "callee_ended")
         rec = _agent_call("callee_ended", campaign, call_ref, seen, emit_id, uuid=uuid)
