@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +22,7 @@ from contracts.topics import VOICE_COMMANDS
 from orchestrator.localbroker import LocalBroker
 from tests.integration.agents.harness import (
     AgentsProcess,
+    Leg,
     RoleProcess,
     agent_number,
     agent_spec,
@@ -239,24 +241,7 @@ async def test_kill9_of_the_agents_process_loses_no_agent_and_double_books_none(
             if second is not None:
                 second.stop()
 
-    legs = legs_of(ledger, "kil")
-    per_callee = check_bridges(legs)  # no agent double-booked, across the kill
-    check_conversations(ledger, "kil")
-    # No agent state lost: the same three agents, and their call counts only grew.
-    calls_before = {r.agent.id: r.calls for r in before.agents}
-    calls_after = {r.agent.id: r.calls for r in after.agents}
-    assert set(calls_after) == {"agent-0", "agent-1", "agent-2"}
-    assert all(calls_after[a] >= calls_before.get(a, 0) for a in calls_after)
-    assert all(r.state != AgentState.OFFLINE for r in after.agents)
-    # Every human ends up with one agent or abandoned; every result has exactly one row.
-    latest = {r["contact_id"]: r for r in results}
-    assert len(latest) == n and p.finished == n
-    for r in latest.values():
-        if r["amd"] == "human":
-            assert r["disposition"] in ("answered", "abandoned"), r
-            if r["disposition"] == "answered" and r.get("agent_id"):
-                assert len(per_callee.get(r["call_refs"][-1], [])) == 1, r
-    assert sum(calls_after.values()) == sum(len(v) for v in per_callee.values())
+    check_after_kills(ledger, "kil", before, after, results, n, p.finished)
 
 
 @pytest.mark.timeout(360)
@@ -309,25 +294,41 @@ async def test_kill9_of_the_controller_and_a_worker_loses_no_agent_and_double_bo
             for proc in procs:
                 proc.stop()
 
-    legs = legs_of(ledger, "kcw")
-    per_callee = check_bridges(legs)  # no agent in two calls, across both kills
-    check_conversations(ledger, "kcw")
+    legs = check_after_kills(ledger, "kcw", before, after, results, n, p.finished)
+    # Each contact dialled once per attempt: a restarted controller never dials twice.
+    dialled = Counter(leg.call_ref for leg in legs if not leg.agent_leg)
+    assert all(k == 1 for k in dialled.values()), dialled
+
+
+def check_after_kills(
+    ledger: dict[str, Any],
+    campaign: str,
+    before: Any,
+    after: Any,
+    results: list[dict[str, Any]],
+    n: int,
+    finished: int,
+) -> list[Leg]:
+    """What a kill must not change, from the ledger, the pool's record and the results: no
+    agent in two calls, the same three agents with call counts that only grew, none offline,
+    every human with one agent or abandoned, one result per contact. Returns the legs."""
+    legs = legs_of(ledger, campaign)
+    per_callee = check_bridges(legs)
+    check_conversations(ledger, campaign)
     calls_before = {r.agent.id: r.calls for r in before.agents}
     calls_after = {r.agent.id: r.calls for r in after.agents}
     assert set(calls_after) == {"agent-0", "agent-1", "agent-2"}
     assert all(calls_after[a] >= calls_before.get(a, 0) for a in calls_after)
     assert all(r.state != AgentState.OFFLINE for r in after.agents)
     latest = {r["contact_id"]: r for r in results}
-    assert len(latest) == n and p.finished == n
+    assert len(latest) == n and finished == n
     for r in latest.values():
         if r["amd"] == "human":
             assert r["disposition"] in ("answered", "abandoned"), r
             if r["disposition"] == "answered" and r.get("agent_id"):
                 assert len(per_callee.get(r["call_refs"][-1], [])) == 1, r
     assert sum(calls_after.values()) == sum(len(v) for v in per_callee.values())
-    # Each contact dialled once per attempt: a restarted controller never dials twice.
-    dialled = Counter(leg.call_ref for leg in legs if not leg.agent_leg)
-    assert all(k == 1 for k in dialled.values()), dialled
+    return legs
 
 
 async def wait_ready(procs: list[RoleProcess], within: float) -> None:
