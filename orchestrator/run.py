@@ -225,10 +225,10 @@ def run(
 ) -> None:
     """All roles in one process: ingress, worker, dispatcher, campaign controller, agents."""
     import asyncio
-    import signal
 
     from orchestrator.config import load_settings
     from orchestrator.logs import configure_logging
+    from orchestrator.runtime.shutdown import stop_on_signals
 
     settings = load_settings()
     configure_logging(settings)
@@ -244,9 +244,7 @@ def run(
             health_host=health_host,
         )
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+        stop_on_signals(asyncio.get_running_loop(), stop.set, role="run")
         await stack.start()
         click.echo(f"orchestrator running: ingress on {host}:{port}; Ctrl-C to stop")
         try:

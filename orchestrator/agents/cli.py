@@ -22,13 +22,13 @@ def agents(ctx: click.Context, health_port: int, health_host: str) -> None:
     if ctx.invoked_subcommand is not None:
         return
     import asyncio
-    import signal
 
     from orchestrator.agents.main import AgentsService
     from orchestrator.config import load_settings
     from orchestrator.kafka.admin import ensure_topics
     from orchestrator.logs import configure_logging
     from orchestrator.runtime.process import tune_gc
+    from orchestrator.runtime.shutdown import stop_on_signals
 
     settings = load_settings()
     configure_logging(settings)
@@ -36,9 +36,7 @@ def agents(ctx: click.Context, health_port: int, health_host: str) -> None:
     async def main() -> None:
         await ensure_topics(settings, create=settings.create_topics)
         service = AgentsService(settings, health_host=health_host, health_port=health_port)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, service.stop)
+        stop_on_signals(asyncio.get_running_loop(), service.stop, role="agents")
         tune_gc()
         await service.run()
 

@@ -292,11 +292,11 @@ def results(name: str, out: Path | None, as_json: bool) -> None:
 def controller(health_port: int, health_host: str) -> None:
     """Run the campaign controller role (long-running; state in Kafka)."""
     import asyncio
-    import signal
 
     from orchestrator.campaign.main import ControllerService
     from orchestrator.kafka.admin import ensure_topics
     from orchestrator.logs import configure_logging
+    from orchestrator.runtime.shutdown import stop_on_signals
 
     settings = _settings(required=False)  # a role: ensure_topics names the servers it cannot reach
     configure_logging(settings)
@@ -304,9 +304,7 @@ def controller(health_port: int, health_host: str) -> None:
     async def main() -> None:
         await ensure_topics(settings, create=settings.create_topics)  # checked by _settings()
         service = ControllerService(settings, health_host=health_host, health_port=health_port)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, service.stop)
+        stop_on_signals(asyncio.get_running_loop(), service.stop, role="controller")
         await service.run()
 
     asyncio.run(main())

@@ -43,7 +43,6 @@ def dispatcher(
     429 and never dials a call_ref twice (dial ledger). Results go to voice.events.
     """
     import asyncio
-    import signal
 
     from orchestrator.config import load_settings
     from orchestrator.dispatcher.executor import ResolvePolicy
@@ -51,6 +50,7 @@ def dispatcher(
     from orchestrator.kafka.admin import ensure_topics
     from orchestrator.kafka.preflight import check_connection
     from orchestrator.logs import configure_logging
+    from orchestrator.runtime.shutdown import stop_on_signals
 
     if (cps is not None and cps <= 0) or (rps is not None and rps <= 0):
         raise click.BadParameter("--cps and --rps must be > 0")
@@ -69,9 +69,7 @@ def dispatcher(
         service = DispatcherService(settings, options)  # credentials first: a one-line error
         await check_connection(settings)  # a Kafka security mistake: one line too
         await ensure_topics(settings, create=settings.create_topics)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, service.stop)
+        stop_on_signals(asyncio.get_running_loop(), service.stop, role="dispatcher")
         await service.run()
 
     asyncio.run(main())

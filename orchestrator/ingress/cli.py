@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -67,7 +68,17 @@ def ingress(
     from orchestrator.ingress.publish import NullPublisher
     from orchestrator.kafka.preflight import check_connection
     from orchestrator.logs import configure_logging
+    from orchestrator.runtime.shutdown import ShutdownWatch
     from orchestrator.web.head import uvicorn_http_options
+
+    class _WatchedServer(uvicorn.Server):
+        """uvicorn's server, with the shutdown watch armed by the stop signal."""
+
+        watch = ShutdownWatch("ingress")
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            self.watch.arm()
+            super().handle_exit(sig, frame)
 
     settings = load_settings()
     configure_logging(settings)
@@ -106,4 +117,4 @@ def ingress(
     # (design item 7), so the re-raised signal lands on a handler that does nothing.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
-    uvicorn.Server(config).run()
+    _WatchedServer(config).run()

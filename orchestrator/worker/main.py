@@ -29,12 +29,12 @@ from orchestrator.kafka.preflight import check_connection
 from orchestrator.logs import configure_logging, get_logger
 from orchestrator.runtime import FatalError, HealthServer, Runtime, RuntimeConfig
 from orchestrator.runtime.process import tune_gc
+from orchestrator.runtime.shutdown import SHUTDOWN_BUDGET_S, ShutdownWatch
 from orchestrator.worker.voice_app import VoiceApp
 
 __all__ = ["GROUP_ID", "WorkerOptions", "make_runtime", "run_worker", "runtime_config", "serve"]
 
 GROUP_ID = "voice-worker"
-SHUTDOWN_BUDGET_S = 25.0
 
 
 @dataclass(frozen=True)
@@ -107,8 +107,10 @@ async def serve(settings: Settings, opts: WorkerOptions) -> int:
     await health.start()
     loop = asyncio.get_running_loop()
     stop_at: list[float] = []
+    watch = ShutdownWatch("worker")
 
     def _on_signal(name: str) -> None:
+        watch.arm(loop)
         if not stop_at:
             stop_at.append(time.monotonic())
             log.info("stopping", signal=name)

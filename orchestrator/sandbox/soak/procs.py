@@ -17,6 +17,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import orjson
+
+from orchestrator.runtime.shutdown import SHUTDOWN_BUDGET_S
+
 
 @dataclass
 class Slot:
@@ -75,8 +79,12 @@ class Slot:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.proc.pid, signal.SIGCONT)
 
-    async def terminate(self, limit_s: float = 25.0) -> int | None:
-        """SIGTERM and wait; a process that does not exit in time is killed (and recorded)."""
+    async def terminate(self, limit_s: float = SHUTDOWN_BUDGET_S + 5) -> int | None:
+        """SIGTERM and wait; a process that does not exit in time is killed (and recorded).
+
+        The product's own watch ends a stalled stop at its budget with code 1 and logs what it
+        waited on (:meth:`stall_report`); the kill here is only for a process beyond that.
+        """
         proc = self.proc
         if proc is None or proc.poll() is not None:
             return None if proc is None else proc.returncode
@@ -93,6 +101,28 @@ class Slot:
         if proc.returncode != 0:
             self.bad_exits.append(proc.returncode)
         return proc.returncode
+
+    def stall_report(self) -> str | None:
+        """What the last stalled stop in this slot's log was waiting on (the watch's record)."""
+        path = self.log_dir / f"{self.name}.log"
+        try:
+            lines = path.read_bytes().splitlines()
+        except OSError:
+            return None
+        for line in reversed(lines):
+            if b"shutdown slow: still waiting" not in line:
+                continue
+            try:
+                rec = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                return line.decode(errors="replace")[:2000]
+            tasks = rec.get("tasks") or {}
+            if not tasks:  # the loop did not answer: the threads' stacks say where it is
+                tasks = rec.get("threads") or {}
+            return "; ".join(
+                f"{name}: {' > '.join(chain[-4:])}" for name, chain in sorted(tasks.items())
+            )[:4000]
+        return None
 
     def crashed(self) -> int | None:
         """The exit code of a process that died on its own (not by our hand), else None."""

@@ -129,6 +129,8 @@ class SoakResult:
     min_throughput_ratio: float | None = None
     pauses: int = 0
     exits_after_pause: list[str] = field(default_factory=list)
+    #: slot -> what its stalled stop was waiting on (the product's shutdown watch)
+    stalls: dict[str, str] = field(default_factory=dict)
 
     @property
     def throughput_held(self) -> bool:
@@ -150,6 +152,7 @@ class SoakResult:
             f"  crashed processes: {len(self.crashes)} {self.crashes[:10]}",
             f"  exits right after a pause (fenced, restarted): {len(self.exits_after_pause)}",
             f"  unclean graceful exits: {len(self.unclean_exits)} {self.unclean_exits[:10]}",
+            *(f"    {name} was waiting on: {why}" for name, why in sorted(self.stalls.items())),
             f"  {self.throughput.render()}"
             + (
                 ""
@@ -654,6 +657,7 @@ async def run_soak(cfg: SoakConfig) -> SoakResult:
             code = await s.terminate()
             if code not in (0, None):
                 unclean.append(f"{s.name} exit {code}")
+        stalls = {s.name: why for s in slots if s.bad_exits and (why := s.stall_report())}
         collected = await collect(settings, sim_url, contacts=contacts, time_scale=cfg.time_scale)
         history = collected.history
         report = check(
@@ -698,6 +702,7 @@ async def run_soak(cfg: SoakConfig) -> SoakResult:
             min_throughput_ratio=cfg.min_throughput_ratio,
             pauses=chaos.pauses,
             exits_after_pause=chaos.exits_after_pause,
+            stalls=stalls,
         )
     finally:
         if sampler is not None:

@@ -91,7 +91,11 @@ async def test_control_commands_keep_per_call_order_and_map_results(
 async def _control_commands(kafka_settings: Settings, sim: Simulator) -> None:
     app = sim.create_application("dispatch")
     settings = with_vonage(kafka_settings, sim, app)
-    create = creates("o", 1)[0]
+    # A looping talk keeps the call up (for the profile's 60 s) until the hangup: a one-shot talk
+    # ended it after ~2 s, and on a loaded machine the hangup then found the call over (404).
+    first = creates("o", 1)[0]
+    hold = [{"action": "talk", "text": "please hold", "loop": 0}]
+    create = first.model_copy(update={"body": {**first.body, "ncco": hold}})
     async with Reader(settings) as reader:
         running = await start_dispatcher(settings, cps=3)
         try:
