@@ -183,6 +183,8 @@ class LocalStack:
         import asyncio
         import contextlib
 
+        from orchestrator.runtime.shutdown import bounded
+
         if self.controller is not None:
             self.controller.stop()
         if self.agents is not None:
@@ -195,12 +197,12 @@ class LocalStack:
             await asyncio.wait(self._tasks, timeout=20)
         if self.worker_runtime is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.worker_runtime.close(), 15)
+                await bounded(self.worker_runtime.close(), 15, what="worker close")
         if self.worker_health is not None:
             await self.worker_health.stop()
         if self._server is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.stop(), 10)
+                await bounded(self._server.stop(), 10, what="ingress server stop")
             self._server = None
         for t in self._tasks:
             if not t.done():
@@ -228,7 +230,7 @@ def run(
 
     from orchestrator.config import load_settings
     from orchestrator.logs import configure_logging
-    from orchestrator.runtime.shutdown import stop_on_signals
+    from orchestrator.runtime.shutdown import bounded, stop_on_signals
 
     settings = load_settings()
     configure_logging(settings)
@@ -254,6 +256,6 @@ def run(
                     raise SystemExit(1)
                 await asyncio.sleep(0.5)
         finally:
-            await asyncio.wait_for(stack.stop(), 25)
+            await bounded(stack.stop(), 25, what="every role's stop")
 
     asyncio.run(main())

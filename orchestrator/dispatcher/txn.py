@@ -26,6 +26,7 @@ from orchestrator.config import Settings
 from orchestrator.kafka.clients import make_producer
 from orchestrator.kafka.headers import Headers
 from orchestrator.logs import get_logger
+from orchestrator.runtime.shutdown import bounded
 
 __all__ = ["Fenced", "PartitionTxn", "TxnFailed"]
 
@@ -75,7 +76,7 @@ class PartitionTxn:
 
     async def stop(self) -> None:
         try:
-            await asyncio.wait_for(self._producer.stop(), 8)
+            await bounded(self._producer.stop(), 8, what="transactional producer stop")
         except Exception as err:  # a fenced producer may refuse a clean stop
             log.info("transactional producer stop", partition=self.partition, error=str(err))
 

@@ -29,6 +29,7 @@ from orchestrator.ingress.metrics import IngressMetrics
 from orchestrator.kafka.clients import make_producer
 from orchestrator.kafka.headers import Headers
 from orchestrator.logs import get_logger
+from orchestrator.runtime.shutdown import bounded
 
 log = get_logger("ingress.publish")
 
@@ -143,7 +144,7 @@ class KafkaPublisher:
         producer, self._producer = self._producer, None
         if producer is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(producer.stop(), timeout=10)
+                await bounded(producer.stop(), 10, what="ingress producer stop")
 
     async def publish(self, topic: str, key: bytes, value: bytes, *, headers: Headers) -> Stored:
         producer = self._producer

@@ -39,6 +39,7 @@ from orchestrator.config import Settings
 from orchestrator.kafka.clients import make_producer
 from orchestrator.logs import get_logger
 from orchestrator.runtime.output import OutputBuffer
+from orchestrator.runtime.shutdown import bounded
 
 __all__ = ["AtLeastOnce", "CheckpointFailed", "Cut", "ExactlyOnce", "Written"]
 
@@ -210,13 +211,14 @@ class ExactlyOnce:
         producer = self.producers.pop(partition, None)
         if producer is not None:
             try:
-                await asyncio.wait_for(producer.stop(), 8)
+                await bounded(producer.stop(), 8, what=f"transactional producer p{partition} stop")
             except Exception as err:  # a fenced producer may refuse a clean stop
                 log.info("transactional producer stop", partition=partition, error=str(err))
 
     async def release_all(self) -> None:
-        for partition in list(self.producers):
-            await self.release(partition)
+        # Side by side: a stop may take its whole 8 s (a fenced producer flushing into refusals),
+        # and one after another, four of them would outlast the role's shutdown budget.
+        await asyncio.gather(*(self.release(p) for p in list(self.producers)))
 
     async def submit(self, batches: list[Batch]) -> list[asyncio.Future[Any]]:
         raise AssertionError("exactly-once outputs leave only inside their transaction")

@@ -65,6 +65,7 @@ from orchestrator.runtime.checkpoint import (
 from orchestrator.runtime.metrics import RuntimeMetrics
 from orchestrator.runtime.output import OutputBuffer, fits
 from orchestrator.runtime.restore import RestoreAborted, restore
+from orchestrator.runtime.shutdown import bounded
 from orchestrator.runtime.store import Entry, PartitionStore, encode_changelog
 from orchestrator.tracing import call_traceparent, record_trace, tracing_for
 
@@ -74,6 +75,9 @@ E = TypeVar("E")
 __all__ = ["FatalError", "Runtime", "RuntimeConfig"]
 
 log = get_logger("orchestrator.runtime")
+
+#: How long a rebalance or a stop waits for a cancelled restore before leaving it behind.
+RESTORE_CANCEL_S = 5.0
 
 
 class FatalError(RuntimeError):
@@ -394,24 +398,24 @@ class Runtime(Generic[S, E]):
             async with self._lock:
                 await self._drain(list(self._parts.values()))
                 try:
-                    await asyncio.wait_for(self._checkpoint(), 10)
+                    await bounded(self._checkpoint(), 10, what="final checkpoint")
                 except Exception as err:  # the replay after restart covers what was not committed
                     log.error("final checkpoint failed", error=str(err))
         self._parts.clear()
         self._standby.clear()
         if self._writer is not None:
             await self._writer.release_all()
-        for name, client in (
-            ("consumer", self._consumer),
-            ("producer", self._producer),
-            ("restorer", self._restorer),
-        ):
-            if client is None:
-                continue
+
+        async def _stop(name: str, client: Any) -> None:
             try:
-                await asyncio.wait_for(client.stop(), 8)
+                await bounded(client.stop(), 8, what=f"{name} stop")
             except Exception as err:
                 log.warning("client stop failed", client=name, error=str(err))
+
+        clients = {"consumer": self._consumer, "producer": self._producer}
+        clients["restorer"] = self._restorer
+        # Side by side: each may take its 8 s (a broker gone, a fenced producer).
+        await asyncio.gather(*(_stop(n, c) for n, c in clients.items() if c is not None))
         self.metrics.partitions.set(0)
         self.metrics.live_keys.set(0)
         log.info(
@@ -1026,11 +1030,25 @@ class Runtime(Generic[S, E]):
         log.warning("partitions given up: fenced by a newer owner", partitions=sorted(lost))
 
     async def _cancel_restore(self) -> None:
+        """Cancel the restore task and wait for it, cancelling again while it has not ended.
+
+        A restore waits inside aiokafka (claims, changelog fetches), which has swallowed a
+        cancel before: one cancel and an unbounded wait could hang a rebalance or a shutdown.
+        After :data:`RESTORE_CANCEL_S` it is left behind: its epoch is stale, so it installs
+        nothing.
+        """
         task, self._restore_task = self._restore_task, None
-        if task is not None and not task.done():
+        if task is None or task.done():
+            return
+        deadline = time.monotonic() + RESTORE_CANCEL_S
+        while not task.done() and time.monotonic() < deadline:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            await asyncio.wait({task}, timeout=1.0)
+        if task.done():
+            if not task.cancelled():
+                task.exception()  # seen: the restore logs its own failures
+        else:
+            log.warning("restore left behind: it did not end when cancelled")
 
     async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
         self.metrics.rebalance("revoked")

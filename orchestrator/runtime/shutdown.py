@@ -23,13 +23,15 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 from orchestrator.logs import get_logger
 
-__all__ = ["SHUTDOWN_BUDGET_S", "ShutdownWatch", "pending_tasks", "stop_on_signals"]
+T = TypeVar("T")
+
+__all__ = ["SHUTDOWN_BUDGET_S", "ShutdownWatch", "bounded", "pending_tasks", "stop_on_signals"]
 
 #: Seconds from the stop signal to the end of the process (deploy-check's DRAIN_SECONDS).
 SHUTDOWN_BUDGET_S = 25.0
@@ -94,6 +96,40 @@ def _thread_stacks() -> dict[str, list[str]]:
             f"{_short(f.filename)}:{f.lineno} {f.name}" for f in stack
         ]
     return out
+
+
+async def bounded(aw: Awaitable[T], seconds: float, *, what: str, grace_s: float = 1.0) -> T:
+    """``aw``'s result, or :class:`TimeoutError` after ``seconds``, and never later than that
+    plus ``grace_s``.
+
+    ``asyncio.wait_for`` cancels on timeout and then waits for the cancelled work to end. Work
+    that swallows its cancel (aiokafka's fetcher did, see ``orchestrator.kafka.clients``) makes
+    that wait endless, and a stop that should have been bounded hangs the process. Here the
+    work gets its cancel and ``grace_s`` to act on it; then it is left behind, with a warning
+    naming it.
+    """
+    task = asyncio.ensure_future(aw)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if done:
+        return task.result()
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=grace_s)
+    if not done:
+        get_logger("orchestrator.shutdown").warning(
+            "left behind: did not end when cancelled", what=what, after_s=seconds + grace_s
+        )
+        task.add_done_callback(_retrieve)
+    raise TimeoutError(f"{what}: not done within {seconds:g} s")
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """Mark a left-behind task's outcome as seen (no "exception never retrieved" later)."""
+    if not task.cancelled():
+        task.exception()
 
 
 class ShutdownWatch:

@@ -29,7 +29,7 @@ from orchestrator.kafka.preflight import check_connection
 from orchestrator.logs import configure_logging, get_logger
 from orchestrator.runtime import FatalError, HealthServer, Runtime, RuntimeConfig
 from orchestrator.runtime.process import tune_gc
-from orchestrator.runtime.shutdown import SHUTDOWN_BUDGET_S, ShutdownWatch
+from orchestrator.runtime.shutdown import SHUTDOWN_BUDGET_S, ShutdownWatch, bounded
 from orchestrator.worker.voice_app import VoiceApp
 
 __all__ = ["GROUP_ID", "WorkerOptions", "make_runtime", "run_worker", "runtime_config", "serve"]
@@ -129,7 +129,7 @@ async def serve(settings: Settings, opts: WorkerOptions) -> int:
     finally:
         budget = SHUTDOWN_BUDGET_S - 1 - (time.monotonic() - stop_at[0] if stop_at else 0)
         try:
-            await asyncio.wait_for(runtime.close(), max(budget, 1))
+            await bounded(runtime.close(), max(budget, 1), what="worker close")
         except TimeoutError:
             log.error("shutdown exceeded its budget", budget_s=SHUTDOWN_BUDGET_S)
             code = code or 1

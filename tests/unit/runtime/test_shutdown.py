@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from orchestrator.logs import configure_logging
-from orchestrator.runtime.shutdown import ShutdownWatch, pending_tasks, stop_on_signals
+from orchestrator.runtime.shutdown import ShutdownWatch, bounded, pending_tasks, stop_on_signals
 
 
 async def _stuck_in_close(never: asyncio.Event) -> None:
@@ -128,3 +128,56 @@ async def test_stop_on_signals_stops_the_role_and_arms_the_watch() -> None:
 def _restore_logging() -> object:
     yield
     configure_logging()
+
+
+async def _swallows_cancels(times: int, started: asyncio.Event | None = None) -> str:
+    swallowed = 0
+    if started is not None:
+        started.set()
+    while True:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            swallowed += 1
+            if swallowed > times:
+                raise
+
+
+async def test_bounded_returns_the_result_and_raises_the_error() -> None:
+    async def answer() -> int:
+        await asyncio.sleep(0.01)
+        return 42
+
+    async def broken() -> None:
+        raise ValueError("no")
+
+    assert await bounded(answer(), 1.0, what="answer") == 42
+    with pytest.raises(ValueError, match="no"):
+        await bounded(broken(), 1.0, what="broken")
+
+
+async def test_bounded_ends_even_when_the_work_swallows_its_cancel() -> None:
+    out = io.StringIO()
+    configure_logging(stream=out)
+    work = asyncio.ensure_future(_swallows_cancels(times=1))
+    started = time.monotonic()
+    with pytest.raises(TimeoutError, match=r"stuck stop: not done within 0\.3 s"):
+        await bounded(work, 0.3, what="stuck stop", grace_s=0.3)
+    assert time.monotonic() - started < 1.5  # asyncio.wait_for would wait here forever
+    left = [r for r in _records(out) if r["event"] == "left behind: did not end when cancelled"]
+    assert left and left[0]["what"] == "stuck stop"
+    work.cancel()  # its second cancel ends it
+    with pytest.raises(asyncio.CancelledError):
+        await work
+
+
+async def test_bounded_cancels_the_work_when_it_is_cancelled_itself() -> None:
+    started = asyncio.Event()
+    work = asyncio.ensure_future(_swallows_cancels(times=0, started=started))
+    outer = asyncio.create_task(bounded(work, 30.0, what="work"))
+    await started.wait()
+    outer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await outer
+    with pytest.raises(asyncio.CancelledError):
+        await work
