@@ -86,6 +86,7 @@ from orchestrator.kafka.headers import record_headers, traceparent_of
 from orchestrator.kafka.reading import partitions_of
 from orchestrator.logs import get_logger
 from orchestrator.runtime.health import HealthServer
+from orchestrator.runtime.shutdown import cancel_and_wait
 from orchestrator.tracing import call_traceparent, record_trace, tracing_for
 
 log = get_logger("orchestrator.dispatcher")
@@ -284,8 +285,8 @@ class DispatcherService:
                     t.cancel()
                 await asyncio.gather(*background, return_exceptions=True)
         finally:
-            for txn in list(self._txns.values()):
-                await txn.stop()
+            # Side by side: each stop may take its 8 s (a fenced producer).
+            await asyncio.gather(*(txn.stop() for txn in list(self._txns.values())))
             self._txns.clear()
             await self.client.aclose()
             await self.budgets.aclose()
@@ -329,10 +330,8 @@ class DispatcherService:
 
     async def _shutdown(self, consumer: AIOKafkaConsumer) -> None:
         log.info("dispatcher draining", inflight=self._inflight)
-        if self._taking_over is not None:
-            self._taking_over.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._taking_over
+        if self._taking_over is not None:  # a take-over reads ledgers inside aiokafka
+            await cancel_and_wait(self._taking_over, what="dispatcher take-over")
         for part in self._parts.values():
             part.abort.set()
         await self._wait_tasks(list(self._tasks.values()), self.opts.drain_timeout)

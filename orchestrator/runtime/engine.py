@@ -65,7 +65,7 @@ from orchestrator.runtime.checkpoint import (
 from orchestrator.runtime.metrics import RuntimeMetrics
 from orchestrator.runtime.output import OutputBuffer, fits
 from orchestrator.runtime.restore import RestoreAborted, restore
-from orchestrator.runtime.shutdown import bounded
+from orchestrator.runtime.shutdown import bounded, cancel_and_wait
 from orchestrator.runtime.store import Entry, PartitionStore, encode_changelog
 from orchestrator.tracing import call_traceparent, record_trace, tracing_for
 
@@ -1038,17 +1038,8 @@ class Runtime(Generic[S, E]):
         nothing.
         """
         task, self._restore_task = self._restore_task, None
-        if task is None or task.done():
-            return
-        deadline = time.monotonic() + RESTORE_CANCEL_S
-        while not task.done() and time.monotonic() < deadline:
-            task.cancel()
-            await asyncio.wait({task}, timeout=1.0)
-        if task.done():
-            if not task.cancelled():
-                task.exception()  # seen: the restore logs its own failures
-        else:
-            log.warning("restore left behind: it did not end when cancelled")
+        if task is not None and not task.done():
+            await cancel_and_wait(task, what="restore", within_s=RESTORE_CANCEL_S)
 
     async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
         self.metrics.rebalance("revoked")

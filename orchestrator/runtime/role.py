@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from orchestrator.logs import get_logger
 from orchestrator.runtime.engine import Runtime
 from orchestrator.runtime.health import HealthServer
+from orchestrator.runtime.shutdown import SHUTDOWN_BUDGET_S, bounded
 
 __all__ = ["RuntimeRole"]
 
@@ -66,6 +67,8 @@ class RuntimeRole:
                     raise runtime.exception()  # type: ignore[misc]
         finally:
             with contextlib.suppress(Exception):
-                await self.runtime.close()
+                await bounded(
+                    self.runtime.close(), SHUTDOWN_BUDGET_S - 2, what=f"{self.role} close"
+                )
             if self.health is not None:
                 await self.health.stop()

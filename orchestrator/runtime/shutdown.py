@@ -31,7 +31,14 @@ from orchestrator.logs import get_logger
 
 T = TypeVar("T")
 
-__all__ = ["SHUTDOWN_BUDGET_S", "ShutdownWatch", "bounded", "pending_tasks", "stop_on_signals"]
+__all__ = [
+    "SHUTDOWN_BUDGET_S",
+    "ShutdownWatch",
+    "bounded",
+    "cancel_and_wait",
+    "pending_tasks",
+    "stop_on_signals",
+]
 
 #: Seconds from the stop signal to the end of the process (deploy-check's DRAIN_SECONDS).
 SHUTDOWN_BUDGET_S = 25.0
@@ -124,6 +131,24 @@ async def bounded(aw: Awaitable[T], seconds: float, *, what: str, grace_s: float
         )
         task.add_done_callback(_retrieve)
     raise TimeoutError(f"{what}: not done within {seconds:g} s")
+
+
+async def cancel_and_wait(task: asyncio.Future[Any], *, what: str, within_s: float = 5.0) -> bool:
+    """Cancel ``task`` and wait for it to end, cancelling again each second it has not; after
+    ``within_s`` leave it behind with a warning. True when it ended. Its outcome is consumed:
+    the work logs its own failures."""
+    deadline = time.monotonic() + within_s
+    while not task.done() and time.monotonic() < deadline:
+        task.cancel()
+        await asyncio.wait({task}, timeout=min(1.0, max(0.0, deadline - time.monotonic())))
+    if not task.done():
+        get_logger("orchestrator.shutdown").warning(
+            "left behind: did not end when cancelled", what=what, after_s=within_s
+        )
+        task.add_done_callback(_retrieve)
+        return False
+    _retrieve(task)
+    return True
 
 
 def _retrieve(task: asyncio.Future[Any]) -> None:
