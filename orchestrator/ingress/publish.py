@@ -29,7 +29,7 @@ from orchestrator.ingress.metrics import IngressMetrics
 from orchestrator.kafka.clients import make_producer
 from orchestrator.kafka.headers import Headers
 from orchestrator.logs import get_logger
-from orchestrator.runtime.shutdown import bounded
+from orchestrator.runtime.shutdown import bounded, cancel_and_wait
 
 log = get_logger("ingress.publish")
 
@@ -137,10 +137,8 @@ class KafkaPublisher:
             self._connect_task = asyncio.create_task(self._connect_loop(), name="producer-connect")
 
     async def stop(self) -> None:
-        if self._connect_task is not None:
-            self._connect_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._connect_task
+        if self._connect_task is not None:  # it waits inside aiokafka's start
+            await cancel_and_wait(self._connect_task, what="ingress producer connect")
         producer, self._producer = self._producer, None
         if producer is not None:
             with contextlib.suppress(Exception):

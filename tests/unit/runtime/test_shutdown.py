@@ -13,7 +13,13 @@ import orjson
 import pytest
 
 from orchestrator.logs import configure_logging
-from orchestrator.runtime.shutdown import ShutdownWatch, bounded, pending_tasks, stop_on_signals
+from orchestrator.runtime.shutdown import (
+    ShutdownWatch,
+    bounded,
+    cancel_and_wait,
+    pending_tasks,
+    stop_on_signals,
+)
 
 
 async def _stuck_in_close(never: asyncio.Event) -> None:
@@ -181,3 +187,27 @@ async def test_bounded_cancels_the_work_when_it_is_cancelled_itself() -> None:
         await outer
     with pytest.raises(asyncio.CancelledError):
         await work
+
+
+async def test_cancel_and_wait_cancels_again_until_the_work_ends() -> None:
+    started = asyncio.Event()
+    work = asyncio.ensure_future(_swallows_cancels(times=2, started=started))
+    await started.wait()
+    began = time.monotonic()
+    assert await cancel_and_wait(work, what="restore", within_s=5.0)
+    assert work.cancelled()
+    assert time.monotonic() - began < 3.5  # the third cancel, about 2 s in
+
+
+async def test_cancel_and_wait_leaves_behind_what_never_ends() -> None:
+    out = io.StringIO()
+    configure_logging(stream=out)
+    started = asyncio.Event()
+    work = asyncio.ensure_future(_swallows_cancels(times=100, started=started))
+    await started.wait()
+    assert not await cancel_and_wait(work, what="take-over", within_s=1.5)
+    left = [r for r in _records(out) if r["event"] == "left behind: did not end when cancelled"]
+    assert left and left[0]["what"] == "take-over"
+    while not work.done():
+        work.cancel()
+        await asyncio.wait({work}, timeout=0.01)
