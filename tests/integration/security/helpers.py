@@ -11,6 +11,8 @@ from pathlib import Path
 
 import httpx
 
+from orchestrator.runtime.shutdown import SHUTDOWN_BUDGET_S
+
 ROOT = Path(__file__).resolve().parents[3]
 
 #: Variables of the test runner's environment that must not leak into a role under test.
@@ -104,7 +106,8 @@ class Role:
         if proc.returncode is None:
             proc.terminate()
             try:
-                await asyncio.wait_for(proc.wait(), 25)
+                # The role's own watch ends a stalled stop at its budget, with what it waited on.
+                await asyncio.wait_for(proc.wait(), SHUTDOWN_BUDGET_S + 5)
             except TimeoutError:
                 proc.kill()
                 await proc.wait()

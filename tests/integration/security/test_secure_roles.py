@@ -241,7 +241,11 @@ async def test_every_role_works_over_sasl_ssl_as_its_own_user(
         finally:
             codes = await asyncio.gather(*(r.stop() for r in roles))
         print(f"roles ready over SASL_SSL in {ready_s:.1f}s; campaign done in {campaign_s:.1f}s")
-        assert codes == [0, 0, 0, 0], {r.name: c for r, c in zip(roles, codes, strict=True)}
+        assert codes == [0, 0, 0, 0], "\n".join(
+            f"== {r.name} exit {c}\n{r.output()[-4000:]}"
+            for r, c in zip(roles, codes, strict=True)
+            if c != 0
+        )
         for role in roles:
             _no_password_in(role.output(), role.name)
         for done in (checked, start, res):
