@@ -125,7 +125,9 @@ async def bounded(aw: Awaitable[T], seconds: float, *, what: str, grace_s: float
         return task.result()
     task.cancel()
     done, _ = await asyncio.wait({task}, timeout=grace_s)
-    if not done:
+    if done:
+        _retrieve(task)  # the timeout is the answer; how the cancelled work ended is not
+    else:
         get_logger("orchestrator.shutdown").warning(
             "left behind: did not end when cancelled", what=what, after_s=seconds + grace_s
         )
