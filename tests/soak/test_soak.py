@@ -33,11 +33,14 @@ async def test_short_soak_with_kills_has_no_anomalies() -> None:
     result = await run_soak(
         SoakConfig(
             contacts=1000,
-            duration=20.0,
-            kill_interval=5.0,
+            # The fire lasts while contacts are left: at 25 CPS and a kill every 3.5 s, even an
+            # undisturbed run (40 s) sees 11 kills. At 50 CPS and every 5 s, a run that recovered
+            # quickly was over after 8 (the fire ends when every contact has its result).
+            duration=40.0,
+            kill_interval=3.5,
             kill_pause=1.5,
             pause_interval=10.0,
-            deadline=90.0,
+            deadline=120.0,
             drain_s=45.0,
             out_dir=OUT,
         )
