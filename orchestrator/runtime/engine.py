@@ -412,8 +412,11 @@ class Runtime(Generic[S, E]):
             except Exception as err:
                 log.warning("client stop failed", client=name, error=str(err))
 
-        clients = {"consumer": self._consumer, "producer": self._producer}
-        clients["restorer"] = self._restorer
+        clients = {
+            "consumer": self._consumer,
+            "producer": self._producer,
+            "restorer": self._restorer,
+        }
         # Side by side: each may take its 8 s (a broker gone, a fenced producer).
         await asyncio.gather(*(_stop(n, c) for n, c in clients.items() if c is not None))
         self.metrics.partitions.set(0)

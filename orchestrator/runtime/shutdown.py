@@ -33,6 +33,7 @@ T = TypeVar("T")
 
 __all__ = [
     "SHUTDOWN_BUDGET_S",
+    "SLOW_STOP_EVENT",
     "ShutdownWatch",
     "bounded",
     "cancel_and_wait",
@@ -42,6 +43,8 @@ __all__ = [
 
 #: Seconds from the stop signal to the end of the process (deploy-check's DRAIN_SECONDS).
 SHUTDOWN_BUDGET_S = 25.0
+#: The event of the watch's report (the soak harness looks for it in a role's log).
+SLOW_STOP_EVENT = "shutdown slow: still waiting"
 
 _MAX_TASKS = 50
 _MAX_DEPTH = 12
@@ -123,15 +126,7 @@ async def bounded(aw: Awaitable[T], seconds: float, *, what: str, grace_s: float
         raise
     if done:
         return task.result()
-    task.cancel()
-    done, _ = await asyncio.wait({task}, timeout=grace_s)
-    if done:
-        _retrieve(task)  # the timeout is the answer; how the cancelled work ended is not
-    else:
-        get_logger("orchestrator.shutdown").warning(
-            "left behind: did not end when cancelled", what=what, after_s=seconds + grace_s
-        )
-        task.add_done_callback(_retrieve)
+    await cancel_and_wait(task, what=what, within_s=grace_s)  # the timeout is the answer
     raise TimeoutError(f"{what}: not done within {seconds:g} s")
 
 
@@ -180,6 +175,11 @@ class ShutdownWatch:
         self._log = get_logger("orchestrator.shutdown")
         #: What the report saw (for tests): task name -> await chain.
         self.reported: dict[str, list[str]] | None = None
+
+    @property
+    def armed_at(self) -> float | None:
+        """When the first stop signal came (``time.monotonic()``), or None."""
+        return self._armed_at
 
     def arm(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         """Start the clock (idempotent: a second signal does not restart it)."""
@@ -236,7 +236,7 @@ class ShutdownWatch:
                     tasks = box[0]
         self.reported = tasks or {}
         self._log.warning(
-            "shutdown slow: still waiting",
+            SLOW_STOP_EVENT,
             role=self.role,
             after_s=round(time.monotonic() - (self._armed_at or 0.0), 1),
             loop_responsive=tasks is not None,

@@ -29,7 +29,7 @@ from orchestrator.kafka.preflight import check_connection
 from orchestrator.logs import configure_logging, get_logger
 from orchestrator.runtime import FatalError, HealthServer, Runtime, RuntimeConfig
 from orchestrator.runtime.process import tune_gc
-from orchestrator.runtime.shutdown import SHUTDOWN_BUDGET_S, ShutdownWatch, bounded
+from orchestrator.runtime.shutdown import SHUTDOWN_BUDGET_S, bounded, stop_on_signals
 from orchestrator.worker.voice_app import VoiceApp
 
 __all__ = ["GROUP_ID", "WorkerOptions", "make_runtime", "run_worker", "runtime_config", "serve"]
@@ -106,18 +106,13 @@ async def serve(settings: Settings, opts: WorkerOptions) -> int:
     )
     await health.start()
     loop = asyncio.get_running_loop()
-    stop_at: list[float] = []
-    watch = ShutdownWatch("worker")
 
-    def _on_signal(name: str) -> None:
-        watch.arm(loop)
-        if not stop_at:
-            stop_at.append(time.monotonic())
-            log.info("stopping", signal=name)
+    def _on_stop() -> None:
+        if not runtime.stopping:
+            log.info("stopping")
         runtime.request_stop()
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, _on_signal, sig.name)
+    watch = stop_on_signals(loop, _on_stop, role="worker")
     code = 0
     try:
         await runtime.start()
@@ -127,7 +122,8 @@ async def serve(settings: Settings, opts: WorkerOptions) -> int:
         log.error("fatal: stopping so the records are replayed after restart", error=str(err))
         code = 1
     finally:
-        budget = SHUTDOWN_BUDGET_S - 1 - (time.monotonic() - stop_at[0] if stop_at else 0)
+        stop_at = watch.armed_at
+        budget = SHUTDOWN_BUDGET_S - 1 - (time.monotonic() - stop_at if stop_at is not None else 0)
         try:
             await bounded(runtime.close(), max(budget, 1), what="worker close")
         except TimeoutError:
@@ -137,10 +133,8 @@ async def serve(settings: Settings, opts: WorkerOptions) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(Exception):
                 loop.remove_signal_handler(sig)
-    if stop_at:
-        log.info(
-            "worker stopped", shutdown_s=round(time.monotonic() - stop_at[0], 3), exit_code=code
-        )
+    if stop_at is not None:
+        log.info("worker stopped", shutdown_s=round(time.monotonic() - stop_at, 3), exit_code=code)
     return code
 
 

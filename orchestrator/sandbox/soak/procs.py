@@ -19,7 +19,7 @@ from pathlib import Path
 
 import orjson
 
-from orchestrator.runtime.shutdown import SHUTDOWN_BUDGET_S
+from orchestrator.runtime.shutdown import SHUTDOWN_BUDGET_S, SLOW_STOP_EVENT
 
 
 @dataclass
@@ -110,7 +110,7 @@ class Slot:
         except OSError:
             return None
         for line in reversed(lines):
-            if b"shutdown slow: still waiting" not in line:
+            if SLOW_STOP_EVENT.encode() not in line:
                 continue
             try:
                 rec = orjson.loads(line)

@@ -207,35 +207,15 @@ async def test_kill9_of_the_agents_process_loses_no_agent_and_double_books_none(
 ) -> None:
     n = 12
     contacts = write_contacts(tmp_path, n)
-    async with local_env(
-        broker.bootstrap,
-        cps=20,
-        time_scale=10,
-        clock_scale=1,
-        seed=11,
-        sim_profile=sim_profile(11, machine_share=10),
-        with_agents=False,
-    ) as env:
+    async with _kill_env(broker, 11, with_agents=False) as env:
         first = AgentsProcess(env.settings, "first")
         second: AgentsProcess | None = None
         try:
-            await login_agents(env.settings, 3)
-            await wait_pool(env.settings, lambda p: available(p) == 3, 60, "3 agents available")
-            await env.start(agent_spec("kil", contacts, connect_within=30.0), total=n)
-            await env.wait_for(
-                "kil", lambda p: p.agents is not None and p.agents.connected >= 3, within=120
-            )
-            before = await wait_pool(env.settings, lambda p: True, 10, "the pool")
+            before = await _start_with_three_agents(env, "kil", contacts, n, connected=3)
             first.kill9()
             await asyncio.sleep(1.0)
             second = AgentsProcess(env.settings, "second")
-            p = await env.wait_for(
-                "kil", lambda p: p.status == CampaignStatus.COMPLETED, within=220
-            )
-            await asyncio.sleep(0.5)
-            after = await wait_pool(env.settings, lambda p: True, 10, "the pool")
-            results = await results_raw(env.settings)
-            ledger = env.sim.ledger()
+            p, after, results, ledger = await _when_completed(env, "kil", within=220)
         finally:
             first.stop()
             if second is not None:
@@ -253,29 +233,14 @@ async def test_kill9_of_the_controller_and_a_worker_loses_no_agent_and_double_bo
     callee's bridge are checked from the simulator's ledger and the topics."""
     n = 12
     contacts = write_contacts(tmp_path, n)
-    async with local_env(
-        broker.bootstrap,
-        cps=20,
-        time_scale=10,
-        clock_scale=1,
-        seed=13,
-        sim_profile=sim_profile(13, machine_share=10),
-        with_worker=False,
-        with_controller=False,
-    ) as env:
+    async with _kill_env(broker, 13, with_worker=False, with_controller=False) as env:
         procs = [
             RoleProcess(env.settings, "w1", "worker"),
             RoleProcess(env.settings, "c1", "controller"),
         ]
         try:
             await wait_ready(procs, 60)
-            await login_agents(env.settings, 3)
-            await wait_pool(env.settings, lambda p: available(p) == 3, 60, "3 agents available")
-            await env.start(agent_spec("kcw", contacts, connect_within=30.0), total=n)
-            await env.wait_for(
-                "kcw", lambda p: p.agents is not None and p.agents.connected >= 2, within=120
-            )
-            before = await wait_pool(env.settings, lambda p: True, 10, "the pool")
+            before = await _start_with_three_agents(env, "kcw", contacts, n, connected=2)
             procs[1].kill9()  # the controller
             procs.append(RoleProcess(env.settings, "c2", "controller"))
             await env.wait_for(
@@ -283,13 +248,7 @@ async def test_kill9_of_the_controller_and_a_worker_loses_no_agent_and_double_bo
             )
             procs[0].kill9()  # the worker
             procs.append(RoleProcess(env.settings, "w2", "worker"))
-            p = await env.wait_for(
-                "kcw", lambda p: p.status == CampaignStatus.COMPLETED, within=240
-            )
-            await asyncio.sleep(0.5)
-            after = await wait_pool(env.settings, lambda p: True, 10, "the pool")
-            results = await results_raw(env.settings)
-            ledger = env.sim.ledger()
+            p, after, results, ledger = await _when_completed(env, "kcw", within=240)
         finally:
             for proc in procs:
                 proc.stop()
@@ -298,6 +257,45 @@ async def test_kill9_of_the_controller_and_a_worker_loses_no_agent_and_double_bo
     # Each contact dialled once per attempt: a restarted controller never dials twice.
     dialled = Counter(leg.call_ref for leg in legs if not leg.agent_leg)
     assert all(k == 1 for k in dialled.values()), dialled
+
+
+def _kill_env(broker: LocalBroker, seed: int, **roles: bool) -> Any:
+    """The kill tests' stack: the roles named False run as processes of the test's own."""
+    return local_env(
+        broker.bootstrap,
+        cps=20,
+        time_scale=10,
+        clock_scale=1,
+        seed=seed,
+        sim_profile=sim_profile(seed, machine_share=10),
+        **roles,
+    )
+
+
+async def _start_with_three_agents(
+    env: Any, campaign: str, contacts: Path, n: int, *, connected: int
+) -> Any:
+    """Three agents logged in, the campaign started and ``connected`` calls bridged: the pool
+    as it was before the kill."""
+    await login_agents(env.settings, 3)
+    await wait_pool(env.settings, lambda p: available(p) == 3, 60, "3 agents available")
+    await env.start(agent_spec(campaign, contacts, connect_within=30.0), total=n)
+    await env.wait_for(
+        campaign,
+        lambda p: p.agents is not None and p.agents.connected >= connected,
+        within=120,
+    )
+    return await wait_pool(env.settings, lambda p: True, 10, "the pool")
+
+
+async def _when_completed(
+    env: Any, campaign: str, *, within: float
+) -> tuple[Any, Any, list[dict[str, Any]], dict[str, Any]]:
+    """The campaign's last progress, the pool after it, its results and the ledger."""
+    p = await env.wait_for(campaign, lambda p: p.status == CampaignStatus.COMPLETED, within=within)
+    await asyncio.sleep(0.5)
+    after = await wait_pool(env.settings, lambda p: True, 10, "the pool")
+    return p, after, await results_raw(env.settings), env.sim.ledger()
 
 
 def check_after_kills(
