@@ -78,6 +78,10 @@ log = get_logger("orchestrator.runtime")
 
 #: How long a rebalance or a stop waits for a cancelled restore before leaving it behind.
 RESTORE_CANCEL_S = 5.0
+#: A checkpoint not durable by then is fatal: the process exits and its records are replayed.
+#: (A fenced transactional producer's sender can die with futures that never resolve; the
+#: checkpoint then waited forever and no output of its partitions was ever committed again.)
+CHECKPOINT_DEADLINE_S = 30.0
 
 
 class FatalError(RuntimeError):
@@ -965,8 +969,12 @@ class Runtime(Generic[S, E]):
         assert self._writer is not None
         t0 = time.monotonic()
         try:
-            written: Written = await self._writer.finish(cuts, lambda: not self._generation_lost())
-        except CheckpointFailed as err:
+            written: Written = await bounded(
+                self._writer.finish(cuts, lambda: not self._generation_lost()),
+                CHECKPOINT_DEADLINE_S,
+                what="checkpoint",
+            )
+        except (CheckpointFailed, TimeoutError) as err:
             self._fatal = err
             raise FatalError(str(err)) from err
         for p, end in written.changelog_ends.items():

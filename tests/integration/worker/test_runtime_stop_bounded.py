@@ -64,3 +64,34 @@ async def test_close_ends_when_the_restore_swallows_its_cancels(
     while not task.done():
         task.cancel()
         await asyncio.wait({task}, timeout=0.1)
+
+
+@pytest.mark.timeout(90)
+async def test_a_checkpoint_that_never_becomes_durable_is_fatal(
+    kafka_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fenced transactional producer's sender can die and leave the checkpoint's futures
+    unresolved (seen in a soak: 29 calls never got their outcome). The checkpoint used to wait
+    forever, so the partition's outputs were never committed; now the runtime stops with a
+    FatalError and its records are replayed after restart."""
+    monkeypatch.setattr(engine, "CHECKPOINT_DEADLINE_S", 2.0)
+    rt, _app = make_runtime(kafka_settings, f"rt-ckpt-{uuid.uuid4().hex[:8]}")
+    await rt.start()
+    assert rt._writer is not None
+    hung = asyncio.Event()
+
+    async def never_durable(*_a: Any, **_k: Any) -> Any:
+        hung.set()
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(rt._writer, "finish", never_durable)
+    run = asyncio.create_task(rt.run())
+    try:
+        await asyncio.wait_for(hung.wait(), 30)  # the first checkpoint (every 0.1 s)
+        started = time.monotonic()
+        with pytest.raises(engine.FatalError, match="checkpoint: not done within 2 s"):
+            await asyncio.wait_for(run, 15)
+        assert time.monotonic() - started < 10
+    finally:
+        run.cancel()
+        await rt.close()
