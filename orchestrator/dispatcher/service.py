@@ -83,6 +83,7 @@ from orchestrator.dispatcher.metrics import DispatcherMetrics
 from orchestrator.dispatcher.txn import Fenced, PartitionTxn, TxnFailed
 from orchestrator.kafka.clients import group_name, make_consumer
 from orchestrator.kafka.headers import record_headers, traceparent_of
+from orchestrator.kafka.membership import generation_lost, request_rejoin
 from orchestrator.kafka.reading import partitions_of
 from orchestrator.logs import get_logger
 from orchestrator.runtime.health import HealthServer
@@ -539,12 +540,12 @@ class DispatcherService:
         if self._consumer is not None:
             with contextlib.suppress(Exception):
                 self._consumer.pause(TopicPartition(self.commands_topic, number))
+            # The fence may come from a replica that is itself stale: a new assignment settles
+            # who owns it (given back, it is claimed afresh). Otherwise it could stay paused here.
+            request_rejoin(self._consumer)
 
     def _generation_lost(self) -> bool:
-        """Expelled from the group (aiokafka resets its generation to -1 before the revoke
-        callback; it has no public call for it)."""
-        coordinator = getattr(self._consumer, "_coordinator", None)
-        return coordinator is not None and getattr(coordinator, "generation", 0) == -1
+        return generation_lost(self._consumer)
 
     # --- rebalance -----------------------------------------------------------------------------
 

@@ -191,20 +191,22 @@ class ExactlyOnce:
         self, partition: int, routes: dict[str, int]
     ) -> tuple[OutputBuffer, OutputBuffer]:
         """Initialise the partition's transactional id: from here on the previous owner's
-        producer is fenced (an open transaction of it is aborted by the coordinator)."""
-        producer = self.producers.get(partition)
-        if producer is None:
-            producer = make_producer(
-                self.settings,
-                **{
-                    **self.overrides,
-                    "transactional_id": self.transactional_id(partition),
-                    "enable_idempotence": True,
-                    "client_id": f"{self.group_id}-p{partition}",
-                },
-            )
-            await producer.start()
-            self.producers[partition] = producer
+        producer is fenced (an open transaction of it is aborted by the coordinator).
+
+        Always with a new producer: one left from an earlier ownership was fenced by whoever
+        owned the partition in between, and reusing it fenced nobody."""
+        await self.release(partition)
+        producer = make_producer(
+            self.settings,
+            **{
+                **self.overrides,
+                "transactional_id": self.transactional_id(partition),
+                "enable_idempotence": True,
+                "client_id": f"{self.group_id}-p{partition}",
+            },
+        )
+        await producer.start()
+        self.producers[partition] = producer
         return OutputBuffer(producer, routes), OutputBuffer(producer, routes)
 
     async def release(self, partition: int) -> None:

@@ -52,6 +52,7 @@ from orchestrator.config import (
 )
 from orchestrator.kafka.clients import group_name, make_consumer, make_producer
 from orchestrator.kafka.headers import TRACEPARENT, Headers, record_headers, traceparent_of
+from orchestrator.kafka.membership import generation_lost, request_rejoin
 from orchestrator.kafka.reading import partitions_of
 from orchestrator.logs import get_logger
 from orchestrator.runtime.app import App, Context, DecodeError, Output, Step
@@ -868,12 +869,7 @@ class Runtime(Generic[S, E]):
             self._submitted[topic] = self._submitted.get(topic, 0) + builder.record_count()
 
     def _generation_lost(self) -> bool:
-        """The group expelled this member (a heartbeat found it unknown: paused past the session
-        timeout, say). aiokafka resets its generation to -1 then, before the revoke callback;
-        it has no public call for it."""
-        consumer = self._consumer
-        coordinator = getattr(consumer, "_coordinator", None)
-        return coordinator is not None and getattr(coordinator, "generation", 0) == -1
+        return generation_lost(self._consumer)
 
     async def _checkpoint(self) -> None:
         """A complete checkpoint, waited for (revoke, shutdown). Lock held."""
@@ -1014,10 +1010,17 @@ class Runtime(Generic[S, E]):
     # ------------------------------------------------------------------ rebalance
 
     async def _drop(self, numbers: Iterable[int], *, keep_state: bool) -> None:
-        """Stop owning partitions (lock held). Their stores stay as standby when ``keep_state``:
-        if the partition comes straight back, only what another owner wrote since is read."""
+        """Stop owning partitions (lock held). Their stores stay as standby when ``keep_state``
+        (only for a store that holds exactly what is durable): if the partition comes straight
+        back, only what another owner wrote since is read.
+
+        The transactional producer goes in every case. Whoever owns the partition next claims
+        it with a fresh one, whose initialisation is what fences the owners in between; a kept
+        producer is fenced by them, and its first transaction fails (a soak found a partition
+        given up that way, and two calls that never got their outcome)."""
         assert self._writer is not None
         for p in numbers:
+            self._fenced.discard(p)
             part = self._parts.pop(p, None)
             if part is None:
                 continue
@@ -1026,7 +1029,7 @@ class Runtime(Generic[S, E]):
                 self._standby[p] = part.store
             else:
                 self._cl_end.pop(p, None)
-                await self._writer.release(p)
+            await self._writer.release(p)
 
     async def _lose_fenced(self) -> None:
         """Partitions whose transactional id another owner initialised (lock held): this process
@@ -1038,7 +1041,14 @@ class Runtime(Generic[S, E]):
         assert self._consumer is not None
         self._consumer.pause(*[self._parts[p].tp for p in lost])
         await self._drop(lost, keep_state=False)
-        log.warning("partitions given up: fenced by a newer owner", partitions=sorted(lost))
+        # Nothing says the group moved them: the fence may come from an owner that is itself
+        # stale. Rejoining settles it; if the group gives them back, they are claimed afresh
+        # (which fences the other). Without it they stayed paused here and nobody read them.
+        request_rejoin(self._consumer)
+        log.warning(
+            "partitions given up: fenced by another owner; rejoining the group",
+            partitions=sorted(lost),
+        )
 
     async def _cancel_restore(self) -> None:
         """Cancel the restore task and wait for it, cancelling again while it has not ended.
@@ -1075,13 +1085,19 @@ class Runtime(Generic[S, E]):
                 self._update_gauges()
                 return
             await self._drain(parts)
+            durable = {p.p for p in parts}
             try:
                 await self._checkpoint()
             except FatalError:
                 raise
             except Exception as err:
                 log.warning("checkpoint on revoke failed", error=str(err))
-            await self._drop([p.p for p in parts], keep_state=True)
+                durable.clear()
+            # A fenced partition's store holds what its aborted transaction applied: kept as
+            # standby, the replay of those records would find them applied and emit nothing.
+            durable -= self._fenced
+            await self._drop(sorted(durable), keep_state=True)
+            await self._drop([p.p for p in parts if p.p not in durable], keep_state=False)
             self._update_gauges()
             log.info("partitions revoked", app=self.app.name, partitions=[p.p for p in parts])
 
@@ -1096,7 +1112,6 @@ class Runtime(Generic[S, E]):
             for p in [p for p in self._standby if p not in mine]:
                 del self._standby[p]
                 self._cl_end.pop(p, None)
-                await self._writer.release(p)
             new = [p for p in mine if p not in self._parts]
             self._joined = True
             if not new:
