@@ -21,6 +21,15 @@ campaign machine's pacer (:mod:`handlers.campaign`); the caller dials the smalle
   rate`` (at most ``max_level``) per expected free agent. Until ``warmup_answers`` live answers
   have been seen it dials progressively: the estimates are not worth betting callers on yet.
 
+  The mean alone under-prices the tail, and the cap is on a count: with 26 live answers in
+  the window, one abandon is 3.8 %, over a 3 % cap, and the hard limit follows until the rate
+  is back under it (a bench run spent 16 % of its time there after one abandon at answer 26;
+  others 22 % after a cluster of three around answer 70). So the dials must also keep the
+  *probability* that their abandons outrun the window's remaining budget (``cap x answers``,
+  those the lines in flight will add included, minus the abandons already counted) under
+  ``tail_risk`` (:func:`abandon_tail`). Early in a campaign that budget is 0 or 1 abandons
+  and binds; later, with budget to spare, it does not (near the cap, the taper binds first).
+
 The plan (phase, target, estimates) is recomputed on a cadence of campaign time (15 s by default,
 VICIdial's), so it holds still long enough for its effect to show in the figures it is computed
 from, and at once when the warm-up ends or an abandon is counted: the cap is not left to a timer.
@@ -45,6 +54,7 @@ __all__ = [
     "Phase",
     "PredictiveConfig",
     "PredictivePacer",
+    "abandon_tail",
     "agentless",
     "expected_abandons",
     "progressive",
@@ -113,6 +123,8 @@ class PredictiveConfig:
     #: with them. One abandon moves the rate by 1 / answers: at 25 answers that is 4 % (over a
     #: 3 % cap, and the hard limit for the next 10 answers), at 100 it is 1 %.
     ramp_answers: int = 100
+    #: Most chance a decision's abandons exceed what is left of the window's budget.
+    tail_risk: float = 0.003
     #: Guesses until the first samples: only the horizon and the free chance use them.
     default_answer_delay: float = 10.0
     default_handle_time: float = 120.0
@@ -124,8 +136,8 @@ class PredictiveConfig:
             raise ValueError("cadence and ratio must be > 0, connect_within >= 0")
         if self.max_level < 1 or not 0 <= self.taper_from < 1 or self.warmup_answers < 0:
             raise ValueError("max_level >= 1, taper_from in [0, 1), warmup_answers >= 0")
-        if not 0 <= self.aim <= 1:
-            raise ValueError("aim must be in [0, 1]")
+        if not 0 <= self.aim <= 1 or not 0 < self.tail_risk <= 1:
+            raise ValueError("aim must be in [0, 1], tail_risk in (0, 1]")
 
     @classmethod
     def from_spec(cls, agents: AgentsSpec, **overrides: Any) -> PredictiveConfig:
@@ -154,6 +166,9 @@ class DialPlan:
     target: float = 0.0
     #: Abandons counted when the plan was made: one more replans at once.
     abandoned: int = 0
+    #: Live answers and abandons in the window when the plan was made (the abandon budget).
+    window_answers: int = 0
+    window_abandons: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -168,11 +183,13 @@ class DialPlan:
             "abandon_rate": self.abandon_rate,
             "target": self.target,
             "abandoned": self.abandoned,
+            "window_answers": self.window_answers,
+            "window_abandons": self.window_abandons,
         }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> DialPlan:
-        return cls(**d)  # plans written before target/abandoned existed take the defaults
+        return cls(**d)  # plans written before a field existed take its default
 
 
 class PredictivePacer:
@@ -217,7 +234,7 @@ class PredictivePacer:
             target = cfg.aim * cfg.abandon_cap * share * ramp if phase == "adaptive" else 0.0
             return DialPlan(
                 now, phase, level, share, free_chance, horizon, p, handle, rate, target,
-                stats.abandoned,
+                stats.abandoned, answered, stats.abandons.count(now),
             )  # fmt: skip
 
         if stats.live_answers < cfg.warmup_answers or p is None or p <= 0:
@@ -266,6 +283,10 @@ class PredictivePacer:
             load.ringing,
             floor,
             ceiling,
+            self.config.abandon_cap,
+            plan.window_answers,
+            plan.window_abandons,
+            self.config.tail_risk,
         )
         return DialAllowance(dials, plan.level, plan.phase)
 
@@ -313,6 +334,31 @@ def expected_abandons(lines: int, p: float, free: int, busy: int, q: float) -> f
     return sum(ph * g[h - free] for h, ph in enumerate(h_pmf) if h - free > 0)
 
 
+@lru_cache(maxsize=8192)
+def abandon_tail(lines: int, p: float, free: int, busy: int, q: float, budget: int) -> float:
+    """The chance of more than ``budget`` people with no agent: ``P(H - free - K > budget)``,
+    with ``H`` and ``K`` as in :func:`expected_abandons`."""
+    if budget < 0:
+        return 1.0
+    k_cdf: list[float] = []  # k_cdf[j] = P(K <= j)
+    acc = 0.0
+    for pk in _binomial(busy, q):
+        acc += pk
+        k_cdf.append(acc)
+    tail = 0.0
+    for h, ph in enumerate(_binomial(lines, p)):
+        short = h - free - budget  # more than budget abandons when K <= short - 1
+        if short > 0 and ph > 0.0:
+            tail += ph * (1.0 if short - 1 >= busy else k_cdf[short - 1])
+    return min(1.0, tail)
+
+
+def _budget(cap: float, answers: int, abandons: int, expected_answers: float) -> int:
+    """Abandons the window can still take: ``cap`` of its live answers, those the lines in
+    flight are expected to add included, minus those already counted."""
+    return math.floor(cap * (answers + expected_answers) + _EPS) - abandons
+
+
 def _binomial(n: int, p: float) -> list[float]:
     if n <= 0 or p <= 0:
         return [1.0] + [0.0] * max(0, n)
@@ -327,15 +373,32 @@ def _binomial(n: int, p: float) -> list[float]:
 
 @lru_cache(maxsize=4096)
 def _priced_dials(
-    target: float, p: float, q: float, free: int, busy: int, ringing: int, lo: int, hi: int
+    target: float,
+    p: float,
+    q: float,
+    free: int,
+    busy: int,
+    ringing: int,
+    lo: int,
+    hi: int,
+    cap: float = 1.0,
+    answers: int = 0,
+    abandons: int = 0,
+    tail_risk: float = 1.0,
 ) -> int:
     """The most dials in ``[lo, hi]`` whose lines' expected abandons stay within ``target`` of
-    their expected live answers (``lo`` when none does). The share grows with the lines, so a
+    their expected live answers, and whose chance of more abandons than the window's budget
+    stays within ``tail_risk`` (``lo`` when none does). Both grow with the lines, so a
     bisection finds the edge. Cached: within a plan the same counts come back tick after tick."""
 
     def fits(n: int) -> bool:
         lines = ringing + n
-        return expected_abandons(lines, p, free, busy, q) <= target * lines * p + _EPS
+        if expected_abandons(lines, p, free, busy, q) > target * lines * p + _EPS:
+            return False
+        if tail_risk >= 1.0:
+            return True
+        budget = _budget(cap, answers, abandons, lines * p)
+        return abandon_tail(lines, p, free, busy, q, budget) <= tail_risk + _EPS
 
     if not fits(lo + 1):
         return lo

@@ -33,12 +33,12 @@ async def test_short_soak_with_kills_has_no_anomalies() -> None:
     result = await run_soak(
         SoakConfig(
             contacts=1000,
-            # The fire lasts while contacts are left: at 20 CPS and a kill every 4.5 s, even an
-            # undisturbed run (50 s) sees 11 kills. At 50 CPS and every 5 s, a run that recovered
-            # quickly was over after 8 (the fire ends when every contact has its result). A kill
-            # every 3.5 s found outcomes left uncommitted (see the README's soak section).
-            duration=50.0,
-            kill_interval=4.5,
+            # The fire lasts while contacts are left: at 25 CPS and a kill every 3.5 s, even an
+            # undisturbed run (40 s) sees 11 kills. At 50 CPS and every 5 s, a run that recovered
+            # quickly was over after 8 (the fire ends when every contact has its result). This
+            # intensity found two defects (see the README's soak section), both fixed.
+            duration=40.0,
+            kill_interval=3.5,
             kill_pause=1.5,
             pause_interval=10.0,
             deadline=120.0,

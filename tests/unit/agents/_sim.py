@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import heapq
 import random
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from contracts.agents import Agent, AgentAction, AgentCommand, PhoneEndpoint
-from handlers.agents import AgentPool, CallEnded, Connected, Reserve, Reserved
+from handlers.agents import AgentPool, CallEnded, Connected, PoolCounts, Reserve, Reserved
 from handlers.dial_stats import DialStats
 from handlers.dialing_modes import AgentLoad, PredictiveConfig, PredictivePacer, progressive
 
@@ -38,6 +39,11 @@ class SimConfig:
     #: A contact list of this size instead of an endless one (the run ends when it is dialled
     #: and every call is over).
     contacts: int | None = None
+    #: A call's end reaches the pool this much later (agent's hangup -> worker -> agents role):
+    #: the agent is busy that much longer than the talk.
+    end_latency: float = 0.0
+    #: The pacing sees the pool's counts as they were this long ago (the load notices' path).
+    view_lag: float = 0.0
 
 
 @dataclass
@@ -59,7 +65,9 @@ class SimResult:
         return self.dials / self.agent_hours if self.agent_hours else 0.0
 
 
-def simulate(mode: str, seed: int, cfg: SimConfig = SimConfig()) -> SimResult:
+def simulate(
+    mode: str, seed: int, cfg: SimConfig = SimConfig(), pacing: PredictiveConfig | None = None
+) -> SimResult:
     rng = random.Random(seed)
     pool = AgentPool()
     t0 = 0.0
@@ -78,7 +86,7 @@ def simulate(mode: str, seed: int, cfg: SimConfig = SimConfig()) -> SimResult:
         )
         pool.apply(cmd, t0)
     pacer = PredictivePacer(
-        PredictiveConfig(connect_within=cfg.connect_within),
+        pacing if pacing is not None else PredictiveConfig(connect_within=cfg.connect_within),
         DialStats(abandon_window=cfg.abandon_window),
     )
     stats = pacer.stats
@@ -90,6 +98,7 @@ def simulate(mode: str, seed: int, cfg: SimConfig = SimConfig()) -> SimResult:
     waiting: dict[str, float] = {}  # call -> answered at (insertion order = FIFO)
     ringing = 0
     last_pace = 0.0
+    seen: deque[tuple[float, PoolCounts]] = deque()  # the pool's counts, for the view's lag
 
     def at(t: float, kind: str, ref: str = "") -> None:
         nonlocal seq
@@ -117,7 +126,10 @@ def simulate(mode: str, seed: int, cfg: SimConfig = SimConfig()) -> SimResult:
         if kind == "pace":
             pool.tick(t)
             serve(t)
-            load = AgentLoad.of(pool.counts(t), ringing, len(waiting))
+            seen.append((t, pool.counts(t)))
+            while len(seen) > 1 and seen[1][0] <= t - cfg.view_lag:
+                seen.popleft()
+            load = AgentLoad.of(seen[0][1], ringing, len(waiting))
             if mode == "progressive":
                 allowance = progressive(load, 1.0)
             else:
@@ -168,7 +180,9 @@ def simulate(mode: str, seed: int, cfg: SimConfig = SimConfig()) -> SimResult:
             talk = rng.expovariate(1.0 / cfg.talk_mean)
             at(t + talk, "end", ref)
             dialed_at[ref] = t  # reused: when the agent became busy with it
-        elif kind == "end":
+        elif kind == "end" and cfg.end_latency > 0:
+            at(t + cfg.end_latency, "end_noticed", ref)
+        elif kind in ("end", "end_noticed"):
             pool.apply(CallEnded(f"e:{ref}", ref), t)
             stats.on_handled(t - dialed_at[ref] + cfg.wrap_up, ref)
             at(t + cfg.wrap_up, "freed")

@@ -14,6 +14,7 @@ from handlers.dialing_modes import (
     AgentLoad,
     PredictiveConfig,
     PredictivePacer,
+    abandon_tail,
     agentless,
     expected_abandons,
     progressive,
@@ -120,26 +121,73 @@ def test_lines_already_ringing_block_new_dials_when_they_carry_the_risk() -> Non
     assert crowded.dials == 0  # 40 lines at 30 % are 12 people for 6 free agents
 
 
-@settings(max_examples=300, deadline=None)
-@given(
-    lines=st.integers(0, 12),
-    p=st.floats(0.0, 1.0),
-    free=st.integers(-3, 6),
-    busy=st.integers(0, 8),
-    q=st.floats(0.0, 1.0),
-)
-def test_expected_abandons_is_the_exact_expectation(
-    lines: int, p: float, free: int, busy: int, q: float
-) -> None:
+#: People answering the lines in flight (H) and busy agents freeing in time (K), small enough to
+#: enumerate every outcome.
+_COUNTS = {
+    "lines": st.integers(0, 12),
+    "p": st.floats(0.0, 1.0),
+    "free": st.integers(-3, 6),
+    "busy": st.integers(0, 8),
+    "q": st.floats(0.0, 1.0),
+}
+
+
+def _outcomes(lines: int, p: float, busy: int, q: float) -> list[tuple[float, int, int]]:
+    """Every (probability, H, K), enumerated."""
+
     def pmf(n: int, x: float, k: int) -> float:
         return math.comb(n, k) * x**k * (1 - x) ** (n - k)
 
-    exact = sum(
-        pmf(lines, p, h) * pmf(busy, q, k) * max(0, h - free - k)
+    return [
+        (pmf(lines, p, h) * pmf(busy, q, k), h, k)
         for h in range(lines + 1)
         for k in range(busy + 1)
-    )
+    ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(**_COUNTS)
+def test_expected_abandons_is_the_exact_expectation(
+    lines: int, p: float, free: int, busy: int, q: float
+) -> None:
+    exact = sum(w * max(0, h - free - k) for w, h, k in _outcomes(lines, p, busy, q))
     assert expected_abandons(lines, p, free, busy, q) == pytest.approx(exact, abs=1e-9)
+
+
+@settings(max_examples=300, deadline=None)
+@given(**_COUNTS, budget=st.integers(-1, 4))
+def test_abandon_tail_is_the_exact_probability(
+    lines: int, p: float, free: int, busy: int, q: float, budget: int
+) -> None:
+    exact = sum(w for w, h, k in _outcomes(lines, p, busy, q) if max(0, h - free - k) > budget)
+    assert abandon_tail(lines, p, free, busy, q, budget) == pytest.approx(exact, abs=1e-9)
+
+
+def test_no_dial_risks_an_abandon_the_window_cannot_take_yet() -> None:
+    """26 live answers, none abandoned: one abandon would be 3.8 %, over the 3 % cap (and the
+    hard limit until the rate is back under it). The mean allows a bet that the tail does not."""
+    load = AgentLoad(available=6, busy=60, ringing=0)
+    guarded, unguarded = (
+        PredictivePacer(PredictiveConfig(tail_risk=risk), trained(answers=26, answer_rate=0.3))
+        for risk in (0.01, 1.0)
+    )
+    a, b = guarded.allowance(1000.0, load), unguarded.allowance(1000.0, load)
+    plan = guarded.plan
+    assert plan is not None and plan.phase == "adaptive"
+    assert (plan.window_answers, plan.window_abandons) == (26, 0)
+    assert a.dials is not None and b.dials is not None and a.dials < b.dials
+    p, q = round(plan.answer_rate or 0, 4), round(plan.free_chance, 4)
+    assert abandon_tail(a.dials, p, 6, 60, q, 0) <= 0.01  # the budget is 0 abandons here
+    assert abandon_tail(b.dials, p, 6, 60, q, 0) > 0.01
+
+
+def test_the_tail_guard_lets_go_once_the_window_has_budget_to_spare() -> None:
+    load = AgentLoad(available=6, busy=60, ringing=0)
+    guarded, unguarded = (
+        PredictivePacer(PredictiveConfig(tail_risk=risk), trained(answers=300, answer_rate=0.3))
+        for risk in (0.01, 1.0)
+    )
+    assert guarded.allowance(1000.0, load).dials == unguarded.allowance(1000.0, load).dials
 
 
 def test_predictive_tapers_as_the_abandon_rate_nears_the_cap_and_is_1to1_at_it() -> None:
