@@ -89,7 +89,26 @@ async def _compacted(settings: Settings, topic: str, written: int, roll: Any) ->
     raise AssertionError(f"{topic}: not compacted ({written} records written)")
 
 
+async def _settled(settings: Settings, topic: str, within: float = 30.0) -> None:
+    """Wait until no transaction is still completing on ``topic``: a commit is answered before
+    its markers are written, so a read_committed read right after it can stop short of it."""
+    committed = make_consumer(settings, group_id=None)
+    everything = make_consumer(settings, group_id=None, isolation_level="read_uncommitted")
+    await committed.start()
+    await everything.start()
+    try:
+        tps = await partitions_of(committed, topic)
+        deadline = asyncio.get_running_loop().time() + within
+        while await committed.end_offsets(tps) != await everything.end_offsets(tps):
+            assert asyncio.get_running_loop().time() < deadline, f"{topic}: transactions open"
+            await asyncio.sleep(0.1)
+    finally:
+        await committed.stop()
+        await everything.stop()
+
+
 async def _restored(settings: Settings, topic: str, partitions: int) -> dict[int, dict[str, Any]]:
+    await _settled(settings, topic)
     consumer = make_consumer(settings, group_id=None)
     await consumer.start()
     try:
