@@ -44,6 +44,11 @@ class SimConfig:
     end_latency: float = 0.0
     #: The pacing sees the pool's counts as they were this long ago (the load notices' path).
     view_lag: float = 0.0
+    #: The view refreshes only this often, with a stall of ``stall`` seconds every ``stall_every``
+    #: (batched notices; a loaded machine at x10 time).
+    view_every: float = 0.0
+    stall: float = 0.0
+    stall_every: float = 0.0
 
 
 @dataclass
@@ -126,7 +131,9 @@ def simulate(
         if kind == "pace":
             pool.tick(t)
             serve(t)
-            seen.append((t, pool.counts(t)))
+            stalled = cfg.stall_every > 0 and (t % cfg.stall_every) < cfg.stall
+            if not seen or (not stalled and t - seen[-1][0] >= cfg.view_every):
+                seen.append((t, pool.counts(t)))
             while len(seen) > 1 and seen[1][0] <= t - cfg.view_lag:
                 seen.popleft()
             load = AgentLoad.of(seen[0][1], ringing, len(waiting))
