@@ -381,10 +381,10 @@ def _priced_dials(
     ringing: int,
     lo: int,
     hi: int,
-    cap: float = 1.0,
-    answers: int = 0,
-    abandons: int = 0,
-    tail_risk: float = 1.0,
+    cap: float,
+    answers: int,
+    abandons: int,
+    tail_risk: float,
 ) -> int:
     """The most dials in ``[lo, hi]`` whose lines' expected abandons stay within ``target`` of
     their expected live answers, and whose chance of more abandons than the window's budget

@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from contracts.topics import VOICE_COMMANDS, topic_name
 from orchestrator.config import Settings
 from orchestrator.dispatcher.service import GROUP_ID
+from orchestrator.dispatcher.txn import PartitionTxn
 from orchestrator.kafka.clients import group_name
 from orchestrator.sandbox.simulator import Simulator
 from tests.integration.dispatcher.conftest import (
@@ -38,16 +38,12 @@ async def sim() -> AsyncIterator[Simulator]:
 
 
 async def fence_all(settings: Settings) -> None:
-    """Initialise every command partition's transactional id, as a stale replica would."""
+    """Claim every command partition's transactional id, as a stale replica would."""
     topic = topic_name(VOICE_COMMANDS, settings.topic_prefix)
     for partition in range(settings.topic_partitions or 1):
-        producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            transactional_id=f"{group_name(settings, GROUP_ID)}.{topic}.{partition}",
-            enable_idempotence=True,
-        )
-        await producer.start()
-        await producer.stop()
+        txn = PartitionTxn(settings, group_name(settings, GROUP_ID), topic, partition)
+        await txn.start()
+        await txn.stop()
 
 
 @pytest.mark.timeout(180)

@@ -22,7 +22,6 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from orchestrator.config import Settings
 from orchestrator.kafka.membership import request_rejoin
@@ -41,15 +40,13 @@ async def committed_outputs(settings: Settings) -> list[dict[str, Any]]:
     return [orjson.loads(r.value) for r in records if r.value]
 
 
-async def fence(settings: Settings, transactional_id: str) -> None:
-    """Initialise ``transactional_id`` from outside: the runtime's producer for it is fenced."""
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        transactional_id=transactional_id,
-        enable_idempotence=True,
-    )
-    await producer.start()
-    await producer.stop()
+async def fence(rt: Runtime[Any, Any], partition: int) -> None:
+    """Claim ``partition`` from outside, as another owner would: the runtime's producer for it
+    is fenced."""
+    assert isinstance(rt._writer, ExactlyOnce)
+    other = ExactlyOnce(rt.settings, rt._writer.group_id, rt._writer.input_topic)
+    await other.claim(partition, {})
+    await other.release_all()
 
 
 async def until(check: Any, within: float, what: str) -> None:
@@ -84,8 +81,7 @@ async def test_fenced_while_the_group_still_assigns_it(kafka_settings: Settings)
             return outputs_of(await committed_outputs(settings), key, 0) == 1
 
         await until(first, 45, "the first record's output")
-        assert isinstance(rt._writer, ExactlyOnce)
-        await fence(settings, rt._writer.transactional_id(1))
+        await fence(rt, 1)
         await produce(settings, "voice.events", [(key.encode(), orjson.dumps({"n": 1}))])
 
         async def second() -> bool:
@@ -124,8 +120,7 @@ async def test_a_store_fenced_at_revoke_is_not_kept_as_standby(kafka_settings: S
     run = asyncio.create_task(rt.run())
     try:
         await until(lambda: owns(rt, 2), 45, "the partition assigned")
-        assert isinstance(rt._writer, ExactlyOnce)
-        await fence(settings, rt._writer.transactional_id(2))
+        await fence(rt, 2)
         applied = rt.stats["applied"]
         await produce(settings, "voice.events", [(key.encode(), orjson.dumps({"n": 0}))])
 
