@@ -20,10 +20,10 @@ import asyncio
 from typing import Any
 
 from aiokafka import AIOKafkaProducer, TopicPartition
-from aiokafka.errors import InvalidProducerEpoch, ProducerFenced
 
 from orchestrator.config import Settings
 from orchestrator.kafka.clients import make_producer
+from orchestrator.kafka.fencing import was_fenced
 from orchestrator.kafka.headers import Headers
 from orchestrator.logs import get_logger
 from orchestrator.runtime.shutdown import bounded
@@ -31,8 +31,6 @@ from orchestrator.runtime.shutdown import bounded
 __all__ = ["Fenced", "PartitionTxn", "TxnFailed"]
 
 log = get_logger("orchestrator.dispatcher")
-
-_FENCED = (ProducerFenced, InvalidProducerEpoch)
 
 
 class Fenced(Exception):
@@ -100,10 +98,10 @@ class PartitionTxn:
                 fut = await self._producer.send(
                     topic, value, key=key, partition=partition, headers=headers
                 )
-            except _FENCED:
-                self.fenced = True
-                raise Fenced(self.partition) from None
             except Exception as err:  # aiokafka's transaction state is fatal: not usable again
+                if was_fenced(err, self._producer):
+                    self.fenced = True
+                    raise Fenced(self.partition) from None
                 self.broken = TxnFailed(f"{type(err).__name__}: {err}")
                 raise self.broken from err
             # A failed send fails the commit that would include it; that is where it surfaces.
@@ -140,12 +138,11 @@ class PartitionTxn:
                         {self.tp: offset}, self.group_id
                     )
                 await self._producer.commit_transaction()
-            except _FENCED:
-                self.fenced = True
-                self._open = False
-                raise Fenced(self.partition) from None
             except Exception as err:
                 self._open = False
+                if was_fenced(err, self._producer):
+                    self.fenced = True
+                    raise Fenced(self.partition) from None
                 self.broken = TxnFailed(f"{type(err).__name__}: {err}")
                 try:
                     await self._producer.abort_transaction()

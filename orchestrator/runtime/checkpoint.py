@@ -27,16 +27,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.errors import (
-    CommitFailedError,
-    IllegalStateError,
-    InvalidProducerEpoch,
-    ProducerFenced,
-)
+from aiokafka.errors import CommitFailedError, IllegalStateError
 from aiokafka.structs import TopicPartition
 
 from orchestrator.config import Settings
 from orchestrator.kafka.clients import make_producer
+from orchestrator.kafka.fencing import FENCED, was_fenced
 from orchestrator.logs import get_logger
 from orchestrator.runtime.output import OutputBuffer
 from orchestrator.runtime.shutdown import bounded
@@ -46,9 +42,6 @@ __all__ = ["AtLeastOnce", "CheckpointFailed", "Cut", "ExactlyOnce", "Written"]
 log = get_logger("orchestrator.runtime")
 
 Batch = tuple[tuple[str, int], Any]
-
-#: Errors that mean another process now owns the partition's transactional id.
-FENCED = (ProducerFenced, InvalidProducerEpoch)
 
 
 class CheckpointFailed(RuntimeError):
@@ -234,7 +227,9 @@ class ExactlyOnce:
         results = await asyncio.gather(*(self._one(cut) for cut in todo), return_exceptions=True)
         failures: list[BaseException] = []
         for cut, result in zip(todo, results, strict=True):
-            if isinstance(result, FENCED):
+            if isinstance(result, BaseException) and was_fenced(
+                result, self.producers.get(cut.partition)
+            ):
                 written.fenced.add(cut.partition)
                 log.warning(
                     "partition fenced: another owner took it; nothing of this checkpoint is "
