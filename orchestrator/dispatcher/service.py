@@ -195,6 +195,7 @@ class DispatcherService:
         self._commit_lock = asyncio.Lock()
         self._txns: dict[int, PartitionTxn] = {}
         self._taking_over: asyncio.Task[None] | None = None
+        self._round = 0  # assignment rounds: a take-over only registers within its own
         self._consumer: AIOKafkaConsumer | None = None
         self._ledger: DialLedger | None = None
         self._executor: Executor | None = None
@@ -560,10 +561,11 @@ class DispatcherService:
 
     async def _on_revoked(self, revoked: list[TopicPartition]) -> None:
         numbers = {tp.partition for tp in revoked if tp.topic == self.commands_topic}
-        if self._taking_over is not None:  # a take-over in flight is for partitions revoked now
-            self._taking_over.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._taking_over
+        self._round += 1  # a take-over still in flight is for partitions revoked now
+        if self._taking_over is not None:
+            # Bounded like every stop: a take-over reads ledgers inside aiokafka, which has
+            # swallowed a cancel before. One left behind registers nothing (its round is over).
+            await cancel_and_wait(self._taking_over, what="dispatcher take-over on revoke")
             self._taking_over = None
         if not numbers:
             return
@@ -595,26 +597,26 @@ class DispatcherService:
         if consumer is not None and new:
             consumer.pause(*[TopicPartition(self.commands_topic, n) for n in new])
         if new:
-            self._taking_over = asyncio.create_task(self._take_over(new))
+            self._taking_over = asyncio.create_task(self._take_over(new, self._round))
         self._set_share()
 
-    async def _take_over(self, new: list[int]) -> None:
+    async def _take_over(self, new: list[int], round_: int) -> None:
         """Fence the previous owner, load the partitions' dial ledger, then let their commands
         run: no command of a partition may run before its ledger is loaded."""
         consumer = self._consumer
+        txns = [
+            PartitionTxn(self.settings, group_name(self.settings, GROUP_ID), self.commands_topic, n)
+            for n in new
+        ]
         try:
-            txns = [
-                PartitionTxn(
-                    self.settings, group_name(self.settings, GROUP_ID), self.commands_topic, n
-                )
-                for n in new
-            ]
             await asyncio.gather(*(t.start() for t in txns))
-            for t in txns:
-                self._txns[t.partition] = t
             if self._ledger is not None:
                 loaded = await self._ledger.restore(self.settings, new)
                 log.info("ledger restored", partitions=new, entries=loaded)
+            if round_ != self._round:  # revoked meanwhile, and this task was left behind
+                raise asyncio.CancelledError
+            for t in txns:
+                self._txns[t.partition] = t
             for n in new:
                 self._parts[n] = _Partition(n)
             if consumer is not None:
@@ -632,10 +634,10 @@ class DispatcherService:
                 "partitions assigned", partitions=sorted(self._parts), share=self.budgets.share
             )
         except asyncio.CancelledError:
-            for n in new:
-                txn = self._txns.pop(n, None)
-                if txn is not None:
-                    await txn.stop()
+            for t in txns:
+                if self._txns.get(t.partition) is t:
+                    del self._txns[t.partition]
+            await asyncio.gather(*(t.stop() for t in txns), return_exceptions=True)
             raise
         except Exception as err:
             log.error("take-over failed", partitions=new, error=f"{type(err).__name__}: {err}")
