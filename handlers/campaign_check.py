@@ -304,6 +304,22 @@ _COMMON_ZONES = (
 
 # --- Pacing and retries ---------------------------------------------------------------------
 
+#: The US abandonment safe harbour (FTC TSR, FCC TCPA rules) also asks a dialer to let an
+#: unanswered call ring at least 15 s or four rings before it hangs up.
+SAFE_HARBOUR_RING_S = 15
+
+
+def ringing_warnings(spec: CampaignSpec) -> list[str]:
+    """A ringing timer under the safe harbour's minimum in a campaign that may abandon callers.
+    A warning, not a problem: the rule is one country's, and outside telemarketing it is moot."""
+    if spec.mode == "agentless" or spec.ringing_timer >= SAFE_HARBOUR_RING_S:
+        return []
+    return [
+        f"ringing_timer: {spec.ringing_timer} s hangs up unanswered calls before "
+        f"{SAFE_HARBOUR_RING_S} s; the US abandonment safe harbour asks for at least "
+        f"{SAFE_HARBOUR_RING_S} s or four rings"
+    ]
+
 
 def retry_rules(spec: CampaignSpec) -> list[tuple[str, float, int]]:
     """(disposition class, delay in seconds, attempts in total) as the campaign will apply them,

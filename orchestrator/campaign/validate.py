@@ -28,6 +28,7 @@ from handlers.campaign_check import (
     flow_problems,
     ncco_problems,
     retry_rules,
+    ringing_warnings,
 )
 from handlers.campaign_dial import create_call_body
 from handlers.template_vars import template_refs
@@ -213,6 +214,7 @@ def validate_campaign(
         retry=retry_rules(spec),
     )
     report.problems += flow_problems(doc, flow_names)
+    report.warnings += ringing_warnings(spec)
     if spec.flow.name is not None and flow_names is None:
         report.warnings.append(
             "flow names not checked: give --flows DIR (the ingress's flows, ORCHESTRATOR_FLOWS)"

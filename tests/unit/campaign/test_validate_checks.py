@@ -13,6 +13,7 @@ from handlers.campaign_check import (
     flow_problems,
     ncco_problems,
     retry_rules,
+    ringing_warnings,
 )
 from handlers.template_vars import template_refs, unsatisfied
 
@@ -230,6 +231,32 @@ def test_estimate_is_bound_by_cps_or_by_concurrency() -> None:
     # 10 calls of 60 s at once is 1/6 call per second, slower than 3 CPS.
     assert estimate_seconds(60, cps=3.0, max_concurrent=10, mean_call_s=60.0) == 360.0
     assert estimate_seconds(1, cps=0.0, max_concurrent=1) == float("inf")
+
+
+AGENTS = (
+    BASE
+    + """\
+mode: predictive
+agents: {abandon_message: "This was Acme. Call us back on 0800 000 000."}
+machine_detection: {mode: standard, on_machine: hangup}
+"""
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "warned"),
+    [
+        (AGENTS + "ringing_timer: 10\n", True),
+        (AGENTS.replace("predictive", "progressive") + "ringing_timer: 14\n", True),
+        (AGENTS + "ringing_timer: 15\n", False),
+        (AGENTS, False),  # the default, 45 s
+        (BASE + "ringing_timer: 10\n", False),  # agentless: nobody is abandoned
+    ],
+)
+def test_a_ringing_timer_under_the_safe_harbour_is_a_warning(text: str, warned: bool) -> None:
+    notes = ringing_warnings(parse_campaign_document(text, "c.yaml").spec)
+    assert bool(notes) is warned
+    assert all(n.startswith("ringing_timer: ") and "15 s or four rings" in n for n in notes)
 
 
 def test_retry_rules_show_the_defaults() -> None:
