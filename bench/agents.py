@@ -48,18 +48,29 @@ def sim_profile(seed: int, *, human: int = 30) -> dict[str, Any]:
     """Callees: ``human`` % people who wait long enough to be bridged (their ``talk`` is their
     patience while no agent is with them), the rest machines, no answer, busy or failed; AMD
     always right, so a machine bridged to an agent can only be the product's fault. Agents
-    answer in 1-3 s and handle a call for 60 s on average (exponential)."""
+    answer in 1-3 s and handle a call for 60 s on average (exponential).
+
+    Of the dials nobody answers, half ring out: they ring until the campaign's ringing timer (30
+    s) and end ``timeout``, as a phone nobody picks up does (the US telemarketing safe harbour
+    also has a dialer let an unanswered call ring 15 s or four rings). The other half
+    end within seconds: busy, unavailable (``unanswered``), or failed. This is the time a
+    progressive dialer's agents spend waiting, so it decides how far ahead predictive can gain.
+    """
     machine = 20
     rest = 100 - human - machine
+    rings_out = rest // 2
+    busy = (rest - rings_out) * 4 // 10
+    unavailable = (rest - rings_out) * 4 // 10
     return {
         "seed": seed,
         "outcomes": {
             "human": human,
             "machine": machine,
-            "unanswered": rest * 6 // 10,
-            "busy": rest * 3 // 10,
-            "failed": rest - rest * 6 // 10 - rest * 3 // 10,
-            **dict.fromkeys(("rejected", "timeout", "cancelled"), 0),
+            "timeout": rings_out,
+            "unanswered": unavailable,
+            "busy": busy,
+            "failed": rest - rings_out - busy - unavailable,
+            **dict.fromkeys(("rejected", "cancelled"), 0),
         },
         "timing": {
             "setup": [0.2, 0.8],
@@ -436,7 +447,7 @@ def main() -> None:
         "--connect-within", type=float, default=1.0, help="Wall seconds (x time scale simulated)."
     )
     args = parser.parse_args()
-    contacts = args.contacts or (200 if args.quick else 1200)
+    contacts = args.contacts or (200 if args.quick else 2400)
     agents = args.agents or (10 if args.quick else 20)
     raise SystemExit(
         asyncio.run(main_async(contacts, agents, args.cps, args.time_scale, args.connect_within))
