@@ -225,8 +225,18 @@ class DialLedger:
             await txn.send(*args, headers=headers)
         self._apply(entry)
 
-    async def restore(self, settings: Settings, command_partitions: Sequence[int]) -> int:
-        """Load the entries of the given command partitions from the topic; return how many."""
+    async def restore(
+        self,
+        settings: Settings,
+        command_partitions: Sequence[int],
+        *,
+        current: Callable[[], bool] = lambda: True,
+    ) -> int:
+        """Load the entries of the given command partitions from the topic; return how many.
+
+        ``current`` says whether the take-over this load is for still stands: a load left
+        behind by a revoke must not write over what a later take-over of the same partitions
+        loaded."""
         wanted = sorted({self.ledger_partition(p) for p in command_partitions})
         if not wanted:
             return 0
@@ -237,6 +247,8 @@ class DialLedger:
 
         def load(_: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]) -> None:
             nonlocal loaded
+            if not current():
+                return
             for rec in records:
                 if rec.key is None:
                     continue

@@ -604,16 +604,23 @@ class DispatcherService:
         """Fence the previous owner, load the partitions' dial ledger, then let their commands
         run: no command of a partition may run before its ledger is loaded."""
         consumer = self._consumer
-        txns = [
-            PartitionTxn(self.settings, group_name(self.settings, GROUP_ID), self.commands_topic, n)
-            for n in new
-        ]
+        txns: list[PartitionTxn] = []
+
+        def current() -> bool:
+            return round_ == self._round  # else revoked meanwhile, and this task left behind
+
         try:
+            txns += [
+                PartitionTxn(
+                    self.settings, group_name(self.settings, GROUP_ID), self.commands_topic, n
+                )
+                for n in new
+            ]
             await asyncio.gather(*(t.start() for t in txns))
             if self._ledger is not None:
-                loaded = await self._ledger.restore(self.settings, new)
+                loaded = await self._ledger.restore(self.settings, new, current=current)
                 log.info("ledger restored", partitions=new, entries=loaded)
-            if round_ != self._round:  # revoked meanwhile, and this task was left behind
+            if not current():
                 raise asyncio.CancelledError
             for t in txns:
                 self._txns[t.partition] = t

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from aiokafka import TopicPartition
@@ -34,8 +34,12 @@ class StuckLedgerLoad:
     def __init__(self) -> None:
         self.entered = asyncio.Event()
         self.release = asyncio.Event()
+        self.current: Callable[[], bool] = lambda: True
 
-    async def restore(self, settings: Settings, partitions: list[int]) -> int:
+    async def restore(
+        self, settings: Settings, partitions: list[int], *, current: Callable[[], bool]
+    ) -> int:
+        self.current = current  # what the real load checks before it applies a record
         self.entered.set()
         while not self.release.is_set():
             try:
@@ -72,6 +76,7 @@ async def test_a_revoke_does_not_wait_forever_for_a_stuck_take_over(
     await asyncio.wait_for(service._on_revoked([tp]), 20)  # before: no end at all
     assert time.monotonic() - started < 8
 
+    assert not ledger.current()  # its records would not be applied
     ledger.release.set()  # the stuck load ends after all: its round is over
     await asyncio.wait({left_behind}, timeout=15)
     await service.client.aclose()
