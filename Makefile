@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml | $(PY)
 
 install: $(STAMP)
 
-# The default suite takes about 13 min on 2 cores; `extended` holds full-size variants of tests
+# The default suite takes 10-13 min on 2 cores; `extended` holds full-size variants of tests
 # that the default suite runs at a smaller size (60 creates instead of 300, 1,000 contacts instead
 # of 5,000). Most tests wait on brokers, timers and simulated calls rather than compute, so three
 # xdist workers (each with its own local broker; a file's tests stay on one worker) share the two
