@@ -59,8 +59,7 @@ def sim_profile(seed: int, *, human: int = 30) -> dict[str, Any]:
     machine = 20
     rest = 100 - human - machine
     rings_out = rest // 2
-    busy = (rest - rings_out) * 4 // 10
-    unavailable = (rest - rings_out) * 4 // 10
+    busy = unavailable = (rest - rings_out) * 4 // 10
     return {
         "seed": seed,
         "outcomes": {
